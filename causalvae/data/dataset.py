@@ -1,0 +1,118 @@
+"""``FactorDataset``: observations with known generative factors and their causal DAG."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import networkx as nx
+import numpy as np
+
+FACTOR_KINDS = ("discrete", "continuous")
+
+
+@runtime_checkable
+class ArrayLike(Protocol):
+    """What ``FactorDataset.x`` must offer: a NumPy array or a lazy array (rendered on access)."""
+
+    shape: tuple[int, ...]
+    dtype: Any
+
+    def __len__(self) -> int: ...
+    def __getitem__(self, index: Any) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class FactorDataset:
+    """Observations ``x`` with their generative factors.
+
+    Attributes
+    ----------
+    name : dataset name as given to :func:`causalvae.data.load`.
+    x : float32 observations, N x C x H x W (images) or N x D (tabular); may be lazy.
+    factors : N x K float64 factor values.
+    factor_names, factor_kinds : one entry per factor; kinds are "discrete" or "continuous".
+    factor_dag : DAG over factor names (no edges when factors are independent).
+    factor_values : per factor, the sorted grid of admissible values for discrete / grid factors
+        (None for continuous factors without a grid).
+    intervene : for SCM datasets, ``intervene(n, do, seed) -> FactorDataset`` samples under
+        ``do(factor=value, ...)``; None for datasets that can only be indexed.
+    meta : free-form description (source file, generator parameters, ...).
+    """
+
+    name: str
+    x: ArrayLike
+    factors: np.ndarray
+    factor_names: tuple[str, ...]
+    factor_kinds: tuple[str, ...]
+    factor_dag: nx.DiGraph
+    factor_values: tuple[np.ndarray | None, ...] | None = None
+    intervene: Callable[..., "FactorDataset"] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        factors = np.asarray(self.factors, dtype=np.float64)
+        object.__setattr__(self, "factors", factors)
+        object.__setattr__(self, "factor_names", tuple(self.factor_names))
+        object.__setattr__(self, "factor_kinds", tuple(self.factor_kinds))
+        n, k = len(self.x), len(self.factor_names)
+        if factors.ndim != 2 or factors.shape != (n, k):
+            raise ValueError(f"factors must have shape (N, K) = ({n}, {k}), got {factors.shape}")
+        if len(self.factor_kinds) != k:
+            raise ValueError(f"expected {k} factor_kinds, got {len(self.factor_kinds)}")
+        bad = [kd for kd in self.factor_kinds if kd not in FACTOR_KINDS]
+        if bad:
+            raise ValueError(f"factor kinds must be one of {FACTOR_KINDS}, got {bad}")
+        if len(set(self.factor_names)) != k:
+            raise ValueError(f"factor names must be unique, got {self.factor_names}")
+        if set(self.factor_dag.nodes) != set(self.factor_names):
+            raise ValueError(f"factor_dag nodes {sorted(self.factor_dag.nodes)} must equal "
+                             f"factor names {sorted(self.factor_names)}")
+        if not nx.is_directed_acyclic_graph(self.factor_dag):
+            raise ValueError(f"factor_dag of {self.name!r} has a cycle: {nx.find_cycle(self.factor_dag)}")
+        if self.factor_values is not None and len(self.factor_values) != k:
+            raise ValueError(f"expected {k} factor_values entries, got {len(self.factor_values)}")
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    @property
+    def n_factors(self) -> int:
+        return len(self.factor_names)
+
+    @property
+    def obs_shape(self) -> tuple[int, ...]:
+        """Shape of one observation (C x H x W or D)."""
+        return tuple(self.x.shape[1:])
+
+    def factor_index(self, name: str) -> int:
+        """Column of factor ``name``; a clear error lists the valid names."""
+        try:
+            return self.factor_names.index(name)
+        except ValueError:
+            raise KeyError(f"unknown factor {name!r} for dataset {self.name!r}; "
+                           f"expected one of {list(self.factor_names)}") from None
+
+    def images(self, indices: Sequence[int] | np.ndarray | slice | None = None) -> np.ndarray:
+        """Materialise observations at ``indices`` (all when None) as a float32 array."""
+        idx = slice(None) if indices is None else indices
+        return np.asarray(self.x[idx], dtype=np.float32)
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> "FactorDataset":
+        """The dataset restricted to ``indices`` (observations are materialised)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        if idx.ndim != 1:
+            raise ValueError(f"indices must be 1-D, got shape {idx.shape}")
+        if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
+            raise IndexError(f"indices must lie in [0, {len(self)}), got range [{idx.min()}, {idx.max()}]")
+        return FactorDataset(
+            name=self.name, x=self.images(idx), factors=self.factors[idx], factor_names=self.factor_names,
+            factor_kinds=self.factor_kinds, factor_dag=self.factor_dag.copy(), factor_values=self.factor_values,
+            intervene=self.intervene, meta=dict(self.meta))
+
+    def frame(self) -> "pd.DataFrame":  # noqa: F821
+        """Factor values as a DataFrame with one column per factor."""
+        import pandas as pd
+
+        return pd.DataFrame(self.factors, columns=list(self.factor_names))
