@@ -1,3 +1,117 @@
-"""The ``causalvae`` command (placeholder replaced below)."""
-def main(argv=None):
+"""The ``causalvae`` command line.
+
+Every sub-command imports its implementation lazily, so ``causalvae --help`` is instant.
+Errors a user can fix (bad option values, missing files, unknown names) print one line and
+exit with status 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+USER_ERRORS = (ValueError, KeyError, FileNotFoundError, NotADirectoryError, PermissionError, IsADirectoryError)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    from causalvae import data
+
+    if args.name is None:
+        for name in data.names():
+            print(name)
+        return 0
+    ds = data.load(args.name, n=args.n, seed=args.seed, path=args.path)
+    print(f"{ds.name}: {len(ds)} observations of shape {ds.obs_shape}")
+    for name, kind in zip(ds.factor_names, ds.factor_kinds):
+        col = ds.factors[:, ds.factor_index(name)]
+        print(f"  factor {name:<12} {kind:<10} min {col.min():.4g}  max {col.max():.4g}  "
+              f"distinct {len(set(col.tolist())) if len(col) <= 100_000 else 'many'}")
+    edges = ", ".join(f"{a} -> {b}" for a, b in ds.factor_dag.edges) or "none (independent factors)"
+    print(f"  factor DAG edges: {edges}")
     return 0
+
+
+def _lazy(module: str, function: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        return importlib.import_module(module).__getattribute__(function)(args)
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="causalvae", description=(
+        "Mechanistic interpretability of VAEs through causal interventions."))
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("datasets", help="list the datasets, or summarise one")
+    p.add_argument("name", nargs="?", help="dataset to summarise")
+    p.add_argument("--n", type=_positive_int, default=None, help="sample size (default: whole dataset)")
+    p.add_argument("--seed", type=_non_negative_int, default=0)
+    p.add_argument("--path", default=None, help="local file for datasets read from disk (official dSprites .npz)")
+    p.set_defaults(handler=_cmd_datasets)
+
+    for register in _REGISTRARS:
+        register(sub)
+    return parser
+
+
+def _register_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run the whole pipeline: train, intervene, analyse, report")
+    p.add_argument("--dataset", default="causal-sprites")
+    p.add_argument("--variant", default="beta-vae")
+    p.add_argument("--latent-dim", type=_positive_int, default=None)
+    p.add_argument("--steps", type=_non_negative_int, default=None, help="training steps (0 with --checkpoint)")
+    p.add_argument("--n", type=_positive_int, default=None, help="dataset size to draw")
+    p.add_argument("--seed", type=_non_negative_int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--checkpoint", default=None, help="analyse an existing checkpoint instead of training")
+    p.add_argument("--out", default="runs/default", help="run folder")
+    p.add_argument("--quick", action="store_true", help="tiny configuration (seconds), for smoke tests")
+    p.set_defaults(handler=_lazy("causalvae.pipeline", "run_command"))
+
+
+_REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [_register_run]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        print("causalvae: interrupted", file=sys.stderr)
+        return 130
+    except USER_ERRORS as exc:
+        if args.debug:
+            raise
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"causalvae {args.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
