@@ -1,0 +1,1 @@
+"""VAE variants, architectures, losses, training and checkpoints (the torch half)."""
