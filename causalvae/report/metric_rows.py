@@ -1,0 +1,108 @@
+"""Turn ``metrics.json`` into table rows, and compare the aligned factor graph with the true DAG.
+
+``metrics.json`` is a flat or one-level-nested dict; a leaf is a number (or string / null) or an
+estimate ``{"value": .., "ci_low": .., "ci_high": ..}``.
+
+>>> [(r.group, r.name, r.value, r.ci_low) for r in metric_rows({"shd": 2, "ces": {"paper": {"value": 4.0, "ci_low": 3.5}}})]
+[('', 'shd', 2, None), ('ces', 'paper', 4.0, 3.5)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+
+from causalvae.units import is_factor, parse_factor
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    """One metric: its group ("" at top level), name, value and optional 95 % CI bounds."""
+
+    group: str
+    name: str
+    value: Any
+    ci_low: Any = None
+    ci_high: Any = None
+
+
+@dataclass(frozen=True)
+class EdgeComparison:
+    """Factor-level edges of the aligned graph against the true DAG (names without ``factor.``)."""
+
+    correct: tuple[tuple[str, str], ...]
+    reversed: tuple[tuple[str, str], ...]
+    missing: tuple[tuple[str, str], ...]
+    extra: tuple[tuple[str, str], ...]
+
+
+def metric_rows(metrics: Mapping[str, Any]) -> list[MetricRow]:
+    """Flatten ``metrics.json`` into rows, keeping file order; deeper nesting gets dotted names."""
+    if not isinstance(metrics, Mapping):
+        raise TypeError(f"metrics must be a mapping, got {type(metrics).__name__}")
+    rows: list[MetricRow] = []
+    for key, value in metrics.items():
+        if isinstance(value, Mapping) and not _is_estimate(value):
+            rows.extend(_leaf_rows(str(key), "", value))
+        else:
+            rows.append(_row("", str(key), value))
+    return rows
+
+
+def find_metric(rows: list[MetricRow], fragment: str, *, group: str | None = None) -> MetricRow | None:
+    """The first row whose name contains ``fragment`` (case-insensitive), optionally within ``group``."""
+    fragment = fragment.lower()
+    for row in rows:
+        if fragment in row.name.lower() and (group is None or row.group == group):
+            return row
+    return None
+
+
+def compare_edges(aligned: nx.DiGraph, true_dag: nx.DiGraph) -> EdgeComparison:
+    """Compare the factor-to-factor edges of ``aligned`` with the edges of ``true_dag``.
+
+    A factor node of the aligned graph is a ``factor.<name>`` id or a node with ``role="factor"``;
+    edges touching other nodes (units, latents) are ignored.
+    """
+    found = {(_factor_name(u), _factor_name(v)) for u, v in aligned.edges
+             if _is_factor_node(aligned, u) and _is_factor_node(aligned, v)}
+    truth = {(_factor_name(u), _factor_name(v)) for u, v in true_dag.edges}
+    flipped = {(u, v) for u, v in found - truth if (v, u) in truth}
+    return EdgeComparison(
+        correct=tuple(sorted(found & truth)),
+        reversed=tuple(sorted(flipped)),
+        missing=tuple(sorted(e for e in truth - found if (e[1], e[0]) not in flipped)),
+        extra=tuple(sorted(found - truth - flipped)),
+    )
+
+
+def _leaf_rows(group: str, prefix: str, values: Mapping[str, Any]) -> list[MetricRow]:
+    rows = []
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and not _is_estimate(value):
+            rows.extend(_leaf_rows(group, f"{name}.", value))
+        else:
+            rows.append(_row(group, name, value))
+    return rows
+
+
+def _row(group: str, name: str, value: Any) -> MetricRow:
+    if _is_estimate(value):
+        return MetricRow(group, name, value.get("value"), value.get("ci_low"), value.get("ci_high"))
+    return MetricRow(group, name, value)
+
+
+def _is_estimate(value: Any) -> bool:
+    return isinstance(value, Mapping) and "value" in value
+
+
+def _is_factor_node(graph: nx.DiGraph, node: str) -> bool:
+    return is_factor(node) or graph.nodes[node].get("role") == "factor"
+
+
+def _factor_name(node: str) -> str:
+    return parse_factor(node) if is_factor(node) else str(node)

@@ -1,0 +1,53 @@
+"""The report's inline stylesheet (no external fonts or resources)."""
+
+CSS = """
+:root { --ink: #1f2328; --muted: #5b6470; --line: #d8dee4; --accent: #2f5d8a; --bad: #9a2a2a;
+        --bad-bg: #fbeaea; --ok: #1f6f3f; --panel: #f6f8fa; }
+* { box-sizing: border-box; }
+body { margin: 0; color: var(--ink); background: #fff; line-height: 1.5;
+       font: 15px/1.5 -apple-system, "Segoe UI", "Helvetica Neue", Arial, sans-serif; }
+header { background: var(--accent); color: #fff; padding: 1.4rem 2rem 1.1rem; }
+header h1 { margin: 0 0 .3rem; font-size: 1.6rem; font-weight: 600; }
+header .facts { margin: 0; color: #dce6f0; font-size: .95rem; }
+nav { position: sticky; top: 0; z-index: 1; background: #fff; border-bottom: 1px solid var(--line);
+      padding: .45rem 2rem; font-size: .9rem; }
+nav a { color: var(--accent); text-decoration: none; margin-right: 1.1rem; white-space: nowrap; }
+main { max-width: 1240px; margin: 0 auto; padding: 0 2rem 3rem; }
+section { padding-top: 1.2rem; border-bottom: 1px solid var(--line); padding-bottom: 1.2rem; }
+h2 { font-size: 1.25rem; margin: .4rem 0 .8rem; color: var(--accent); }
+h3 { font-size: 1.02rem; margin: 1rem 0 .5rem; }
+figure { margin: 0 0 1.4rem; }
+figcaption, .note { color: var(--muted); font-size: .88rem; margin: .35rem 0 .6rem; }
+img.plot { display: block; max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px;
+           background: #fff; }
+img.graph { margin: 0 auto; max-height: 620px; }
+img.wide { max-height: none; }
+.side-by-side { display: grid; grid-template-columns: 1fr 1fr; gap: 1.2rem; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 1.2rem; }
+.panel { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: .6rem .8rem; }
+.panel h3 { margin-top: 0; }
+.scroll { overflow-x: auto; margin-bottom: .6rem; }
+table.data { border-collapse: collapse; font-size: .88rem; font-variant-numeric: tabular-nums; }
+table.data th, table.data td { border-bottom: 1px solid var(--line); padding: .28rem .8rem .28rem 0;
+                               text-align: left; vertical-align: top; }
+table.data thead th { border-bottom: 2px solid var(--ink); }
+table.data .num { text-align: right; }
+table.data tr.group th { padding-top: .7rem; color: var(--accent); border-bottom: 1px solid var(--accent); }
+table.settings td:first-child { font-family: ui-monospace, Menlo, Consolas, monospace; }
+table.stages tr.ok td:nth-child(2) { color: var(--ok); }
+table.stages tr.failed td:nth-child(2), table.stages tr.partial td:nth-child(2) { color: var(--bad);
+                                                                              font-weight: 600; }
+p.missing { background: var(--bad-bg); color: var(--bad); border-left: 4px solid var(--bad);
+            padding: .45rem .8rem; margin: .5rem 0; }
+p.shd { font-size: 1.02rem; background: var(--panel); border-left: 4px solid var(--accent);
+        padding: .5rem .8rem; }
+ul.edges { font-size: .9rem; }
+ul.edges li.missing strong, ul.edges li.extra strong, ul.edges li.reversed strong { color: var(--bad); }
+ul.edges li.correct strong { color: var(--ok); }
+details { margin: .5rem 0; }
+summary { cursor: pointer; color: var(--accent); }
+pre { background: var(--panel); border: 1px solid var(--line); padding: .7rem; overflow-x: auto;
+      font-size: .8rem; max-height: 480px; }
+footer { color: var(--muted); font-size: .8rem; text-align: center; padding: 1.2rem; }
+@media (max-width: 900px) { .side-by-side { grid-template-columns: 1fr; } }
+"""
