@@ -100,14 +100,18 @@ class FactorDataset:
         return np.asarray(self.x[idx], dtype=np.float32)
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> "FactorDataset":
-        """The dataset restricted to ``indices`` (observations are materialised)."""
+        """The dataset restricted to ``indices``.
+
+        Lazy observation arrays (offering ``select_rows``) stay lazy; others are materialised.
+        """
         idx = np.asarray(indices, dtype=np.int64)
         if idx.ndim != 1:
             raise ValueError(f"indices must be 1-D, got shape {idx.shape}")
         if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
             raise IndexError(f"indices must lie in [0, {len(self)}), got range [{idx.min()}, {idx.max()}]")
+        select_rows = getattr(self.x, "select_rows", None)
         return FactorDataset(
-            name=self.name, x=self.images(idx), factors=self.factors[idx], factor_names=self.factor_names,
+            name=self.name, x=self.images(idx) if select_rows is None else select_rows(idx), factors=self.factors[idx], factor_names=self.factor_names,
             factor_kinds=self.factor_kinds, factor_dag=self.factor_dag.copy(), factor_values=self.factor_values,
             intervene=self.intervene, meta=dict(self.meta))
 

@@ -1,0 +1,101 @@
+"""Reference factor DAGs: built by the generators, stored in ``graphs/`` as DOT and GraphML.
+
+At run time a dataset's ``factor_dag`` is read from ``<repo>/graphs/<name>.graphml`` when that
+file exists (a source checkout); otherwise (e.g. an installed wheel) the generator's own
+definition is used.  :func:`write_reference_graphs` (re)writes the stored files; a test checks
+they equal the generators'.
+
+Graphs follow :mod:`causalvae.graph.schema`: kind ``"factor"``, node ids are factor names, nodes
+carry ``role="factor"`` and ``factor_kind`` (discrete / continuous); graph attribute ``dataset``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from functools import partial
+from pathlib import Path
+
+import networkx as nx
+
+from causalvae.graph.schema import new_graph, validate
+from causalvae.io import atomic_path, write_text
+
+#: Where the reference graphs live in a source checkout.
+GRAPHS_DIR = Path(__file__).resolve().parents[2] / "graphs"
+
+
+def factor_graph(name: str, factor_names: Iterable[str], factor_kinds: Iterable[str],
+                 edges: Iterable[tuple[str, str]]) -> nx.DiGraph:
+    """A schema-valid factor DAG over ``factor_names`` with the given directed ``edges``."""
+    G = new_graph("factor", dataset=name)
+    for factor, kind in zip(factor_names, factor_kinds, strict=True):
+        G.add_node(factor, role="factor", factor_kind=kind)
+    for u, v in edges:
+        if u not in G or v not in G:
+            raise ValueError(f"edge {u}->{v} of {name!r} names a factor outside {list(G.nodes)}")
+        G.add_edge(u, v)
+    if not nx.is_directed_acyclic_graph(G):
+        raise ValueError(f"factor graph of {name!r} has a cycle: {nx.find_cycle(G)}")
+    return validate(G)
+
+
+def generator_dags() -> dict[str, Callable[[], nx.DiGraph]]:
+    """Dataset name -> function building that dataset's factor DAG from its generator."""
+    from causalvae.data import causal_sprites, dsprites, synthetic
+
+    return {dsprites.NAME: dsprites.factor_dag, causal_sprites.NAME: causal_sprites.factor_dag,
+            **{name: partial(synthetic.factor_dag, name) for name in synthetic.SCMS}}
+
+
+def reference_dag(name: str, *, directory: str | os.PathLike | None = None) -> nx.DiGraph:
+    """The stored factor DAG of dataset ``name`` (generator's definition if no file is stored)."""
+    path = Path(directory or GRAPHS_DIR) / f"{name}.graphml"
+    if not path.is_file():
+        builders = generator_dags()
+        if name not in builders:
+            raise KeyError(f"no factor DAG for dataset {name!r}; expected one of {sorted(builders)}")
+        return builders[name]()
+    return read_graphml(path)
+
+
+def read_graphml(path: str | os.PathLike) -> nx.DiGraph:
+    """Read and validate a stored factor DAG."""
+    G = nx.read_graphml(path)
+    if not isinstance(G, nx.DiGraph):
+        raise ValueError(f"{path}: expected a directed graph, got {type(G).__name__}")
+    G = nx.DiGraph(G)
+    for key in ("node_default", "edge_default"):   # added by networkx's GraphML reader
+        G.graph.pop(key, None)
+    return validate(G)
+
+
+def write_reference_graphs(directory: str | os.PathLike | None = None) -> list[Path]:
+    """(Re)write ``<name>.dot`` and ``<name>.graphml`` for every dataset; returns the paths."""
+    out = Path(directory or GRAPHS_DIR)
+    written = []
+    for name, build in sorted(generator_dags().items()):
+        G = build()
+        with atomic_path(out / f"{name}.graphml") as tmp:
+            nx.write_graphml(G, tmp)
+        written.append(out / f"{name}.graphml")
+        written.append(write_text(out / f"{name}.dot", to_dot(G)))
+    return written
+
+
+def to_dot(G: nx.DiGraph) -> str:
+    """Deterministic DOT text of a factor DAG (attributes kept; nodes and edges sorted)."""
+    def attrs(data: dict) -> str:
+        return ", ".join(f"{k}={_dot_value(v)}" for k, v in sorted(data.items()))
+
+    lines = [f"digraph {_dot_value(G.graph.get('dataset', 'factors'))} {{", f"  graph [{attrs(G.graph)}];"]
+    lines += [f"  {_dot_value(n)} [{attrs(d)}];" for n, d in sorted(G.nodes(data=True))]
+    lines += [f"  {_dot_value(u)} -> {_dot_value(v)}" + (f" [{attrs(d)}]" if d else "") + ";"
+              for u, v, d in sorted(G.edges(data=True))]
+    return "\n".join(lines) + "\n}\n"
+
+
+def _dot_value(value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)
