@@ -1,0 +1,115 @@
+"""Deterministic Graphviz DOT text for schema graphs: styled by role / stage, edges weighted by effect.
+
+The text is written by hand (not through pygraphviz) so the same graph always gives the same
+bytes: nodes and edges are sorted by id, numbers are formatted with fixed precision.  Schema
+attributes travel in each element's ``tooltip`` (hover text in SVG); DOT is for viewing, GraphML
+and JSON are the lossless formats.  Torch-free.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import networkx as nx
+
+from causalvae.graph.export import prepared
+from causalvae.io import write_text
+
+STAGE_COLORS = {"input": "#e0e0e0", "encoder": "#a6cee3", "latent": "#fdbf6f", "decoder": "#b2df8a",
+                "output": "#cab2d6", "other": "#f5f5f5"}
+ROLE_COLORS = {"factor": "#fb9a99", "input": "#e0e0e0", "hidden": "#a6cee3", "latent": "#fdbf6f",
+               "output": "#cab2d6", "readout": "#ffff99"}
+OP_SHAPES = {"placeholder": "invhouse", "output": "house", "call_module": "box", "call_function": "ellipse",
+             "call_method": "ellipse", "get_attr": "note"}
+ROLE_SHAPES = {"factor": "diamond", "latent": "ellipse", "readout": "hexagon"}
+POSITIVE, NEGATIVE, NEUTRAL = "#1f78b4", "#e31a1c", "#7f7f7f"
+MIN_PENWIDTH, MAX_PENWIDTH = 0.5, 5.0
+
+
+def to_dot(G: nx.DiGraph) -> str:
+    """The DOT text of a schema graph (validated first).
+
+    Examples
+    --------
+    >>> from causalvae.graph.schema import new_graph
+    >>> G = new_graph("factor")
+    >>> G.add_node("factor.shape", role="factor")
+    >>> print(to_dot(G).splitlines()[0])
+    digraph "factor" {
+    """
+    G = prepared(G)
+    kind = str(G.graph["kind"])
+    title = " ".join(str(G.graph[k]) for k in ("kind", "model", "level") if G.graph.get(k))
+    max_weight = max((abs(float(d["weight"])) for _, _, d in G.edges(data=True) if "weight" in d), default=0.0)
+    lines = [f"digraph {_quote(kind)} {{",
+             f"  graph [rankdir=TB, fontname=Helvetica, labelloc=t, label={_quote(title)}];",
+             "  node [fontname=Helvetica, fontsize=10, style=filled, shape=box];",
+             f"  edge [color={_quote(NEUTRAL)}, arrowsize=0.6];"]
+    for node in sorted(G.nodes):
+        lines.append(f"  {_quote(node)} [{_attr_list(_node_style(node, G.nodes[node]))}];")
+    for u, v in sorted(G.edges):
+        lines.append(f"  {_quote(u)} -> {_quote(v)} [{_attr_list(_edge_style(G.edges[u, v], max_weight))}];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def write_dot(G: nx.DiGraph, path: str | os.PathLike) -> Path:
+    """Write :func:`to_dot` of ``G`` to ``path`` atomically."""
+    return write_text(path, to_dot(G))
+
+
+def _node_style(node: str, data: dict) -> dict[str, str]:
+    role, stage = data.get("role"), data.get("stage")
+    if role is not None:
+        fill = STAGE_COLORS.get(stage, ROLE_COLORS["hidden"]) if role == "hidden" else ROLE_COLORS[role]
+        shape = ROLE_SHAPES.get(role, "box")
+        label = [node] + ([f"{data['n_units']} units"] if data.get("index") == -1 and "n_units" in data else [])
+    else:
+        fill, shape = STAGE_COLORS.get(stage, STAGE_COLORS["other"]), OP_SHAPES.get(data.get("op"), "box")
+        label = [node] + [str(data[k]) for k in ("module_type", "tensor_shape") if data.get(k)]
+    style = "filled,dashed" if data.get("active") is False else "filled"
+    return {"label": _lines(label), "shape": shape, "style": style, "fillcolor": fill, "tooltip": _tooltip(data)}
+
+
+def _edge_style(data: dict, max_weight: float) -> dict[str, str]:
+    style: dict[str, str] = {}
+    if "effect" in data:
+        effect, weight = float(data["effect"]), float(data["weight"])
+        scale = weight / max_weight if max_weight > 0 else 0.0
+        style["penwidth"] = _number(MIN_PENWIDTH + (MAX_PENWIDTH - MIN_PENWIDTH) * scale)
+        style["color"] = POSITIVE if effect > 0 else NEGATIVE if effect < 0 else NEUTRAL
+    elif data.get("pattern") == "channelwise":
+        style["style"] = "dashed"
+    if data:
+        style["tooltip"] = _tooltip(data)
+    return style
+
+
+def _tooltip(data: dict) -> str:
+    return _lines(f"{k}={_number(v) if isinstance(v, float) else v}" for k, v in sorted(data.items()))
+
+
+def _number(value: float) -> str:
+    return format(float(value), ".4g")
+
+
+def _lines(parts) -> str:
+    """Join already-plain lines with DOT's ``\\n`` escape (each line escaped for a quoted string)."""
+    return "\\n".join(_escape(str(p)) for p in parts)
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _attr_list(attrs: dict[str, str]) -> str:
+    return ", ".join(f"{key}={_quote_escaped(value)}" for key, value in attrs.items())
+
+
+def _quote(text: str) -> str:
+    return _quote_escaped(_escape(str(text)))
+
+
+def _quote_escaped(text: str) -> str:
+    return f'"{text}"'

@@ -1,0 +1,118 @@
+"""GraphML, node-link JSON and rendered images of schema graphs; every write validates first and is atomic.
+
+Torch-free; pygraphviz is imported only by :func:`render`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import xml.etree.ElementTree as ET
+from numbers import Integral, Real
+from pathlib import Path
+
+import networkx as nx
+
+from causalvae import io
+from causalvae.graph.schema import validate
+
+RENDER_FORMATS = ("svg", "png", "pdf")
+_GRAPHML_DEFAULTS = ("node_default", "edge_default")  # dicts networkx adds when reading GraphML
+
+
+def prepared(G: nx.DiGraph) -> nx.DiGraph:
+    """Validate ``G`` against the schema and return a copy with plain Python scalars (no numpy types).
+
+    Raises :class:`~causalvae.graph.schema.SchemaError` naming the element and attribute at fault,
+    e.g. a non-scalar value.
+    """
+    if not isinstance(G, nx.DiGraph) or G.is_multigraph():
+        raise TypeError(f"expected a networkx DiGraph, got {type(G).__name__}")
+    validate(G)
+    H = nx.DiGraph()
+    H.graph.update(_plain(G.graph))
+    H.add_nodes_from((node, _plain(data)) for node, data in G.nodes(data=True))
+    H.add_edges_from((u, v, _plain(data)) for u, v, data in G.edges(data=True))
+    return H
+
+
+def write_graphml(G: nx.DiGraph, path: str | os.PathLike) -> Path:
+    """Write ``G`` as GraphML (typed keys for every attribute; :func:`read_graphml` restores it exactly)."""
+    H = prepared(G)
+    with io.atomic_path(path) as tmp:
+        nx.write_graphml(H, tmp)
+    return Path(path)
+
+
+def read_graphml(path: str | os.PathLike) -> nx.DiGraph:
+    """Read a GraphML file written by :func:`write_graphml` and validate it."""
+    try:
+        G = nx.read_graphml(path, node_type=str)
+    except (OSError, ET.ParseError, nx.NetworkXError) as error:
+        raise ValueError(f"could not read GraphML from {str(path)!r}: {error}") from error
+    if not G.is_directed() or G.is_multigraph():
+        raise ValueError(f"{str(path)!r}: expected a directed simple graph, got {type(G).__name__}")
+    for key in _GRAPHML_DEFAULTS:
+        G.graph.pop(key, None)
+    return validate(G)
+
+
+def write_json(G: nx.DiGraph, path: str | os.PathLike) -> Path:
+    """Write ``G`` as node-link JSON (``networkx.node_link_graph`` loads it); non-finite floats are refused."""
+    H = prepared(G)
+    for where, data in _elements(H):
+        for key, value in data.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{where}: attribute {key!r} is {value}, which JSON cannot represent")
+    return io.write_json(path, nx.node_link_data(H, edges="edges"))
+
+
+def read_json(path: str | os.PathLike) -> nx.DiGraph:
+    """Read a node-link JSON file written by :func:`write_json` and validate it."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        G = nx.node_link_graph(data, directed=True, multigraph=False, edges="edges")
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"could not read node-link JSON from {str(path)!r}: {error}") from error
+    return validate(G)
+
+
+def render(G: nx.DiGraph, path: str | os.PathLike, *, format: str | None = None, prog: str = "dot") -> Path:
+    """Render ``G`` to an image with Graphviz (through pygraphviz), written atomically.
+
+    ``format`` is one of :data:`RENDER_FORMATS`; by default it is taken from the file suffix.
+    Graphviz warnings are re-raised by pygraphviz as ``RuntimeWarning``.
+    """
+    from causalvae.graph.dot import to_dot
+
+    fmt = format or Path(path).suffix.lstrip(".").lower()
+    if fmt not in RENDER_FORMATS:
+        raise ValueError(f"render format must be one of {RENDER_FORMATS}, got {fmt!r} (path {str(path)!r})")
+    import pygraphviz
+
+    agraph = pygraphviz.AGraph(string=to_dot(G))
+    with io.atomic_path(path) as tmp:
+        agraph.draw(str(tmp), format=fmt, prog=prog)
+    return Path(path)
+
+
+def _plain(data: dict) -> dict:
+    """Numpy scalars -> Python scalars (str and bool kept as they are)."""
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, (str, bool)):
+            out[key] = value
+        elif isinstance(value, Integral):
+            out[key] = int(value)
+        elif isinstance(value, Real):
+            out[key] = float(value)
+        else:
+            out[key] = value
+    return out
+
+
+def _elements(G: nx.DiGraph):
+    yield "graph", G.graph
+    yield from ((f"node {n!r}", d) for n, d in G.nodes(data=True))
+    yield from ((f"edge {u!r}->{v!r}", d) for u, v, d in G.edges(data=True))

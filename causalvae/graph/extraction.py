@@ -1,0 +1,92 @@
+"""``extract``: any ``nn.Module`` -> a ``computational`` networkx graph (fx, or forward hooks as fallback)."""
+
+from __future__ import annotations
+
+import traceback
+import warnings
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import networkx as nx
+import torch
+from torch import nn
+
+from causalvae.graph.extract_common import as_inputs, leaf_paths, resolve_stages
+from causalvae.graph.extract_fx import fx_graph
+from causalvae.graph.extract_hooks import hooks_graph
+from causalvae.graph.schema import validate
+
+METHODS = ("auto", "fx", "hooks")
+_TORCH_DIR = str(Path(torch.__file__).parent)
+
+
+def extract(model: nn.Module, example_input: torch.Tensor | tuple[torch.Tensor, ...], *,
+            leaf_modules: Iterable[str | type] | None = None, stages: Mapping[str, str] | None = None,
+            method: str = "auto") -> nx.DiGraph:
+    """The computational graph of ``model`` on ``example_input`` as a networkx ``DiGraph``.
+
+    Parameters
+    ----------
+    model : any ``nn.Module`` (a whole VAE, its encoder or its decoder).
+    example_input : a batched tensor, or a tuple of tensors for a multi-input ``forward``.
+    leaf_modules : module paths or module classes kept whole as one node, in addition to every
+        module without children (the default leaves).
+    stages : ``{module path prefix: stage}``; the longest matching prefix wins and ``""`` matches
+        everything.  Default ``{"encoder": "encoder", "latent": "latent", "decoder": "decoder"}``;
+        unmatched modules get ``"other"``.
+    method : ``"fx"`` (symbolic trace; errors propagate), ``"hooks"`` (module-level graph from one
+        real forward pass), or ``"auto"``: fx, falling back to hooks with a warning naming the op
+        that failed and what the fallback loses.
+
+    Returns
+    -------
+    A graph of kind ``computational``.  Node ids are fx node names (``encoder_conv1``, ``relu_2``);
+    every node has ``op``, ``target`` (module path, qualified function or method name),
+    ``module`` (module path for module calls and attributes, else ``""``), ``scope`` (innermost
+    enclosing module path), ``site`` (the module path for a module's first call, else the node id),
+    ``module_type``, ``stage``, ``tensor_shape`` (with the batch dimension, ``"2x64x8x8"``; tuples
+    ``"(2x4, 2x4)"``; ``""`` for non-tensors), ``dtype``, ``n_params`` and topological ``order``;
+    module calls also have ``call`` (0 for the first call of a reused module, then 1, 2, ...).
+    In-place ops are wired into the data flow: later users of an overwritten value depend on the
+    op that overwrote it.  ``G.graph`` has ``method``, ``model``, ``input_shape`` and
+    ``fallback_reason``.  The model's buffers and the global RNG are left unchanged.
+
+    Examples
+    --------
+    >>> model = nn.Sequential(nn.Linear(4, 3), nn.ReLU())
+    >>> G = extract(model, torch.zeros(2, 4))
+    >>> [G.nodes[n]["tensor_shape"] for n in ("input_1", "_0", "_1", "output")]
+    ['2x4', '2x3', '2x3', '2x3']
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    inputs = as_inputs(example_input)
+    leaves = leaf_paths(model, leaf_modules)
+    stage_map = resolve_stages(stages)
+    if method == "hooks":
+        return validate(hooks_graph(model, inputs, leaves=leaves, stages=stage_map, reason="method='hooks'"))
+    try:
+        return validate(fx_graph(model, inputs, leaves=leaves, stages=stage_map))
+    except Exception as error:  # noqa: BLE001 - any fx failure means "use the fallback"
+        if method == "fx":
+            raise RuntimeError(f"torch.fx could not trace {type(model).__name__}: {_describe_failure(error)}") \
+                from error
+        reason = _describe_failure(error)
+    warnings.warn(
+        f"torch.fx could not trace {type(model).__name__}: {reason}. Falling back to a module-level graph "
+        "from forward hooks on one forward pass; lost: the functional ops between modules (call_function / "
+        "call_method nodes) and their shapes, and any branch the example input did not take.",
+        RuntimeWarning, stacklevel=2)
+    return validate(hooks_graph(model, inputs, leaves=leaves, stages=stage_map, reason=reason))
+
+
+def _describe_failure(error: BaseException) -> str:
+    """The error and the line of user code (outside torch) where tracing stopped."""
+    message = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if not f.filename.startswith(_TORCH_DIR)]
+    if frames:
+        frame = frames[-1]
+        message += f" at {Path(frame.filename).name}:{frame.lineno} in {frame.name}: `{(frame.line or '').strip()}`"
+    return message
