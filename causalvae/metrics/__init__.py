@@ -1,0 +1,56 @@
+"""Disentanglement and interventional metrics on numpy arrays (no torch).
+
+Disentanglement suite (definitions as in disentanglement_lib; see ``docs/metrics.md``):
+:func:`mig`, :func:`sap`, :func:`dci` (importance back ends "gbt", "random-forest", "logistic",
+"lasso"), :func:`dci_from_importance`, :func:`modularity`, :func:`explicitness`, :func:`irs`,
+:func:`factor_vae_score`, :func:`beta_vae_score`, :func:`gaussian_total_correlation`,
+:func:`active_latents` / :func:`n_active_latents`, and :func:`suite` over a shared
+:class:`CodeCache`. Interventional metrics (CES, specificity, circuit modularity) live in
+:mod:`causalvae.metrics.interventional`. Names are imported lazily on first access.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "mig": "information_gap", "top_two_gap": "information_gap",
+    "sap": "attribute_predictability", "sap_score_matrix": "attribute_predictability",
+    "dci": "dci_scores", "dci_from_importance": "dci_scores", "dci_importance": "dci_scores",
+    "BACKENDS": "importance", "importance_matrix": "importance",
+    "modularity": "modularity_explicitness", "modularity_from_mi": "modularity_explicitness",
+    "explicitness": "modularity_explicitness",
+    "irs": "robustness",
+    "factor_vae_score": "sampled", "beta_vae_score": "sampled",
+    "CodeCache": "sampling", "FactorGroups": "sampling",
+    "gaussian_total_correlation": "unsupervised", "active_latents": "unsupervised",
+    "n_active_latents": "unsupervised",
+    "histogram_discretize": "discrete", "discrete_mutual_info": "discrete", "discrete_entropy": "discrete",
+    "suite": "suite_runner", "DEFAULT_DCI_BACKENDS": "suite_runner",
+}
+
+
+def _interventional_names() -> list[str]:
+    """Public functions of the interventional module, once it exists (written by another stage)."""
+    try:
+        module = importlib.import_module("causalvae.metrics.interventional")
+    except ModuleNotFoundError as err:
+        if err.name != "causalvae.metrics.interventional":
+            raise
+        return []
+    return list(getattr(module, "__all__", [n for n in vars(module) if not n.startswith("_")
+                                             and callable(getattr(module, n))
+                                             and getattr(getattr(module, n), "__module__", "") == module.__name__]))
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"causalvae.metrics.{_EXPORTS[name]}"), name)
+    if not name.startswith("_") and name in _interventional_names():
+        return getattr(importlib.import_module("causalvae.metrics.interventional"), name)
+    raise AttributeError(f"module 'causalvae.metrics' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*_EXPORTS, *_interventional_names()])

@@ -1,0 +1,71 @@
+"""Input checks shared by the metrics: clear errors instead of silent NaNs."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+
+def check_codes(codes: np.ndarray, *, name: str = "codes", min_rows: int = 2) -> np.ndarray:
+    """Return ``codes`` as a finite float64 N x d array or raise a ``ValueError``.
+
+    A 1-D array is rejected (it is ambiguous between one latent and one sample).
+    """
+    arr = np.asarray(codes, dtype=np.float64)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (N samples x d latents), got shape {arr.shape}")
+    if arr.shape[0] < min_rows or arr.shape[1] < 1:
+        raise ValueError(f"{name} needs at least {min_rows} samples and 1 column, got shape {arr.shape}")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        rows, cols = np.nonzero(bad)
+        raise ValueError(f"{name} contains {bad.sum()} non-finite values (NaN/inf), first at row {rows[0]}, "
+                         f"column {cols[0]}; expected only finite values")
+    return arr
+
+
+def check_pair(codes: np.ndarray, factors: np.ndarray, *, split: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """Validate a (codes, factors) pair: both finite 2-D arrays with the same number of rows."""
+    suffix = f"_{split}" if split else ""
+    codes = check_codes(codes, name=f"codes{suffix}")
+    factors = check_codes(factors, name=f"factors{suffix}")
+    if len(codes) != len(factors):
+        raise ValueError(f"codes{suffix} has {len(codes)} rows but factors{suffix} has {len(factors)}; "
+                         "expected one factor row per code row")
+    return codes, factors
+
+
+def check_split(codes_train: np.ndarray, factors_train: np.ndarray, codes_test: np.ndarray,
+                factors_test: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Validate train and test pairs and that they agree on the number of latents and factors."""
+    ctr, ftr = check_pair(codes_train, factors_train, split="train")
+    cte, fte = check_pair(codes_test, factors_test, split="test")
+    if ctr.shape[1] != cte.shape[1]:
+        raise ValueError(f"codes_train has {ctr.shape[1]} latents but codes_test has {cte.shape[1]}")
+    if ftr.shape[1] != fte.shape[1]:
+        raise ValueError(f"factors_train has {ftr.shape[1]} factors but factors_test has {fte.shape[1]}")
+    return ctr, ftr, cte, fte
+
+
+def varying_factor_columns(factors: np.ndarray, *, metric: str) -> np.ndarray:
+    """Indices of the non-constant factor columns; warn about dropped ones, raise if none is left.
+
+    A constant factor has zero entropy, so every normalised score of it is 0/0. The metrics leave
+    such factors out (with a ``UserWarning``) instead of returning NaN.
+    """
+    constant = np.all(factors == factors[:1], axis=0)
+    if constant.all():
+        raise ValueError(f"{metric}: every factor is constant over the {len(factors)} samples; "
+                         "expected at least one factor that varies")
+    if constant.any():
+        warnings.warn(f"{metric}: factors at columns {np.flatnonzero(constant).tolist()} are constant and "
+                      "are left out of the score", UserWarning, stacklevel=3)
+    return np.flatnonzero(~constant)
+
+
+def check_positive_int(value: int, *, name: str, minimum: int = 1) -> int:
+    """Raise unless ``value`` is an integer ``>= minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
