@@ -1,0 +1,136 @@
+"""Sites: the module paths of a model whose outputs can be read and intervened on.
+
+A *site* is a module path (``encoder.conv2``).  A *unit* of a site is one channel of
+a conv output or one neuron of a linear output -- always axis 1 of the output tensor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+UNIT_AXIS = 1
+_CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+_SKIPPED_TYPES = (nn.Identity, nn.Dropout, nn.Dropout2d, nn.Flatten, nn.Unflatten)
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    """Description of one site.
+
+    Attributes
+    ----------
+    name : module path.
+    kind : ``"conv"``, ``"linear"`` or ``"other"``.
+    n_units : channels (conv) or neurons (linear); for ``"other"`` known only after a probe pass.
+    unit_axis : axis of the output that indexes units (always 1).
+    shape : output shape of one sample (without the batch axis), when probed.
+    order : position in execution order (probe pass) or registration order.
+    """
+
+    name: str
+    kind: str
+    n_units: int | None
+    unit_axis: int = UNIT_AXIS
+    shape: tuple[int, ...] | None = None
+    order: int = 0
+
+
+def _layer(module: nn.Module) -> nn.Module:
+    """The module itself, or the ``layer`` child of a block such as ``Sequential(layer=..., act=...)``."""
+    inner = getattr(module, "layer", None)
+    return inner if isinstance(inner, nn.Module) else module
+
+
+def _kind(module: nn.Module) -> str:
+    layer = _layer(module)
+    if isinstance(layer, _CONV_TYPES):
+        return "conv"
+    if isinstance(layer, nn.Linear):
+        return "linear"
+    return "other"
+
+
+def _declared_units(module: nn.Module) -> int | None:
+    layer = _layer(module)
+    if isinstance(layer, _CONV_TYPES):
+        return int(layer.out_channels)
+    if isinstance(layer, nn.Linear):
+        return int(layer.out_features)
+    return None
+
+
+def _candidate_sites(model: nn.Module) -> list[str]:
+    declared = getattr(model, "site_names", None)
+    if declared is not None:
+        return list(declared)
+    return [name for name, m in model.named_modules()
+            if name and not any(True for _ in m.children()) and not isinstance(m, _SKIPPED_TYPES)]
+
+
+def sites(model: nn.Module, x: torch.Tensor | None = None) -> dict[str, SiteInfo]:
+    """The sites of ``model``, in execution order when ``x`` is given.
+
+    A model that declares ``site_names`` (the models of :mod:`causalvae.models`) gets those;
+    any other model gets its leaf modules (except identity, dropout and reshapes).  A block
+    ``Sequential(layer=Conv2d, act=ReLU)`` counts as a conv site whose output is post-activation.
+
+    Parameters
+    ----------
+    model : any ``nn.Module``.
+    x : optional example input; one forward pass records output shapes, unit counts of
+        ``"other"`` sites and execution order (modules not executed are dropped).
+
+    Examples
+    --------
+    >>> net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    >>> {k: (v.kind, v.n_units) for k, v in sites(net).items()}
+    {'0': ('linear', 4), '1': ('other', None), '2': ('linear', 2)}
+    """
+    names = _candidate_sites(model)
+    if x is None:
+        return {name: SiteInfo(name, _kind(model.get_submodule(name)), _declared_units(model.get_submodule(name)),
+                               order=i) for i, name in enumerate(names)}
+    from causalvae.interventions.hooks import capture
+
+    with torch.no_grad():
+        acts = capture(model, x, names, _allow_non_tensor=True)
+    out: dict[str, SiteInfo] = {}
+    for i, name in enumerate(acts):
+        a = acts[name]
+        module = model.get_submodule(name)
+        shape = tuple(a.shape[1:])
+        n_units = int(a.shape[UNIT_AXIS]) if a.dim() > UNIT_AXIS else None
+        out[name] = SiteInfo(name, _kind(module), n_units, shape=shape, order=i)
+    return out
+
+
+def check_sites(model: nn.Module, names: Iterable[str]) -> list[str]:
+    """Return ``names`` as a list after checking each is a module path of ``model``."""
+    names = list(names)
+    valid = dict(model.named_modules())
+    unknown = [n for n in names if not n or n not in valid]
+    if unknown:
+        listed = [n for n in valid if n]
+        raise KeyError(f"unknown site(s) {unknown}; expected module paths of the model, one of {listed}")
+    return names
+
+
+def check_units(site: str, units: Sequence[int], n_units: int) -> list[int]:
+    """Validate unit indices of ``site`` against its ``n_units``."""
+    units = [int(u) for u in units]
+    bad = [u for u in units if u < 0 or u >= n_units]
+    if bad:
+        raise IndexError(f"unit index {bad[0]} out of range for site {site!r}: expected 0 <= index < {n_units}")
+    return units
+
+
+def check_finite(name: str, value: torch.Tensor) -> None:
+    """Raise a clear error when an activation holds NaN or infinity."""
+    if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+        n_bad = int((~torch.isfinite(value)).sum())
+        raise FloatingPointError(f"non-finite activation at site {name!r}: {n_bad} of {value.numel()} values are "
+                                 f"NaN or inf; expected finite values (check the input and the weights)")
