@@ -5,9 +5,12 @@ bottom; a pixel is "on" when its centre lies inside the shape, so images are bin
 brightness):
 
 - the sprite centre is at ``MARGIN + (1 - 2 * MARGIN) * pos`` for ``pos`` = posX / posY in [0, 1],
-  so centres span 0.2 ... 0.8 of the canvas, as in the official dSprites images;
-- a sprite of scale ``s`` has half-width ``s * HALF_EXTENT`` (a scale-1 square is 0.28 of the
-  canvas wide, 18 px of 64; a scale-0.5 square 9 px);
+  so centres span 0.24 ... 0.76 of the canvas (official images: roughly 0.2 ... 0.8);
+- a sprite of scale ``s`` has half-width ``s * HALF_EXTENT`` (a scale-1 square is 0.32 of the
+  canvas wide, about 20 px of 64; a scale-0.5 square about 10 px).  One scale step (0.1) then
+  widens a sprite by about 2 px, so every scale step changes the image (the official grid was
+  chosen so that all images differ), and a square turned by 45 degrees at an extreme position
+  still stays inside the canvas;
 - the ellipse has semi-axes ``1 x 0.5`` half-widths (major axis horizontal at orientation 0);
 - the heart is the filled curve ``(X^2 + Y^2 - 1)^3 - X^2 Y^3 <= 0`` scaled to the same half-width,
   upright at orientation 0 and shifted so its area centroid is the sprite centre;
@@ -22,8 +25,8 @@ import numpy as np
 
 SQUARE, ELLIPSE, HEART = 1, 2, 3
 SHAPE_NAMES = {SQUARE: "square", ELLIPSE: "ellipse", HEART: "heart"}
-MARGIN = 0.2
-HALF_EXTENT = 0.14
+MARGIN = 0.24
+HALF_EXTENT = 0.16
 ELLIPSE_MINOR = 0.5
 # Heart curve: x spans +-1.1384 and its area centroid sits at y = 0.2935 (y up); measured on a
 # 4001 x 4001 grid over [-1.6, 1.6]^2.
@@ -59,10 +62,11 @@ def render_sprites(shape: np.ndarray, scale: np.ndarray, orientation: np.ndarray
     """
     codes = np.asarray(shape).reshape(-1)
     n = codes.size
-    params = [np.broadcast_to(np.asarray(p, dtype=np.float64).reshape(-1), (n,))
-              for p in (scale, orientation, pos_x, pos_y, brightness)]
-    if any(p.shape != (n,) for p in params):
-        raise ValueError(f"sprite parameters must all have length {n}")
+    params = [np.asarray(p, dtype=np.float64).reshape(-1) for p in (scale, orientation, pos_x, pos_y, brightness)]
+    if any(p.size not in (1, n) for p in params):
+        raise ValueError(f"sprite parameters must have length {n} (one per shape) or 1, got lengths "
+                         f"{[p.size for p in params]} for (scale, orientation, pos_x, pos_y, brightness)")
+    params = [np.broadcast_to(p, (n,)) for p in params]
     scale_, orient, pos_x_, pos_y_, bright = params
     bad = np.setdiff1d(np.unique(codes), list(SHAPE_NAMES))
     if bad.size:
