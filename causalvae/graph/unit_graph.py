@@ -105,10 +105,10 @@ def default_sites(comp: nx.DiGraph) -> list[str]:
 
 def _select(comp: nx.DiGraph, sites: Iterable[str] | None) -> list[str]:
     """Computational node ids of the selected sites, in topological order."""
-    by_site = {data.get("site", node): node for node, data in comp.nodes(data=True)}
-    wanted = default_sites(comp) if sites is None else list(sites)
     if isinstance(sites, str):
         raise TypeError(f"sites must be a list of site names, got the string {sites!r}")
+    by_site = {data.get("site", node): node for node, data in comp.nodes(data=True)}
+    wanted = default_sites(comp) if sites is None else list(sites)
     unknown = [s for s in wanted if s not in by_site and s not in comp]
     if unknown:
         raise ValueError(f"unknown site(s) {unknown}; expected sites of the graph such as {sorted(by_site)[:15]}")

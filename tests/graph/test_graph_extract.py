@@ -89,9 +89,9 @@ def test_hooks_method_sees_through_functional_ops():
 
 
 def test_fallback_warning_names_the_failing_op_and_what_is_lost():
-    with pytest.warns(RuntimeWarning, match=r"could not trace DataDependent: TraceError.*h\.sum\(\) > 0.*lost"):
+    with pytest.warns(RuntimeWarning, match=r"could not trace DataDependent: TraceError.*x\.sum\(\) > 0.*lost"):
         G = extract(DataDependent(), torch.ones(2, 3))
-    assert "h.sum() > 0" in G.graph["fallback_reason"]
+    assert "x.sum() > 0" in G.graph["fallback_reason"]
     with pytest.raises(RuntimeError, match="torch.fx could not trace DataDependent"):
         extract(DataDependent(), torch.ones(2, 3), method="fx")
 

@@ -126,7 +126,7 @@ class DataDependent(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = torch.relu(self.fc(x))
-        return self.pos(h) if h.sum() > 0 else self.neg(h)
+        return self.pos(h) if x.sum() > 0 else self.neg(h)
 
 
 class WithDistributions(nn.Module):
@@ -217,8 +217,8 @@ ZOO: tuple[ZooEntry, ...] = (
              sites=frozenset({"fc1", "act", "fc2"}),
              edges=(("fc1", "act"), ("act", "add_"), ("add_", "fc2"), ("fc2", "output")),
              absent_edges=(("fc1", "fc2"), ("fc1", "add_")), n_nodes=6),
-    ZooEntry("data_dependent", DataDependent, _x(3), "hooks",
-             sites=frozenset({"fc", "pos"}),  # one branch taken on this input; `neg` never runs
+    ZooEntry("data_dependent", DataDependent, lambda: (torch.ones(BATCH, 3),), "hooks",
+             sites=frozenset({"fc", "pos"}),  # the branch this input takes; `neg` never runs
              edges=(("x", "fc"), ("fc", "pos"), ("pos", "output")), n_nodes=4),
     ZooEntry("distributions", WithDistributions, _x(6), "hooks",
              sites=frozenset({"encoder", "latent.mu", "latent.logvar", "decoder"}),
