@@ -27,7 +27,6 @@ class LossInputs:
     z: torch.Tensor
     likelihood: str
     obs_std: float
-    dataset_size: int
     discriminator: torch.nn.Module | None = None
 
 
@@ -60,24 +59,23 @@ def gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor
     return -0.5 * (_LOG_2PI + logvar + (z - mu).pow(2) * torch.exp(-logvar))
 
 
-def mws_decomposition(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, *,
-                      dataset_size: int) -> dict[str, torch.Tensor]:
-    """Index-code MI, total correlation and dimension-wise KL by minibatch-weighted sampling.
+def mws_decomposition(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Index-code MI, total correlation and dimension-wise KL estimated on a mini-batch.
 
-    Chen et al. (2018), "Isolating Sources of Disentanglement in VAEs": with the batch's
-    posteriors ``q(z|x_j)``, ``log q(z) ~ logsumexp_j log q(z|x_j) - log(N * M)``.
+    Chen et al. (2018), "Isolating Sources of Disentanglement in VAEs", with the batch's
+    posteriors as a sample of the aggregate posterior:
+    ``log q(z) ~ logsumexp_j log q(z|x_j) - log M``.  (Chen et al. normalise by
+    ``log(N M)``; that shifts the reported TC by ``(d - 1) log N`` but not its gradient.)
+    The three terms sum exactly to the Monte-Carlo ``E[log q(z|x) - log p(z)]``.
 
     Returns
     -------
     dict with scalar tensors ``mi``, ``tc``, ``dim_kl`` (nats, batch means).
     """
-    batch = z.shape[0]
-    if dataset_size < batch:
-        raise ValueError(f"dataset_size must be >= batch size {batch}, got {dataset_size}")
     pairwise = gaussian_log_density(z[:, None, :], mu[None, :, :], logvar[None, :, :])  # (M, M, d)
-    log_norm = math.log(batch * dataset_size)
-    log_qz = torch.logsumexp(pairwise.sum(2), dim=1) - log_norm
-    log_prod_qzi = (torch.logsumexp(pairwise, dim=1) - log_norm).sum(1)
+    log_m = math.log(z.shape[0])
+    log_qz = torch.logsumexp(pairwise.sum(2), dim=1) - log_m
+    log_prod_qzi = (torch.logsumexp(pairwise, dim=1) - log_m).sum(1)
     log_qz_given_x = gaussian_log_density(z, mu, logvar).sum(1)
     log_pz = gaussian_log_density(z, torch.zeros_like(z), torch.zeros_like(z)).sum(1)
     return {"mi": (log_qz_given_x - log_qz).mean(),
@@ -133,7 +131,7 @@ _TERM_GROUPS = {
     "recon": lambda a: {"recon": reconstruction_nll(a.x, a.logits, likelihood=a.likelihood,
                                                     obs_std=a.obs_std).mean()},
     "kl": lambda a: {"kl": kl_per_latent(a.mu, a.logvar).sum()},
-    "mws": lambda a: mws_decomposition(a.z, a.mu, a.logvar, dataset_size=a.dataset_size),
+    "mws": lambda a: mws_decomposition(a.z, a.mu, a.logvar),
     "dip": lambda a: {f"dip_{k}": v for k, v in dip_penalties(a.mu, a.logvar).items()},
     "tc_discriminator": lambda a: {"tc_discriminator": discriminator_tc(_require_discriminator(a), a.z)},
 }

@@ -153,7 +153,7 @@ def train(model: VAE, data: Any, *, steps: int, batch_size: int = 64, lr: float 
             batch = batch.to(device, non_blocking=True).contiguous(
                 memory_format=memory_format if batch.dim() == 4 else torch.contiguous_format)
             generator = torch.Generator(device=device).manual_seed(step_seed(seed, step))
-            total, terms, z = objective(model, batch, generator=generator, dataset_size=source.n)
+            total, terms, z = objective(model, batch, generator=generator)
             optimizers["vae"].zero_grad(set_to_none=True)
             total.backward()
             optimizers["vae"].step()

@@ -144,8 +144,8 @@ def build_vae(config: VAEConfig, *, seed: int = 0) -> VAE:
         return VAE(config, head=spec.head, discriminator=discriminator)
 
 
-def objective(model: VAE, x: torch.Tensor, *, generator: torch.Generator | None = None,
-              dataset_size: int | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+def objective(model: VAE, x: torch.Tensor, *, generator: torch.Generator | None = None
+              ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
     """The variant's training loss on batch ``x``.
 
     Returns
@@ -159,7 +159,7 @@ def objective(model: VAE, x: torch.Tensor, *, generator: torch.Generator | None 
     z = model.latent.z(model.reparameterize(mu, logvar, generator=generator))
     logits = model.decode(z)
     inputs = LossInputs(x=x, logits=logits, mu=mu, logvar=logvar, z=z, likelihood=model.config.likelihood,
-                        obs_std=model.config.obs_std, dataset_size=int(dataset_size or x.shape[0]),
+                        obs_std=model.config.obs_std,
                         discriminator=model.discriminator)
     names = tuple(dict.fromkeys(("recon", "kl", *spec.terms)))
     terms = evaluate_terms(names, inputs)
