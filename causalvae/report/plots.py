@@ -1,4 +1,4 @@
-"""Figures for reports and comparisons: effect heatmaps, comparison plots, traversal grids.
+"""Figures for reports and comparisons: effect heatmaps and comparison plots (mean ± CI).
 
 Every function returns a :class:`matplotlib.figure.Figure` drawn on an Agg canvas (no pyplot,
 so no global backend or figure registry is touched); :func:`save_figure` writes it atomically
@@ -78,7 +78,8 @@ def effect_heatmap(matrix: EffectMatrix, *, title: str | None = None, max_tick_l
     title : figure title (default: the matrix's intervention).
     max_tick_labels : an axis with more entries than this is labelled by site (unit ids grouped
         by :func:`causalvae.units.group_by_site`, separated by lines) instead of per entry.
-    annotate : write each value in its cell (default: when the matrix has at most 150 cells).
+    annotate : write each value in its cell (default: when the matrix has at most 150 cells and
+        both axes are labelled per entry).
     cmap : colormap; default diverging ``RdBu_r`` centred on 0 for signed values, else ``viridis``.
     """
     if not isinstance(matrix, EffectMatrix):
@@ -99,7 +100,7 @@ def effect_heatmap(matrix: EffectMatrix, *, title: str | None = None, max_tick_l
     bar.set_label(f"{matrix.statistic} effect (n={matrix.n_samples})")
     _label_axis(ax, "y", matrix.sources, max_tick_labels)
     _label_axis(ax, "x", matrix.targets, max_tick_labels)
-    if annotate if annotate is not None else values.size <= 150:
+    if annotate if annotate is not None else values.size <= 150 and max(n_rows, n_cols) <= max_tick_labels:
         _annotate_cells(ax, values, image)
     ax.set_title(title or f"{matrix.intervention}: sources → targets", fontsize=11)
     return fig
@@ -180,59 +181,14 @@ def comparison_long_form(table: "pd.DataFrame") -> "pd.DataFrame":
     return long[list(COMPARISON_COLUMNS)]
 
 
-def traversal_grid(images: np.ndarray, *, row_labels: Sequence[str] | None = None,
-                   col_labels: Sequence[str] | None = None, title: str | None = None,
-                   pad: int = 2) -> "Figure":
-    """A latent traversal grid: row r shows the decoded images as latent r sweeps its values.
-
-    Parameters
-    ----------
-    images : array (rows, steps, C, H, W) with C in {1, 3}, or (rows, steps, H, W); values in [0, 1].
-    row_labels : one label per row (e.g. ``"z3 (KL 2.1)"``); col_labels : one per step (e.g. ``"-2"``).
-    pad : white pixels between tiles.
-    """
-    tiles = np.asarray(images, dtype=np.float64)
-    if tiles.ndim == 4:
-        tiles = tiles[:, :, None]
-    if tiles.ndim != 5 or tiles.shape[2] not in (1, 3) or min(tiles.shape) == 0:
-        raise ValueError("traversal images must have shape (rows, steps, C, H, W) with C in {1, 3} or "
-                         f"(rows, steps, H, W), got {np.shape(images)}")
-    n_rows, n_steps, channels, height, width = tiles.shape
-    for name, labels, expected in (("row_labels", row_labels, n_rows), ("col_labels", col_labels, n_steps)):
-        if labels is not None and len(labels) != expected:
-            raise ValueError(f"{name} needs {expected} entries, got {len(labels)}")
-    if pad < 0:
-        raise ValueError(f"pad must be >= 0, got {pad}")
-    mosaic = np.ones((n_rows * (height + pad) + pad, n_steps * (width + pad) + pad, 3))
-    for r in range(n_rows):
-        for s in range(n_steps):
-            top, left = pad + r * (height + pad), pad + s * (width + pad)
-            mosaic[top:top + height, left:left + width] = np.clip(np.moveaxis(tiles[r, s], 0, -1), 0.0, 1.0)
-    scale = 0.75 * max(64 / max(height, width), 0.5)
-    fig = new_figure(1.2 + scale * n_steps, 0.4 + scale * n_rows + (0.3 if title else 0.0))
-    ax = fig.add_subplot()
-    ax.imshow(mosaic, interpolation="nearest")
-    ax.set_yticks([pad + r * (height + pad) + height / 2 for r in range(n_rows)],
-                  list(row_labels) if row_labels is not None else [f"z{r}" for r in range(n_rows)])
-    ax.set_xticks([pad + s * (width + pad) + width / 2 for s in range(n_steps)],
-                  list(col_labels) if col_labels is not None else [""] * n_steps)
-    ax.tick_params(length=0)
-    for spine in ax.spines.values():
-        spine.set_visible(False)
-    if title:
-        ax.set_title(title, fontsize=11)
-    return fig
-
-
 def _colormap(name: str):
     import matplotlib
 
     try:
-        colormap = matplotlib.colormaps[name].copy()
+        colormap = matplotlib.colormaps[name]
     except KeyError:
         raise ValueError(f"unknown matplotlib colormap {name!r}") from None
-    colormap.set_bad("#c8c8c8")
-    return colormap
+    return colormap.with_extremes(bad="#c8c8c8")
 
 
 def _colour_limits(finite: np.ndarray, signed: bool) -> tuple[float, float]:

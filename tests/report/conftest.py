@@ -108,7 +108,7 @@ def computational_graph():
 
 def make_run_folder(root: Path) -> Path:
     """Write a complete run folder under ``root`` and return it."""
-    from causalvae.report.plots import save_figure, traversal_grid
+    from causalvae.report.plots import new_figure, save_figure
 
     root.mkdir(parents=True, exist_ok=True)
     (root / "config.json").write_text(json.dumps(CONFIG, indent=2))
@@ -129,8 +129,9 @@ def make_run_folder(root: Path) -> Path:
     (root / "tables").mkdir()
     for name, frame in TABLES.items():
         frame.to_csv(root / "tables" / f"{name}.csv", index=False)
-    grid = np.linspace(0, 1, 2 * 3 * 8 * 8).reshape(2, 3, 1, 8, 8)
-    save_figure(traversal_grid(grid, col_labels=["-2", "0", "2"]), root / "figures" / "traversals.png", dpi=40)
+    traversal = new_figure(3, 2)
+    traversal.add_subplot().imshow(np.linspace(0, 1, 16 * 24).reshape(16, 24), cmap="gray")
+    save_figure(traversal, root / "figures" / "traversals.png", dpi=40)
     (root / "log.txt").write_text("stage train: done\nstage metrics: done\n" + HOSTILE + "\n")
     return root
 

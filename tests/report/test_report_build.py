@@ -1,0 +1,216 @@
+"""build_report: every section from a complete run folder; clear notices for missing or broken stages."""
+
+import base64
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from causalvae.report import build_report
+from causalvae.report import build as build_module
+from causalvae.report.run_folder import PNG_SIGNATURE
+
+from conftest import CIRCUIT_FACTORS, HOSTILE, TABLES
+
+SECTION_IDS = ["stages", "metrics", "traversals", "effects", "alignment", "circuits", "tables", "settings",
+               "network", "log"]
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+
+class StrictHTML(HTMLParser):
+    """Collects tags, attributes and text; records any mis-nested or unclosed element."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.stack, self.errors, self.tags, self.text = [], [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'}")
+        else:
+            self.stack.pop()
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+    def parsed(self, page: str) -> "StrictHTML":
+        self.feed(page)
+        self.close()
+        if self.stack:
+            self.errors.append(f"unclosed {self.stack}")
+        return self
+
+    def ids(self):
+        return [attrs["id"] for _, attrs in self.tags if "id" in attrs]
+
+    def images(self):
+        return [attrs for tag, attrs in self.tags if tag == "img"]
+
+    def plain_text(self):
+        return " ".join(" ".join(self.text).split())
+
+
+def parse(path: Path) -> StrictHTML:
+    return StrictHTML().parsed(path.read_text(encoding="utf-8"))
+
+
+def decoded(img) -> bytes:
+    header, payload = img["src"].split(",", 1)
+    assert header in ("data:image/png;base64", "data:image/svg+xml;base64"), header
+    return base64.b64decode(payload, validate=True)
+
+
+@pytest.fixture(scope="module")
+def complete_report(complete_run, tmp_path_factory):
+    run = Path(shutil.copytree(complete_run, tmp_path_factory.mktemp("built") / "run"))
+    return build_report(run)
+
+
+def test_report_is_written_into_the_run_folder_as_valid_html(complete_report):
+    assert complete_report.name == "report.html" and complete_report.parent.name == "run"
+    page = parse(complete_report)
+    assert page.errors == []
+    assert [i for i in page.ids() if i in SECTION_IDS] == SECTION_IDS
+    assert not page.plain_text().count("failed or was skipped")
+
+
+def test_every_image_is_inline_and_decodes(complete_report):
+    images = parse(complete_report).images()
+    kinds = [decoded(img)[:8] == PNG_SIGNATURE for img in images]
+    # 1 traversal + 3 heatmaps are PNG; aligned, true DAG, 2 circuits, computational, unit graphs are SVG
+    assert kinds.count(True) == 4 and kinds.count(False) == 4 + len(CIRCUIT_FACTORS)
+    assert all(b"<svg" in decoded(img) for img, png in zip(images, kinds) if not png)
+    assert all(img.get("alt") for img in images)
+
+
+def test_report_makes_no_external_requests_and_runs_no_script(complete_report):
+    text = complete_report.read_text(encoding="utf-8")
+    page = parse(complete_report)
+    assert {tag for tag, _ in page.tags}.isdisjoint({"script", "link", "iframe", "object", "embed", "base"})
+    for tag, attrs in page.tags:
+        for name in ("src", "href", "srcset", "action", "poster", "data"):
+            if name in attrs:
+                assert attrs[name].startswith(("data:", "#")), f"<{tag} {name}={attrs[name][:60]!r}>"
+        assert not any(name.startswith("on") for name in attrs), f"event handler on <{tag}>"
+    style = text[text.index("<style>"):text.index("</style>")]
+    assert "url(" not in style and "@import" not in style and "http" not in style
+
+
+def test_everything_from_files_is_escaped(complete_report):
+    text = complete_report.read_text(encoding="utf-8")
+    assert "<script" not in text
+    assert text.count("&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;") >= 4  # metric, config, table, log
+    assert HOSTILE in parse(complete_report).plain_text()
+
+
+def test_report_shows_metrics_with_cis_and_the_shd_line(complete_report):
+    text = parse(complete_report).plain_text()
+    assert "dci_disentanglement 0.412 [0.35, 0.47]" in text
+    assert "mig 0.1234 [0.1, 0.15]" in text and "recon_error 21.75" in text
+    assert text.count("SHD = 3 · edge precision 0.3333 · edge recall 0.3333") == 2  # metrics and alignment
+    for expected in ("correct (1): shape → scale", "reversed (1): orientation → scale",
+                     "missing (1): shape → pos_x", "extra (1): pos_x → orientation"):
+        assert expected in text
+
+
+def test_report_shows_tables_settings_and_log(complete_report):
+    text = parse(complete_report).plain_text()
+    for frame in TABLES.values():
+        assert " ".join(map(str, frame.columns)) in text
+    assert "latent.mu[0] 0.91 0.83 0.08 0.001" in text  # a mediation row, numbers as written
+    assert "lr 0.0005" in text and "versions.torch 2.13.0" in text and "timings.train_s 41.2" in text
+    assert "causalvae report — causal-sprites · beta-vae" in text
+    assert "stage train: done" in text
+    assert "All 12 stages wrote their outputs." in text
+
+
+def test_rebuilding_gives_the_same_page(complete_report):
+    first = complete_report.read_bytes()
+    assert build_report(complete_report.parent).read_bytes() == first
+
+
+@pytest.mark.parametrize("remove, stage, detail", [
+    ("metrics.json", "metrics", "metrics.json is missing"),
+    ("effects/factor_unit.npz", "interventions", "effects/factor_unit.npz is missing"),
+    ("graphs/aligned.svg graphs/aligned.dot graphs/aligned.graphml", "alignment", "graphs/aligned.svg is missing"),
+    ("tables/mediation.csv", "mediation", "tables/mediation.csv is missing"),
+    ("config.json", "configuration", "config.json is missing"),
+    ("log.txt", "logging", "log.txt is missing"),
+    ("graphs/unit.svg graphs/unit.dot", "unit graph", "graphs/unit.svg is missing"),
+])
+def test_a_missing_stage_is_named_and_the_rest_still_builds(run_copy, remove, stage, detail):
+    for name in remove.split():
+        (run_copy / name).unlink()
+    page = parse(build_report(run_copy))
+    text = page.plain_text()
+    assert page.errors == []
+    assert f"Stage {stage} failed or was skipped: {detail}" in text
+    assert "1 of 12 stages failed, were skipped or are incomplete." in text
+    assert len(page.images()) >= 5
+
+
+def test_circuits_and_traversals_missing(run_copy):
+    for path in run_copy.glob("graphs/circuit_*"):
+        path.unlink()
+    (run_copy / "figures" / "traversals.png").unlink()
+    page = parse(build_report(run_copy))
+    assert "Stage circuits failed or was skipped: no graphs/circuit_<factor>.svg or .dot found" in page.plain_text()
+    assert "traversals" not in page.ids()  # an absent traversal grid is omitted, not reported
+
+
+def test_an_empty_folder_still_builds_a_report_naming_every_stage(tmp_path):
+    page = parse(build_report(tmp_path))
+    text = page.plain_text()
+    assert page.errors == [] and page.images() == []
+    for stage in ("configuration", "metrics", "interventions", "alignment", "circuits", "mediation", "motifs",
+                  "unit classes", "graph extraction", "unit graph", "logging"):
+        assert f"Stage {stage} failed or was skipped" in text, stage
+
+
+@pytest.mark.parametrize("name, content", [
+    ("metrics.json", b"{not json"),
+    ("metrics.json", b"[1, 2]"),
+    ("effects/factor_latent.npz", b"garbage"),
+    ("graphs/aligned.svg", b"<html>no graph</html>"),
+    ("figures/traversals.png", b"GIF89a"),
+    ("tables/motifs.csv", b"\xff\xfe\x00"),
+])
+def test_a_broken_artifact_is_reported_as_unreadable(run_copy, name, content):
+    (run_copy / name).write_bytes(content)
+    text = parse(build_report(run_copy)).plain_text()
+    assert f"{name} is unreadable:" in text
+
+
+def test_a_graph_with_only_a_dot_file_is_rendered_from_it(run_copy):
+    (run_copy / "graphs" / "circuit_shape.svg").unlink()
+    images = parse(build_report(run_copy)).images()
+    circuit = [img for img in images if img["alt"] == "circuit of shape"]
+    assert len(circuit) == 1 and b"<svg" in decoded(circuit[0])
+
+
+def test_output_is_atomic_a_failed_build_keeps_the_previous_report(run_copy, monkeypatch):
+    previous = build_report(run_copy).read_bytes()
+    monkeypatch.setattr(build_module, "render_report", lambda run: "partial" + 1)  # TypeError mid-build
+    with pytest.raises(TypeError):
+        build_report(run_copy)
+    assert (run_copy / "report.html").read_bytes() == previous
+    assert not list(run_copy.glob(".report.html.*"))
+
+
+def test_output_path_can_be_chosen(complete_run, tmp_path):
+    target = build_report(complete_run, output=tmp_path / "elsewhere" / "r.html")
+    assert target == tmp_path / "elsewhere" / "r.html" and target.read_text().startswith("<!DOCTYPE html>")
+
+
+def test_bad_run_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        build_report(tmp_path / "nope")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError, match="expected a run folder"):
+        build_report(tmp_path / "file")

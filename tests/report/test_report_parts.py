@@ -1,0 +1,119 @@
+"""Building blocks of the report: metric rows, edge comparison, HTML helpers, run-folder reading."""
+
+import math
+import subprocess
+import sys
+
+import networkx as nx
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from causalvae.report import html as h
+from causalvae.report.metric_rows import MetricRow, compare_edges, find_metric, metric_rows
+from causalvae.report.run_folder import read_run_folder
+
+from conftest import CIRCUIT_FACTORS
+
+
+def test_metric_rows_flatten_groups_estimates_and_deeper_nesting_in_file_order():
+    metrics = {"recon_error": 2.5, "dci": {"d": {"value": 0.4, "ci_low": 0.3, "ci_high": 0.5}, "c": 0.2},
+               "ces": {"value": 4.0, "ci_low": 3.0}, "deep": {"a": {"b": 1}}, "note": None}
+    assert metric_rows(metrics) == [
+        MetricRow("", "recon_error", 2.5), MetricRow("dci", "d", 0.4, 0.3, 0.5), MetricRow("dci", "c", 0.2),
+        MetricRow("", "ces", 4.0, 3.0, None), MetricRow("deep", "a.b", 1), MetricRow("", "note", None)]
+
+
+def test_metric_rows_rejects_a_non_mapping():
+    with pytest.raises(TypeError, match="mapping, got list"):
+        metric_rows([1, 2])
+
+
+def test_find_metric_matches_fragments_case_insensitively_within_a_group():
+    rows = metric_rows({"alignment": {"SHD": 2, "edge_precision": 0.5}, "other": {"precision": 0.1}})
+    assert find_metric(rows, "shd").value == 2
+    assert find_metric(rows, "precision", group="alignment").value == 0.5
+    assert find_metric(rows, "precision", group="other").value == 0.1
+    assert find_metric(rows, "recall") is None
+
+
+def test_compare_edges_classifies_correct_reversed_missing_and_extra_edges():
+    truth = nx.DiGraph([("a", "b"), ("b", "c"), ("a", "d")])
+    aligned = nx.DiGraph([("factor.a", "factor.b"), ("factor.c", "factor.b"), ("factor.d", "factor.c"),
+                          ("factor.a", "latent.mu[0]")])  # the factor -> latent edge is ignored
+    comparison = compare_edges(aligned, truth)
+    assert comparison.correct == (("a", "b"),)
+    assert comparison.reversed == (("c", "b"),)
+    assert comparison.missing == (("a", "d"),)
+    assert comparison.extra == (("d", "c"),)
+
+
+def test_compare_edges_accepts_factor_nodes_marked_by_role():
+    aligned = nx.DiGraph()
+    aligned.add_node("x", role="factor")
+    aligned.add_node("y", role="factor")
+    aligned.add_edge("x", "y")
+    assert compare_edges(aligned, nx.DiGraph([("x", "y")])).correct == (("x", "y"),)
+
+
+edge_sets = st.sets(st.tuples(st.sampled_from("abcde"), st.sampled_from("abcde")).filter(lambda e: e[0] != e[1]),
+                    max_size=8)
+
+
+@given(found=edge_sets, truth=edge_sets)
+def test_compare_edges_partitions_both_edge_sets(found, truth):
+    comparison = compare_edges(nx.DiGraph([(f"factor.{a}", f"factor.{b}") for a, b in found]), nx.DiGraph(truth))
+    assert set(comparison.correct) | set(comparison.reversed) | set(comparison.extra) == found
+    assert len(comparison.correct) + len(comparison.reversed) + len(comparison.extra) == len(found)
+    flipped_truth = {(b, a) for a, b in comparison.reversed}
+    assert set(comparison.correct) | set(comparison.missing) | flipped_truth == truth
+
+
+@pytest.mark.parametrize("value, text", [
+    (None, "—"), (True, "yes"), (3, "3"), (np.int64(7), "7"), (2.0, "2"), (0.123456, "0.1235"),
+    (1.5e-5, "1.500e-05"), (123456.7, "1.235e+05"), (math.nan, "NaN"), (-math.inf, "−∞"), (0.0, "0"),
+    ([1, 2.5], "1, 2.5"), (list(range(9)), "[9 values]"), ("abc", "abc"), ({"b": 1, "a": 2}, '{"a": 2, "b": 1}'),
+])
+def test_fmt_number(value, text):
+    assert h.fmt_number(value) == text
+
+
+@given(st.text())
+def test_esc_leaves_no_markup(text):
+    escaped = h.esc(text)
+    assert not set("<>\"'") & set(escaped)
+    import html
+
+    assert html.unescape(escaped) == text
+
+
+def test_table_escapes_cells_and_aligns_numeric_columns():
+    out = h.table(["name", "<b>value</b>"], [["<i>x</i>", 1.5], ["y", None]])
+    assert "<i>" not in out and "&lt;b&gt;value&lt;/b&gt;" in out
+    assert out.count('class="num"') == 3  # header cell and two numeric cells of the second column
+
+
+def test_read_run_folder_groups_artifacts_by_stage(complete_run):
+    run = read_run_folder(complete_run)
+    assert run.config.ok and run.config.value["dataset"] == "causal-sprites"
+    assert list(run.effects)[:3] == ["factor_latent", "factor_unit", "latent_output_factor"]
+    assert run.effects["factor_unit"].value.shape == (4, 54)
+    assert sorted(run.circuits) == sorted(CIRCUIT_FACTORS)
+    assert set(run.stages) == {"configuration", "metrics", "traversals", "logging", "interventions",
+                               "graph extraction", "unit graph", "alignment", "circuits", "unit classes",
+                               "motifs", "mediation"}
+    assert all(a.ok for artifacts in run.stages.values() for a in artifacts)
+
+
+def test_an_unknown_effect_matrix_is_read_after_the_known_ones(run_copy):
+    (run_copy / "effects" / "factor_latent.npz").rename(run_copy / "effects" / "aaa_extra.npz")
+    run = read_run_folder(run_copy)
+    assert list(run.effects) == ["factor_latent", "factor_unit", "latent_output_factor", "aaa_extra"]
+    assert run.effects["factor_latent"].problem == "missing" and run.effects["aaa_extra"].ok
+
+
+def test_importing_the_report_package_is_cheap():
+    code = "import sys, causalvae.report; print(sorted({'torch', 'matplotlib', 'dowhy', 'pgmpy', 'sklearn'} & {m.split('.')[0] for m in sys.modules}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
