@@ -8,10 +8,13 @@ Primitives: :func:`sites`, :func:`capture`, :func:`intervene` and the ops of
 """
 
 from causalvae.interventions.ablation import ablation_effects, edge_effects, patching_effects
+from causalvae.interventions.factors import factor_effects, latent_effects, latent_output_profiles
 from causalvae.interventions.hooks import capture, intervene
+from causalvae.interventions.mediation import ablate_outside, mediation_outcomes
 from causalvae.interventions.ops import (UnitOp, add, conditional_mean, mean, patch, resample, scale, set_value,
                                          zero)
 from causalvae.interventions.sites import SiteInfo, sites
 
-__all__ = ["SiteInfo", "UnitOp", "ablation_effects", "add", "capture", "conditional_mean", "edge_effects",
-           "intervene", "mean", "patch", "patching_effects", "resample", "scale", "set_value", "sites", "zero"]
+__all__ = ["SiteInfo", "UnitOp", "ablate_outside", "ablation_effects", "add", "capture", "conditional_mean",
+           "edge_effects", "factor_effects", "intervene", "latent_effects", "latent_output_profiles", "mean",
+           "mediation_outcomes", "patch", "patching_effects", "resample", "scale", "set_value", "sites", "zero"]

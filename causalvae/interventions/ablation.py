@@ -77,7 +77,7 @@ def ablation_effects(model: nn.Module, x, *, sites: Sequence[str] | Mapping[str,
     seeded = kind == "resample"
     return EffectMatrix(values, _rows(sources), columns(tgts), intervention=f"{kind}-ablation" if kind != "patch"
                         else "patch", statistic=statistic, n_samples=len(x), seed=seed if seeded else None,
-                        meta={**meta, "kind": kind, **({"value": float(value)} if kind == "set" else {})})
+                        meta={**meta, "kind": kind, **({"value": np.asarray(value).tolist()} if kind == "set" else {})})
 
 
 def edge_effects(model: nn.Module, x, *, sites: Sequence[str] | None = None, kind: str = "zero",

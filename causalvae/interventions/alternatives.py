@@ -23,7 +23,7 @@ class Alternative:
     """Replacement rule of a sweep (build with :func:`prepare_alternative`)."""
 
     kind: str
-    value: float = 0.0
+    value: float | np.ndarray = 0.0  # "set": a scalar or one value per unit
     means: dict[str, torch.Tensor] = field(default_factory=dict)  # site -> (G, *sample_shape)
     labels: np.ndarray | None = None  # group of every input (conditional mean); zeros for the plain mean
     source: np.ndarray | None = None  # source inputs aligned with the clean ones (patch, resample)
@@ -37,7 +37,12 @@ class Alternative:
         if self.kind == "zero":
             return torch.zeros_like(a)
         if self.kind == "set":
-            return torch.full_like(a, self.value)
+            v = torch.as_tensor(self.value, dtype=a.dtype, device=a.device)
+            if v.dim() == 1:
+                if v.shape[0] != a.shape[1]:
+                    raise ValueError(f"set needs one value per unit of {site!r}: expected {a.shape[1]}, got {v.shape[0]}")
+                v = v.reshape((1, -1) + (1,) * (a.dim() - 2))
+            return torch.broadcast_to(v, a.shape)
         if self.kind in ("mean", "conditional-mean"):
             groups = torch.as_tensor(self.labels[rows], device=a.device)
             return self.means[site].to(device=a.device, dtype=a.dtype)[groups]
@@ -47,7 +52,7 @@ class Alternative:
 
 
 def prepare_alternative(model: torch.nn.Module, x: np.ndarray | torch.Tensor, sites: Sequence[str], *, kind: str,
-                        value: float = 0.0, labels: Sequence[int] | np.ndarray | None = None,
+                        value: float | np.ndarray = 0.0, labels: Sequence[int] | np.ndarray | None = None,
                         x_source: np.ndarray | torch.Tensor | None = None, seed: int = 0, batch_size: int = 64,
                         device: torch.device | str | None = None) -> Alternative:
     """Precompute what ``kind`` needs: (conditional) mean maps over ``x``, or aligned source inputs.
@@ -69,7 +74,7 @@ def prepare_alternative(model: torch.nn.Module, x: np.ndarray | torch.Tensor, si
         perm = np.random.default_rng(seed).permutation(n)
         return Alternative(kind, source=x[perm])
     if kind not in ("mean", "conditional-mean"):
-        return Alternative(kind, value=float(value))
+        return Alternative(kind, value=np.asarray(value, dtype=np.float64) if np.ndim(value) else float(value))
     if kind == "mean":
         groups = np.zeros(n, dtype=np.int64)
     else:
