@@ -30,7 +30,8 @@ def extract(model: nn.Module, example_input: torch.Tensor | tuple[torch.Tensor, 
     model : any ``nn.Module`` (a whole VAE, its encoder or its decoder).
     example_input : a batched tensor, or a tuple of tensors for a multi-input ``forward``.
     leaf_modules : module paths or module classes kept whole as one node, in addition to every
-        module without children (the default leaves).
+        module without children.  Default: the model's declared sites (``model.site_names``, as
+        on causalvae's VAEs, where ``encoder.conv2`` is a conv + ReLU block) when it has them.
     stages : ``{module path prefix: stage}``; the longest matching prefix wins and ``""`` matches
         everything.  Default ``{"encoder": "encoder", "latent": "latent", "decoder": "decoder"}``;
         unmatched modules get ``"other"``.
@@ -63,6 +64,8 @@ def extract(model: nn.Module, example_input: torch.Tensor | tuple[torch.Tensor, 
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     inputs = as_inputs(example_input)
+    if leaf_modules is None:
+        leaf_modules = _declared_sites(model)
     leaves = leaf_paths(model, leaf_modules)
     stage_map = resolve_stages(stages)
     if method == "hooks":
@@ -80,6 +83,12 @@ def extract(model: nn.Module, example_input: torch.Tensor | tuple[torch.Tensor, 
         "call_method nodes) and their shapes, and any branch the example input did not take.",
         RuntimeWarning, stacklevel=2)
     return validate(hooks_graph(model, inputs, leaves=leaves, stages=stage_map, reason=reason))
+
+
+def _declared_sites(model: nn.Module) -> tuple[str, ...]:
+    """``model.site_names`` when it is a sequence of module paths (causalvae VAEs), else none."""
+    names = getattr(model, "site_names", ())
+    return tuple(names) if isinstance(names, (tuple, list)) and all(isinstance(n, str) for n in names) else ()
 
 
 def _describe_failure(error: BaseException) -> str:

@@ -134,3 +134,20 @@ def test_attach_effects_adds_missing_edges_and_factor_nodes_on_request():
         attach_effects(U, _effects([[1.0]], ["encoder.ghost[0]"], ["latent.mu[0]"]), add_missing=True)
     with pytest.raises(ValueError, match="min_weight must be >= 0"):
         attach_effects(U, m, min_weight=-1)
+
+
+def test_unit_graph_of_our_vaes_uses_the_declared_sites():
+    from causalvae.models import make_vae
+
+    conv = unit_graph(extract(make_vae("beta-vae", input_shape=(1, 64, 64), latent_dim=3).eval(),
+                              torch.zeros(1, 1, 64, 64)), level="site")
+    chain = ["encoder.conv1", "encoder.conv2", "encoder.conv3", "encoder.conv4", "encoder.fc", "latent.mu",
+             "decoder.fc1", "decoder.fc2", "decoder.deconv1", "decoder.deconv2", "decoder.deconv3", "decoder.deconv4"]
+    assert sorted(conv.edges) == sorted(list(zip(chain, chain[1:])) + [("encoder.fc", "latent.logvar")])
+    assert [conv.nodes[s]["n_units"] for s in chain] == [32, 32, 64, 64, 256, 3, 256, 1024, 64, 32, 32, 1]
+    assert conv.nodes["decoder.deconv4"]["role"] == "output" and conv.nodes["latent.logvar"]["role"] == "latent"
+    mlp = make_vae("vae", input_shape=(12,), latent_dim=3, hidden=(8, 6)).eval()
+    U = unit_graph(extract(mlp, torch.zeros(2, 12)), sites=["latent.mu", "latent.z", "decoder.fc1"])
+    assert set(U.successors("latent.mu[1]")) == {"latent.z[1]"}  # the identity site is per-unit
+    assert U.edges["latent.mu[1]", "latent.z[1]"]["pattern"] == "channelwise"
+    assert U.number_of_edges() == 3 + 3 * 6

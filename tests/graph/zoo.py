@@ -180,7 +180,7 @@ def _x(*shape: int) -> Callable[[], tuple[torch.Tensor, ...]]:
     return lambda: (torch.randn(BATCH, *shape, generator=torch.Generator().manual_seed(0)),)
 
 
-ZOO: tuple[ZooEntry, ...] = (
+ZOO: tuple[ZooEntry, ...] = (  # hand-built models; causalvae VAEs appended below
     ZooEntry("mlp_vae", MLPVAE, _x(8), "fx",
              sites=frozenset({"encoder.0", "encoder.1", "encoder.2", "encoder.3", "latent.mu", "latent.logvar",
                               "decoder.0", "decoder.1", "decoder.2", "decoder.3"}),
@@ -246,3 +246,51 @@ ZOO: tuple[ZooEntry, ...] = (
              sites=frozenset({"0", "1", "2"}), edges=(("_0", "_1"), ("_1", "_2")),
              shapes={"_0": "2x4x4x4", "_2": "2x1x8x8"}, n_nodes=5, stages={"": "decoder"}),
 )
+
+
+# --- causalvae's own VAEs: every variant, MLP (training mode: sampled z) and conv64 (eval mode: z = mu) ---
+
+LATENT = 3
+MLP_SHAPES = {"x": "2x12", "encoder_fc1": "2x8", "encoder_fc2": "2x6", "latent_mu": "2x3", "latent_z": "2x3",
+              "decoder_fc1": "2x6", "decoder_fc2": "2x8", "decoder_out": "2x12"}
+CONV_SHAPES = {"x": "2x1x64x64", "encoder_conv1": "2x32x32x32", "encoder_conv2": "2x32x16x16",
+               "encoder_conv3": "2x64x8x8", "encoder_conv4": "2x64x4x4", "encoder_flatten": "2x1024",
+               "encoder_fc": "2x256", "latent_mu": "2x3", "latent_logvar": "2x3", "latent_z": "2x3",
+               "decoder_fc1": "2x256", "decoder_fc2": "2x1024", "decoder_unflatten": "2x64x4x4",
+               "decoder_deconv1": "2x64x8x8", "decoder_deconv2": "2x32x16x16", "decoder_deconv3": "2x32x32x32",
+               "decoder_deconv4": "2x1x64x64", "output": "(2x1x64x64, 2x3, 2x3, 2x3)"}
+
+
+def _chain(names: list[str]) -> tuple[tuple[str, str], ...]:
+    return tuple(zip(names, names[1:]))
+
+
+def _our_vae(variant: str, architecture: str) -> ZooEntry:
+    from causalvae.models import make_vae
+
+    if architecture == "mlp":
+        build = lambda: make_vae(variant, input_shape=(12,), latent_dim=LATENT, hidden=(8, 6)).train()  # noqa: E731
+        order = ["x", "encoder_fc1", "encoder_fc2", "latent_mu"]
+        z_path = (("latent_logvar", "mul"), ("mul", "exp"), ("latent_mu", "add"), ("add", "latent_z"))
+        tail = ["latent_z", "decoder_fc1", "decoder_fc2", "decoder_out", "vaeoutput", "output"]
+        # x, 2 + 3 + 3 module sites, 5 reparameterisation ops (mul, exp, randn_like, mul, add), tuple, output
+        return ZooEntry(f"causalvae_{variant}_mlp", build, _x(12), "fx", sites=frozenset(build().site_names),
+                        edges=_chain(order) + z_path + _chain(tail), absent_edges=(("latent_mu", "latent_z"),),
+                        shapes=MLP_SHAPES, n_nodes=1 + 8 + 5 + 2)
+    build = lambda: make_vae(variant, input_shape=(1, 64, 64), latent_dim=LATENT).eval()  # noqa: E731
+    order = ["x", "encoder_conv1", "encoder_conv2", "encoder_conv3", "encoder_conv4", "encoder_flatten",
+             "encoder_fc", "latent_mu", "latent_z", "decoder_fc1", "decoder_fc2", "decoder_unflatten",
+             "decoder_deconv1", "decoder_deconv2", "decoder_deconv3", "decoder_deconv4", "vaeoutput", "output"]
+    return ZooEntry(f"causalvae_{variant}_conv64", build, _x(1, 64, 64), "fx",
+                    sites=frozenset(build().site_names) | {"encoder.flatten", "decoder.unflatten"},
+                    edges=_chain(order) + (("encoder_fc", "latent_logvar"), ("latent_logvar", "vaeoutput")),
+                    absent_edges=(("latent_logvar", "latent_z"),), shapes=CONV_SHAPES, n_nodes=len(order) + 1)
+
+
+def our_vaes() -> tuple[ZooEntry, ...]:
+    from causalvae.models import VARIANTS
+
+    return tuple(_our_vae(v, arch) for v in VARIANTS for arch in ("mlp", "conv64"))
+
+
+ZOO = ZOO + our_vaes()
