@@ -1,0 +1,71 @@
+"""Stored reference DAGs (graphs/*.dot, graphs/*.graphml) equal the generators' and follow the schema."""
+
+import networkx as nx
+import pytest
+
+from causalvae.data import load, names
+from causalvae.data import dags
+from causalvae.graph.schema import SchemaError, validate
+
+
+def _same(a: nx.DiGraph, b: nx.DiGraph) -> bool:
+    return (a.graph == b.graph and dict(a.nodes(data=True)) == dict(b.nodes(data=True))
+            and {(u, v): d for u, v, d in a.edges(data=True)} == {(u, v): d for u, v, d in b.edges(data=True)})
+
+
+@pytest.mark.parametrize("name", names())
+def test_stored_graphml_equals_generator(name):
+    stored = dags.read_graphml(dags.GRAPHS_DIR / f"{name}.graphml")
+    generated = dags.generator_dags()[name]()
+    assert _same(stored, generated), f"graphs/{name}.graphml is stale: run causalvae.data.dags.write_reference_graphs()"
+    assert stored.graph["kind"] == "factor" and all(d["role"] == "factor" for _, d in stored.nodes(data=True))
+    validate(stored)
+
+
+@pytest.mark.parametrize("name", names())
+def test_stored_dot_equals_generator(name):
+    import pygraphviz
+
+    path = dags.GRAPHS_DIR / f"{name}.dot"
+    assert path.read_text() == dags.to_dot(dags.generator_dags()[name]())
+    parsed = pygraphviz.AGraph(str(path))                     # and graphviz reads it back
+    generated = dags.generator_dags()[name]()
+    assert parsed.is_directed() and set(parsed.nodes()) == set(generated.nodes)
+    assert set(parsed.edges()) == set(generated.edges)
+    assert {n: parsed.get_node(n).attr["factor_kind"] for n in parsed.nodes()} == \
+        dict(generated.nodes(data="factor_kind"))
+
+
+def test_datasets_use_the_stored_graph(tmp_path, monkeypatch):
+    ds = load("scm-linear", n=5)
+    assert _same(ds.factor_dag, dags.read_graphml(dags.GRAPHS_DIR / "scm-linear.graphml"))
+    # a stored file is what is loaded: edit it, and the dataset follows
+    dags.write_reference_graphs(tmp_path)
+    G = dags.read_graphml(tmp_path / "scm-linear.graphml")
+    G.graph["note"] = "edited"
+    nx.write_graphml(G, tmp_path / "scm-linear.graphml")
+    monkeypatch.setattr(dags, "GRAPHS_DIR", tmp_path)
+    assert load("scm-linear", n=5).factor_dag.graph["note"] == "edited"
+    # no stored file (e.g. a wheel install): the generator's definition is used
+    (tmp_path / "scm-linear.graphml").unlink()
+    assert _same(load("scm-linear", n=5).factor_dag, dags.generator_dags()["scm-linear"]())
+
+
+def test_write_reference_graphs_writes_both_formats(tmp_path):
+    written = dags.write_reference_graphs(tmp_path)
+    assert sorted(p.name for p in written) == sorted(f"{n}.{ext}" for n in names() for ext in ("dot", "graphml"))
+    assert (tmp_path / "dsprites.dot").read_text() == (dags.GRAPHS_DIR / "dsprites.dot").read_text()
+
+
+def test_invalid_graphs_are_rejected(tmp_path):
+    with pytest.raises(ValueError, match="outside"):
+        dags.factor_graph("x", ["a"], ["continuous"], edges=[("a", "b")])
+    with pytest.raises(ValueError, match="cycle"):
+        dags.factor_graph("x", ["a", "b"], ["continuous"] * 2, edges=[("a", "b"), ("b", "a")])
+    bad = nx.DiGraph(kind="factor", schema_version=1)
+    bad.add_node("a")                                                   # no role
+    nx.write_graphml(bad, tmp_path / "bad.graphml")
+    with pytest.raises(SchemaError, match="missing required attribute"):
+        dags.read_graphml(tmp_path / "bad.graphml")
+    with pytest.raises(KeyError, match="no factor DAG for dataset 'nope'"):
+        dags.reference_dag("nope", directory=tmp_path)
