@@ -1,0 +1,98 @@
+"""Bad input: clear errors or documented well-defined values, never a silent NaN."""
+
+import doctest
+import importlib
+import warnings
+
+import numpy as np
+import pytest
+
+from causalvae.metrics import (CodeCache, beta_vae_score, dci, explicitness, factor_vae_score,
+                               gaussian_total_correlation, irs, mig, modularity, sap)
+
+RNG = np.random.default_rng(0)
+V = RNG.integers(3, size=(120, 2)).astype(float)
+Z = V + RNG.normal(scale=0.1, size=V.shape)
+
+PAIR_METRICS = [mig, modularity, irs]
+
+
+def dci_lasso(*args):
+    return dci(*args, backend="lasso")
+
+
+SPLIT_METRICS = [sap, dci_lasso, explicitness]
+
+
+@pytest.mark.parametrize("metric", PAIR_METRICS)
+def test_mismatched_lengths(metric):
+    with pytest.raises(ValueError, match="120 rows but factors has 119"):
+        metric(Z, V[:-1])
+
+
+@pytest.mark.parametrize("metric", SPLIT_METRICS)
+def test_mismatched_split(metric):
+    with pytest.raises(ValueError, match="codes_train has 2 latents but codes_test has 3"):
+        metric(Z, V, np.hstack([Z, Z[:, :1]]), V)
+    with pytest.raises(ValueError, match="rows"):
+        metric(Z, V, Z[:5], V)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("metric", [*PAIR_METRICS, gaussian_total_correlation])
+def test_non_finite_codes(metric, bad):
+    z = Z.copy()
+    z[7, 1] = bad
+    with pytest.raises(ValueError, match="non-finite values.*row 7, column 1"):
+        metric(z, V) if metric is not gaussian_total_correlation else metric(z)
+
+
+def test_wrong_dimensions_name_the_expected_shape():
+    with pytest.raises(ValueError, match=r"2-D array \(N samples x d latents\), got shape \(120,\)"):
+        mig(Z[:, 0], V)
+
+
+@pytest.mark.parametrize("metric", [*PAIR_METRICS, *SPLIT_METRICS])
+def test_constant_factor_is_left_out_with_a_warning(metric):
+    with_constant = np.hstack([V, np.full((len(V), 1), 4.0)])
+    args = (Z, with_constant) if metric in PAIR_METRICS else (Z, with_constant, Z, with_constant)
+    plain = (Z, V) if metric in PAIR_METRICS else (Z, V, Z, V)
+    with pytest.warns(UserWarning, match=r"columns \[2\] are constant"):
+        out = metric(*args)
+    same = {k: v for k, v in out.items() if not k.startswith("mig.")}
+    assert same == pytest.approx({k: v for k, v in metric(*plain).items() if not k.startswith("mig.")})
+
+
+@pytest.mark.parametrize("metric", [*PAIR_METRICS, *SPLIT_METRICS])
+def test_all_factors_constant_is_an_error(metric):
+    const = np.ones_like(V)
+    with pytest.raises(ValueError, match="every factor is constant"):
+        metric(Z, const) if metric in PAIR_METRICS else metric(Z, const, Z, const)
+
+
+def test_single_latent_gives_finite_documented_values():
+    z = Z[:, :1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no hidden division warnings
+        values = {**mig(z, V), **modularity(z, V), **irs(z, V), **sap(z, V, z, V),
+                  **dci(z, V, z, V, backend="lasso"), **explicitness(z, V, z, V), **gaussian_total_correlation(z)}
+    assert all(np.isfinite(v) for v in values.values())
+    assert values["completeness"] == 1.0 and values["gaussian_tc"] == 0.0
+    cache = CodeCache(V, codes=z)
+    sampled = {**factor_vae_score(cache, batch_size=8, n_train=50, n_eval=50, n_variance=100),
+               **beta_vae_score(cache, batch_size=8, n_train=50, n_eval=50)}
+    assert all(np.isfinite(v) for v in sampled.values())
+
+
+def test_bad_sizes_are_named():
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 2"):
+        factor_vae_score(CodeCache(V, codes=Z), batch_size=1)
+    with pytest.raises(ValueError, match="diff_quantile"):
+        irs(Z, V, diff_quantile=1.5)
+
+
+@pytest.mark.parametrize("module", ["discrete", "information_gap", "attribute_predictability", "dci_scores",
+                                    "modularity_explicitness", "robustness", "unsupervised", "sampling"])
+def test_docstring_examples_run(module):
+    result = doctest.testmod(importlib.import_module(f"causalvae.metrics.{module}"))
+    assert result.attempted > 0 and result.failed == 0
