@@ -99,3 +99,7 @@ def _dot_value(value: object) -> str:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
     return repr(value)
+
+
+if __name__ == "__main__":   # python -m causalvae.data.dags  -> regenerate graphs/*.dot and *.graphml
+    write_reference_graphs()

@@ -36,8 +36,10 @@ class FactorDataset:
     factor_dag : DAG over factor names (no edges when factors are independent).
     factor_values : per factor, the sorted grid of admissible values for discrete / grid factors
         (None for continuous factors without a grid).
-    intervene : for SCM datasets, ``intervene(n, do, seed) -> FactorDataset`` samples under
-        ``do(factor=value, ...)``; None for datasets that can only be indexed.
+    intervene : for generated datasets (SCMs, the procedural dSprites grid),
+        ``intervene(n, do, seed) -> FactorDataset`` samples under ``do(factor=value, ...)``; its
+        ``observe(factors)`` maps factor rows to observations.  None for datasets that can only be
+        indexed (e.g. a file).
     meta : free-form description (source file, generator parameters, ...).
     """
 

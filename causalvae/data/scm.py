@@ -209,7 +209,8 @@ class StructuralCausalModel:
         return np.stack([m.abduct(factors[:, [col[p] for p in m.parents]], factors[:, col[name]])
                          for name, m in self.mechanisms.items()], axis=1)
 
-    def sample(self, n: int, *, seed: int = 0, do: Mapping[str, object] | None = None) -> np.ndarray:
+    def sample(self, n: int, *, seed: int | np.random.Generator = 0,
+               do: Mapping[str, object] | None = None) -> np.ndarray:
         """n observational (or interventional, under ``do``) factor rows."""
         return self.solve(self.sample_noise(check_n(n), seed=seed), do)
 

@@ -1,5 +1,6 @@
 """The ``load`` / ``names`` entry point and factor-controlled pairs."""
 
+import pickle
 import subprocess
 import sys
 
@@ -19,6 +20,14 @@ def test_names_and_load_every_dataset():
         assert ds.images().shape == (7, *ds.obs_shape) and ds.images().dtype == np.float32
         np.testing.assert_array_equal(ds.factors, load(name, n=7, seed=1).factors)     # same seed, same sample
         assert not np.array_equal(ds.factors, load(name, n=7, seed=2).factors)
+
+
+@pytest.mark.parametrize("name", ["dsprites", "scm-nonlinear", "causal-sprites"])
+def test_lazy_datasets_pickle_for_worker_processes(name):
+    ds = load(name, n=6, seed=0)
+    clone = pickle.loads(pickle.dumps(ds))
+    np.testing.assert_array_equal(clone.images(), ds.images())
+    np.testing.assert_array_equal(clone.intervene(3, seed=1).images(), ds.intervene(3, seed=1).images())
 
 
 def test_load_errors_are_clear():
