@@ -40,7 +40,8 @@ def to_dot(G: nx.DiGraph) -> str:
     """
     G = prepared(G)
     kind = str(G.graph["kind"])
-    title = " ".join(str(G.graph[k]) for k in ("kind", "model", "level") if G.graph.get(k))
+    title = f"{kind} graph" + (f" of {G.graph['model']}" if G.graph.get("model") else "") \
+        + (f" ({G.graph['level']} level)" if G.graph.get("level") else "")
     max_weight = max((abs(float(d["weight"])) for _, _, d in G.edges(data=True) if "weight" in d), default=0.0)
     lines = [f"digraph {_quote(kind)} {{",
              f"  graph [rankdir=TB, fontname=Helvetica, labelloc=t, label={_quote(title)}];",
@@ -49,7 +50,8 @@ def to_dot(G: nx.DiGraph) -> str:
     for node in sorted(G.nodes):
         lines.append(f"  {_quote(node)} [{_attr_list(_node_style(node, G.nodes[node]))}];")
     for u, v in sorted(G.edges):
-        lines.append(f"  {_quote(u)} -> {_quote(v)} [{_attr_list(_edge_style(G.edges[u, v], max_weight))}];")
+        style = _edge_style(G.edges[u, v], max_weight)
+        lines.append(f"  {_quote(u)} -> {_quote(v)}" + (f" [{_attr_list(style)}];" if style else ";"))
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -100,6 +102,7 @@ def _lines(parts) -> str:
 
 
 def _escape(text: str) -> str:
+    """Escape text for a Graphviz escString (labels, tooltips)."""
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
@@ -108,7 +111,8 @@ def _attr_list(attrs: dict[str, str]) -> str:
 
 
 def _quote(text: str) -> str:
-    return _quote_escaped(_escape(str(text)))
+    """A quoted DOT ID: only ``"`` is an escape there (``\\`` stays two characters in an ID)."""
+    return _quote_escaped(str(text).replace('"', '\\"'))
 
 
 def _quote_escaped(text: str) -> str:

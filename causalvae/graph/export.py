@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import xml.etree.ElementTree as ET
 from numbers import Integral, Real
 from pathlib import Path
@@ -19,6 +20,8 @@ from causalvae.graph.schema import validate
 
 RENDER_FORMATS = ("svg", "png", "pdf")
 _GRAPHML_DEFAULTS = ("node_default", "edge_default")  # dicts networkx adds when reading GraphML
+_XML_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0d\x0e-\x1f\ufffe\uffff]")
+_JSON_RESERVED = {"node": ("id",), "edge": ("source", "target")}
 
 
 def prepared(G: nx.DiGraph) -> nx.DiGraph:
@@ -38,8 +41,17 @@ def prepared(G: nx.DiGraph) -> nx.DiGraph:
 
 
 def write_graphml(G: nx.DiGraph, path: str | os.PathLike) -> Path:
-    """Write ``G`` as GraphML (typed keys for every attribute; :func:`read_graphml` restores it exactly)."""
+    """Write ``G`` as GraphML (typed keys for every attribute; :func:`read_graphml` restores it exactly).
+
+    Strings holding control characters (which XML cannot carry, or normalises away) are refused.
+    """
     H = prepared(G)
+    texts = [(f"node {n!r}", "id", n) for n in H.nodes]
+    texts += [(where, key, value) for where, data in _elements(H) for key, value in data.items()]
+    for where, key, value in texts:
+        if isinstance(value, str) and _XML_UNSAFE.search(value):
+            raise ValueError(f"{where}: {key!r} holds a control character, which GraphML cannot store "
+                             f"losslessly: {value!r}")
     with io.atomic_path(path) as tmp:
         nx.write_graphml(H, tmp)
     return Path(path)
@@ -62,7 +74,10 @@ def write_json(G: nx.DiGraph, path: str | os.PathLike) -> Path:
     """Write ``G`` as node-link JSON (``networkx.node_link_graph`` loads it); non-finite floats are refused."""
     H = prepared(G)
     for where, data in _elements(H):
+        reserved = _JSON_RESERVED.get(where.split(" ", 1)[0], ())
         for key, value in data.items():
+            if key in reserved:
+                raise ValueError(f"{where}: attribute {key!r} collides with node-link JSON's own {reserved} fields")
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"{where}: attribute {key!r} is {value}, which JSON cannot represent")
     return io.write_json(path, nx.node_link_data(H, edges="edges"))
