@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from causalvae.data import load
 from causalvae.data import dsprites as D
@@ -197,3 +199,22 @@ def test_rendering_speed_is_reasonable():
     start = time.perf_counter()
     x[np.arange(0, 737_280, 737)]
     assert time.perf_counter() - start < 5.0                                 # ~0.05 s for 1000 images here
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(0, 737_279), min_size=1, max_size=20))
+def test_index_factor_round_trip(indices):
+    sampler = D.sampler()
+    factors = sampler.index_to_factors(indices)
+    np.testing.assert_array_equal(sampler.factors_to_index(factors), indices)
+    np.testing.assert_allclose(factors, D.latents_values(indices)[:, 1:])
+
+
+@settings(max_examples=30, deadline=None)
+@given(start=st.integers(-40, 40), stop=st.integers(-40, 40), step=st.sampled_from([1, 2, 3, -1, -2]))
+def test_lazy_indexing_agrees_with_numpy(start, stop, step):
+    ds = load("dsprites", n=40, seed=0)
+    dense = ds.images()
+    np.testing.assert_array_equal(ds.x[start:stop:step], dense[start:stop:step])
+    mask = np.arange(40) % 3 == 0
+    np.testing.assert_array_equal(ds.x[mask], dense[mask])
