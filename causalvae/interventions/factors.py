@@ -43,7 +43,7 @@ def factor_effects(model: nn.Module, dataset, *, sites: Sequence[str] | None = N
     for name in names:
         dataset.factor_index(name)
     dev = resolve_device(model, device)
-    info = probe(model, dataset.images(np.arange(1)), dev)
+    info = probe(model, dataset.images(np.arange(1)), dev, extra=[] if sites is None else list(sites))
     sources = resolve_sources(model, info, sites)
     cols = [unit_id(s, u) for s, units in sources.items() for u in units]
     acc = StatisticAccumulator(len(names), len(cols))
@@ -94,8 +94,8 @@ def latent_effects(model: nn.Module, x, *, latent: str | None = None, values: Se
     """
     x = as_inputs(x)
     dev = resolve_device(model, device)
-    info = probe(model, x, dev)
     latent = latent or "latent.mu"
+    info = probe(model, x, dev, extra=[latent])
     if latent not in info.n_units:
         raise KeyError(f"unknown latent site {latent!r}; expected one of {info.order}")
     if targets is None:
@@ -135,7 +135,7 @@ def latent_output_profiles(model: nn.Module, x, *, latent: str = "latent.mu", va
 
     x = as_inputs(x)
     dev = resolve_device(model, device)
-    n_latents = probe(model, x, dev).n_units.get(latent)
+    n_latents = probe(model, x, dev, extra=[latent]).n_units.get(latent)
     if n_latents is None:
         raise KeyError(f"unknown latent site {latent!r}")
     total = None

@@ -23,6 +23,10 @@ from causalvae.interventions.trace import OUTPUT
 from causalvae.units import is_factor, parse_unit
 
 
+def _named_sites(ids: Iterable[str]) -> list[str]:
+    return [parse_unit(i)[0] for i in ids if i not in (RECON_ERROR, OUTPUT)]
+
+
 def _outcome_site(outcome: str, n_units: dict[str, int]) -> tuple[str | None, int | None]:
     if outcome in (RECON_ERROR, OUTPUT):
         return None, None
@@ -75,7 +79,7 @@ def mediation_outcomes(model: nn.Module, x, x_prime, *, mediators: Sequence[str]
     if isinstance(mediators, str) or not len(mediators):
         raise ValueError(f"mediators must be a non-empty list of unit ids or sites, got {mediators!r}")
     dev = resolve_device(model, device)
-    n_units = probe(model, x, dev).n_units
+    n_units = probe(model, x, dev, extra=_named_sites([*mediators, outcome])).n_units
     groups = _group(mediators, n_units)
     site, index = _outcome_site(outcome, n_units)
     loss = recon_loss(model)
@@ -109,7 +113,7 @@ def ablate_outside(model: nn.Module, x, keep: set[str], *, sites: Sequence[str],
     x = as_inputs(x)
     sites = check_sites(model, sites)
     dev = resolve_device(model, device)
-    n_units = probe(model, x, dev).n_units
+    n_units = probe(model, x, dev, extra=_named_sites([*sites, outcome])).n_units
     kept = {s: set() for s in sites}
     for uid in keep:
         if is_factor(uid):

@@ -14,8 +14,9 @@ from causalvae.interventions.alternatives import Alternative
 from causalvae.interventions.engine import exact_sweep, naive_sweep
 from causalvae.interventions.hooks import forward_capture
 from causalvae.interventions.sites import check_sites, check_units, sites as model_sites
-from causalvae.interventions.targets import Target, resolve_targets
+from causalvae.interventions.targets import SCALAR_TARGETS, Target, resolve_targets
 from causalvae.interventions.trace import OUTPUT, trace
+from causalvae.units import parse_unit
 
 METHODS = ("exact", "naive", "attribution", "screen")
 
@@ -52,8 +53,9 @@ def as_inputs(x, *, name: str = "x") -> np.ndarray | torch.Tensor:
     return x
 
 
-def probe(model: nn.Module, x, device: torch.device) -> Probe:
-    names = list(model_sites(model))
+def probe(model: nn.Module, x, device: torch.device, extra: Sequence[str] = ()) -> Probe:
+    """Run one input through the model recording every default site and the ``extra`` ones."""
+    names = list(dict.fromkeys([*model_sites(model), *check_sites(model, extra)]))
     xb = torch.as_tensor(np.asarray(x[:1]), dtype=torch.float32, device=device)
     with torch.no_grad():
         acts, out = forward_capture(model, xb, names, _allow_non_tensor=True)
@@ -89,9 +91,18 @@ def resolve(model: nn.Module, x, sites, targets, device) -> tuple[torch.device, 
                                                                   list[Target]]:
     x = as_inputs(x)
     dev = resolve_device(model, device)
-    info = probe(model, x, dev)
+    specs = [targets] if isinstance(targets, str) else list(targets)
+    named = [parse_unit(t)[0] for t in specs if t not in SCALAR_TARGETS and t != OUTPUT]
+    modules = dict(model.named_modules())
+    unknown = [t for t, site in zip([t for t in specs if t not in SCALAR_TARGETS and t != OUTPUT], named)
+               if not site or site not in modules]
+    if unknown:
+        raise KeyError(f"unknown target(s) {unknown}; expected 'output', {list(SCALAR_TARGETS)}, or a site / unit id "
+                       f"of one of {[n for n in modules if n]}")
+    requested = [] if sites is None else [sites] if isinstance(sites, str) else list(sites)
+    info = probe(model, x, dev, extra=[*requested, *named])
     sources = resolve_sources(model, info, sites)
-    return dev, info, sources, resolve_targets(targets, info.n_units)
+    return dev, info, sources, resolve_targets(specs, info.n_units)
 
 
 def run_exact(model: nn.Module, x, *, sources: dict[str, list[int]], targets: list[Target], alternative: Alternative,

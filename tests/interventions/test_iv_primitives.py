@@ -1,0 +1,150 @@
+"""Sites, capture, intervene and ops: invariants, hook hygiene and bad input."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from causalvae.interventions import (ablation_effects, add, capture, conditional_mean, intervene, mean, patch,
+                                     patching_effects, resample, scale, set_value, sites, zero)
+
+
+def _no_hooks(model):
+    return all(not m._forward_hooks for m in model.modules())
+
+
+def test_sites_of_plain_and_declared_models(planted_mlp, conv_vae, binary_images):
+    info = sites(planted_mlp)
+    assert list(info) == ["fc1", "act", "fc2", "skip"]
+    assert (info["fc1"].kind, info["fc1"].n_units, info["act"].kind, info["act"].n_units) == ("linear", 4, "other", None)
+    probed = sites(planted_mlp, torch.ones(2, 3))
+    assert probed["act"].n_units == 4 and probed["act"].shape == (4,)
+    assert [probed[k].order for k in ("fc1", "act", "fc2", "skip")] == [0, 1, 2, 3]
+    vae = sites(conv_vae, binary_images[:1])
+    assert list(vae) == list(conv_vae.site_names)
+    assert vae["encoder.conv2"].kind == "conv" and vae["encoder.conv2"].shape == (32, 16, 16)
+    assert vae["latent.z"].n_units == 10
+
+
+def test_capture_reads_post_activation_block_outputs(conv_vae, binary_images):
+    acts = capture(conv_vae, binary_images, ["encoder.conv1", "latent.mu"])
+    assert list(acts) == ["encoder.conv1", "latent.mu"]
+    assert acts["encoder.conv1"].min() >= 0  # the block's ReLU output
+    conv_vae.eval()
+    mu, _ = conv_vae.encode(binary_images)
+    torch.testing.assert_close(acts["latent.mu"], mu.detach())
+
+
+def test_ops_on_chosen_units():
+    a = torch.arange(12.0).reshape(2, 3, 2)
+    assert torch.equal(zero([1]).apply(a)[:, 1], torch.zeros(2, 2))
+    assert torch.equal(zero([1]).apply(a)[:, [0, 2]], a[:, [0, 2]])
+    assert torch.equal(set_value([0, 2], [5.0, 6.0, 7.0]).apply(a)[:, 2], torch.full((2, 2), 7.0))
+    assert torch.equal(add([2], 1.0).apply(a)[:, 2], a[:, 2] + 1)
+    assert torch.equal(scale(None, 2.0).apply(a), 2 * a)
+    assert torch.equal(mean([0], a.mean(0)).apply(a)[:, 0], a.mean(0)[0].expand(2, 2))
+    means = torch.stack([torch.zeros(3, 2), torch.ones(3, 2)])
+    assert torch.equal(conditional_mean([1], means, [1, 0]).apply(a)[:, 1], torch.tensor([[1.0, 1.0], [0.0, 0.0]]))
+    assert torch.equal(patch([0], -a).apply(a)[:, 0], -a[:, 0])
+    r = resample([0, 1, 2], seed=3).apply(a)
+    assert sorted(r[:, 0, 0].tolist()) == sorted(a[:, 0, 0].tolist())
+    assert torch.equal(resample(seed=3).apply(a), resample(seed=3).apply(a))
+
+
+def test_intervene_changes_output_and_removes_hooks(planted_mlp, positive_inputs):
+    clean = planted_mlp(positive_inputs)
+    with intervene(planted_mlp, {"act": zero()}):
+        assert not _no_hooks(planted_mlp)
+        ablated = planted_mlp(positive_inputs)
+    assert _no_hooks(planted_mlp)
+    torch.testing.assert_close(ablated, planted_mlp.fc2.bias.expand(len(positive_inputs), 3)
+                               + planted_mlp.skip(positive_inputs))
+    assert not torch.allclose(clean, ablated)
+
+
+def test_no_hook_survives_an_exception(planted_mlp, positive_inputs):
+    with pytest.raises(ValueError, match="does not broadcast"):
+        with intervene(planted_mlp, {"act": set_value([0], torch.ones(7)), "fc2": zero()}):
+            planted_mlp(positive_inputs)
+    assert _no_hooks(planted_mlp)
+    with pytest.raises(RuntimeError, match="boom"):
+        with intervene(planted_mlp, {"act": zero([1])}):
+            raise RuntimeError("boom")
+    assert _no_hooks(planted_mlp)
+    with pytest.raises(FloatingPointError):
+        capture(planted_mlp, positive_inputs * float("nan"), ["fc1"])
+    assert _no_hooks(planted_mlp)
+
+
+@settings(max_examples=25, deadline=None)
+@given(units=st.lists(st.integers(0, 3), min_size=1, max_size=4, unique=True),
+       seed=st.integers(0, 2 ** 16))
+def test_identity_ops_change_nothing(units, seed):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(seed))
+    clean = net(x)
+    own = capture(net, x, ["1"])["1"]
+    for op in (scale(units, 1.0), add(units, 0.0), patch(units, own), set_value(units, own[0]) if len(x) == 1
+               else patch(units, own)):
+        with intervene(net, {"1": op}):
+            assert torch.equal(net(x), clean)
+
+
+def test_patching_from_the_same_input_changes_nothing(conv_vae, binary_images):
+    m = patching_effects(conv_vae, binary_images, binary_images.clone(), sites=["encoder.conv3", "decoder.fc1"],
+                         targets=["latent.mu", "recon_error"])
+    assert np.all(m.values == 0.0)
+    assert m.meta["skipped_noops"] == m.shape[0]  # every swap is a provable no-op
+
+
+def test_unknown_site_lists_the_valid_ones(planted_mlp, positive_inputs):
+    with pytest.raises(KeyError, match=r"unknown site\(s\) \['fc9'\].*'fc1'"):
+        ablation_effects(planted_mlp, positive_inputs, sites=["fc9"])
+    with pytest.raises(KeyError, match="fc9"):
+        intervene(planted_mlp, {"fc9": zero()}).__enter__()
+    with pytest.raises(KeyError, match="unknown target"):
+        ablation_effects(planted_mlp, positive_inputs, sites=["act"], targets=["recon"])
+
+
+def test_unit_index_out_of_range(planted_mlp, positive_inputs):
+    with pytest.raises(IndexError, match=r"unit index 4 out of range for site 'act': expected 0 <= index < 4"):
+        ablation_effects(planted_mlp, positive_inputs, sites={"act": [0, 4]})
+    with pytest.raises(IndexError, match="out of range"):
+        with intervene(planted_mlp, {"act": zero([9])}):
+            planted_mlp(positive_inputs)
+    with pytest.raises(IndexError, match="out of range"):
+        ablation_effects(planted_mlp, positive_inputs, sites=["act"], targets=["fc2[3]"])
+
+
+def test_shape_mismatch_between_clean_and_source(planted_mlp, positive_inputs):
+    with pytest.raises(ValueError, match=r"same shape: clean \(12, 3\), source \(11, 3\)"):
+        patching_effects(planted_mlp, positive_inputs, positive_inputs[:11])
+    with pytest.raises(ValueError, match="patch source has shape"):
+        patch([0], torch.zeros(2, 4)).apply(torch.zeros(3, 4))
+
+
+def test_nan_activations_are_a_clear_error(planted_mlp, positive_inputs):
+    with torch.no_grad():
+        planted_mlp.fc1.weight[1, 0] = float("nan")
+    with pytest.raises(FloatingPointError, match="non-finite activation at site 'fc1'"):
+        ablation_effects(planted_mlp, positive_inputs, sites=["act"], targets=["fc2"])
+    with pytest.raises(FloatingPointError, match="non-finite"):
+        ablation_effects(planted_mlp, positive_inputs, sites=["act"], targets=["fc2"], method="naive")
+
+
+def test_bad_options(planted_mlp, positive_inputs):
+    with pytest.raises(ValueError, match="statistic must be one of"):
+        ablation_effects(planted_mlp, positive_inputs, sites=["act"], statistic="median")
+    with pytest.raises(ValueError, match="unknown ablation kind"):
+        ablation_effects(planted_mlp, positive_inputs, sites=["act"], kind="noise")
+    with pytest.raises(ValueError, match="needs labels"):
+        ablation_effects(planted_mlp, positive_inputs, sites=["act"], kind="conditional-mean")
+    with pytest.raises(ValueError, match="method must be one of"):
+        ablation_effects(planted_mlp, positive_inputs, sites=["act"], targets=["fc2"], method="fast")
+    with pytest.raises(ValueError, match="batch of shape"):
+        ablation_effects(planted_mlp, torch.ones(3), sites=["act"])
+    with pytest.raises(ValueError, match="output_l2"):
+        ablation_effects(planted_mlp, positive_inputs, sites=["act"], targets=["output_l2"], method="attribution")
