@@ -50,6 +50,7 @@ class RunFolder:
 
     root: Path
     config: Artifact
+    status: Artifact
     metrics: Artifact
     effects: dict[str, Artifact]
     graphs: dict[str, Artifact]
@@ -63,6 +64,10 @@ class RunFolder:
 
 def read_run_folder(run_dir: str | Path) -> RunFolder:
     """Read every artifact the report uses from ``run_dir``.
+
+    ``stages`` groups the artifacts by the pipeline stage that writes them; ``status`` is the
+    pipeline's own record (``status.json``: stage -> ``{"state", "seconds", "error" | "reason"}``),
+    optional and not part of ``stages``.
 
     Raises
     ------
@@ -80,6 +85,7 @@ def read_run_folder(run_dir: str | Path) -> RunFolder:
     folder = RunFolder(
         root=root,
         config=_read(root / "config.json", "configuration", _json_object),
+        status=_read(root / "status.json", "pipeline status", _json_object),
         metrics=_read(root / "metrics.json", "metrics", _json_object),
         effects={name: _read(path, "interventions", EffectMatrix.load) for name, path in effect_paths.items()},
         graphs={name: _read_graph_image(root / "graphs", name, _graph_stage(name)) for name in GRAPH_NAMES},

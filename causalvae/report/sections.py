@@ -21,21 +21,15 @@ TABLE_CAPTIONS = {
 
 
 def stage_overview(run: RunFolder) -> tuple[str, str, str]:
-    rows, n_broken = [], 0
-    for stage, artifacts in run.stages.items():
-        broken = [a for a in artifacts if not a.ok]
-        n_broken += bool(broken)
-        status = "ok" if not broken else "failed or skipped" if len(broken) == len(artifacts) else "partial"
-        problems = "; ".join(f"{_rel(run, a)}: {a.problem}" for a in broken)
-        rows.append(f'<tr class="{status.split()[0]}"><td>{h.esc(stage)}</td><td>{h.esc(status)}</td>'
-                    f"<td>{h.esc(problems) or 'all outputs present'}</td></tr>")
-    table = ('<div class="scroll"><table class="data stages"><thead><tr><th>stage</th><th>status</th>'
-             f"<th>problems</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+    outputs, n_broken = _outputs_table(run)
+    parts = [_status_table(run)] if run.status.ok else []
     if n_broken:
-        summary = f'<p class="missing">{n_broken} of {len(rows)} stages failed, were skipped or are incomplete.</p>'
-        return "stages", "Pipeline stages", summary + table
-    summary = h.note(f"All {len(rows)} stages wrote their outputs.")
-    return "stages", "Pipeline stages", summary + h.details("outputs per stage", table)
+        parts.append(f'<p class="missing">{n_broken} of {len(run.stages)} stages\' outputs are missing, '
+                     "unreadable or incomplete.</p>" + outputs)
+    else:
+        parts.append(h.note(f"All {len(run.stages)} stages wrote their outputs.")
+                     + h.details("outputs per stage", outputs))
+    return "stages", "Pipeline stages", "".join(parts)
 
 
 def headline_metrics(run: RunFolder) -> tuple[str, str, str]:
@@ -156,6 +150,36 @@ def log_tail(run: RunFolder) -> tuple[str, str, str]:
 
 SECTIONS: tuple[SectionFn, ...] = (stage_overview, headline_metrics, traversals, effect_heatmaps, factor_graphs,
                                    circuits, result_tables, settings, other_graphs, log_tail)
+
+
+def _status_table(run: RunFolder) -> str:
+    """The pipeline's own record of each stage (``status.json``)."""
+    rows = []
+    for stage, record in run.status.value.items():
+        record = record if isinstance(record, Mapping) else {"state": record}
+        state = str(record.get("state", "unknown"))
+        seconds = record.get("seconds")
+        detail = record.get("error") or record.get("reason") or ""
+        rows.append(f'<tr class="{h.esc(state)}"><td>{h.esc(stage)}</td><td>{h.esc(state)}</td>'
+                    f'<td class="num">{h.esc("" if seconds is None else h.fmt_number(seconds) + " s")}</td>'
+                    f"<td>{h.esc(detail)}</td></tr>")
+    return ('<div class="scroll"><table class="data stages"><thead><tr><th>stage</th><th>state</th>'
+            f'<th class="num">time</th><th>message</th></tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
+
+
+def _outputs_table(run: RunFolder) -> tuple[str, int]:
+    """One row per group of outputs: present, missing or unreadable files; and how many groups are broken."""
+    rows, n_broken = [], 0
+    for stage, artifacts in run.stages.items():
+        broken = [a for a in artifacts if not a.ok]
+        n_broken += bool(broken)
+        status = "ok" if not broken else "failed or skipped" if len(broken) == len(artifacts) else "partial"
+        problems = "; ".join(f"{_rel(run, a)}: {a.problem}" for a in broken)
+        rows.append(f'<tr class="{status.split()[0]}"><td>{h.esc(stage)}</td><td>{h.esc(status)}</td>'
+                    f"<td>{h.esc(problems) or 'all outputs present'}</td></tr>")
+    table = ('<div class="scroll"><table class="data stages"><thead><tr><th>outputs of</th><th>status</th>'
+             f"<th>problems</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+    return table, n_broken
 
 
 def _shd_paragraph(run: RunFolder, rows: list[MetricRow]) -> str:

@@ -34,9 +34,9 @@ table.data thead th { border-bottom: 2px solid var(--ink); }
 table.data .num { text-align: right; }
 table.data tr.group th { padding-top: .7rem; color: var(--accent); border-bottom: 1px solid var(--accent); }
 table.settings td:first-child { font-family: ui-monospace, Menlo, Consolas, monospace; }
-table.stages tr.ok td:nth-child(2) { color: var(--ok); }
-table.stages tr.failed td:nth-child(2), table.stages tr.partial td:nth-child(2) { color: var(--bad);
-                                                                              font-weight: 600; }
+table.stages tr.ok td:nth-child(2), table.stages tr.done td:nth-child(2) { color: var(--ok); }
+table.stages tr.failed td:nth-child(2), table.stages tr.partial td:nth-child(2),
+table.stages tr.skipped td:nth-child(2) { color: var(--bad); font-weight: 600; }
 p.missing { background: var(--bad-bg); color: var(--bad); border-left: 4px solid var(--bad);
             padding: .45rem .8rem; margin: .5rem 0; }
 p.shd { font-size: 1.02rem; background: var(--panel); border-left: 4px solid var(--accent);

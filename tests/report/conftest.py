@@ -42,6 +42,9 @@ METRICS = {
 CONFIG = {"dataset": "causal-sprites", "variant": "beta-vae", "latent_dim": 6, "steps": 300, "seed": 0,
           "device": "cpu", "lr": 0.0005, "versions": {"torch": "2.13.0", "causalvae": "0.1.0"},
           "timings": {"train_s": 41.2, "interventions_s": 3.5}, "note": HOSTILE}
+STATUS = {stage: {"state": "done", "seconds": seconds} for stage, seconds in
+          (("train", 41.2), ("extract graph", 0.4), ("interventions", 3.5), ("alignment", 0.2),
+           ("mediation", 1.1), ("circuits", 0.3), ("metrics", 2.0))}
 TABLES = {
     "mediation": pd.DataFrame({"factor": ["shape", "scale"], "mediator": ["latent.mu[0]", "latent.mu[1]"],
                                "te": [0.91, 0.42], "nie": [0.83, 0.40], "nde": [0.08, 0.02],
@@ -113,6 +116,7 @@ def make_run_folder(root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "config.json").write_text(json.dumps(CONFIG, indent=2))
     (root / "metrics.json").write_text(json.dumps(METRICS, indent=2))
+    (root / "status.json").write_text(json.dumps(STATUS, indent=2))
     factors = [factor_id(f) for f in FACTORS]
     for name, sources, targets, seed in (("factor_latent", factors, LATENTS, 1), ("factor_unit", factors, UNITS, 2),
                                          ("latent_output_factor", LATENTS, factors, 3)):

@@ -1,6 +1,7 @@
 """build_report: every section from a complete run folder; clear notices for missing or broken stages."""
 
 import base64
+import json
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
@@ -151,8 +152,19 @@ def test_a_missing_stage_is_named_and_the_rest_still_builds(run_copy, remove, st
     text = page.plain_text()
     assert page.errors == []
     assert f"Stage {stage} failed or was skipped: {detail}" in text
-    assert "1 of 12 stages failed, were skipped or are incomplete." in text
+    assert "1 of 12 stages' outputs are missing, unreadable or incomplete." in text
     assert len(page.images()) >= 5
+
+
+def test_the_pipeline_status_names_failed_and_skipped_stages_with_their_messages(run_copy):
+    status = json.loads((run_copy / "status.json").read_text())
+    status["interventions"] = {"state": "failed", "seconds": 0.5, "error": "RuntimeError: <boom>"}
+    status["alignment"] = {"state": "skipped", "reason": "needs interventions"}
+    (run_copy / "status.json").write_text(json.dumps(status))
+    text = parse(build_report(run_copy)).plain_text()
+    assert "train done 41.2 s" in text
+    assert "interventions failed 0.5 s RuntimeError: <boom>" in text
+    assert "alignment skipped needs interventions" in text
 
 
 def test_circuits_and_traversals_missing(run_copy):
