@@ -12,7 +12,7 @@ per adjacent node pair, whose state is one of: absent, ``u -> v``, ``v -> u`` or
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 
 import networkx as nx
 
@@ -178,7 +178,3 @@ def local_markov_statements(G: nx.DiGraph) -> list[tuple[str, str, tuple[str, ..
                 out.append((x, y, parents))
     return out
 
-
-def relabel(G: nx.DiGraph, mapping: Mapping[str, str]) -> nx.DiGraph:
-    """A copy of ``G`` with nodes renamed (e.g. ``factor.<name>`` ids to bare names)."""
-    return nx.relabel_nodes(G, dict(mapping), copy=True)

@@ -75,10 +75,10 @@ def _rewired(G: nx.DiGraph, rng: np.random.Generator, swaps_per_edge: int) -> nx
     for edges in blocks.values():
         present = {tuple(e) for e in edges}
         attrs = [G.edges[u, v] for u, v in edges]
-        for _ in range(swaps_per_edge * len(edges) if len(edges) > 1 else 0):
-            i, j = rng.choice(len(edges), size=2, replace=False)
+        pairs = rng.integers(0, len(edges), size=(swaps_per_edge * len(edges) if len(edges) > 1 else 0, 2))
+        for i, j in pairs.tolist():
             (a, b), (c, d) = edges[i], edges[j]
-            if a == c or b == d or (a, d) in present or (c, b) in present:
+            if i == j or a == c or b == d or (a, d) in present or (c, b) in present:
                 continue
             present -= {(a, b), (c, d)}
             present |= {(a, d), (c, b)}
