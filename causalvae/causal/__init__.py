@@ -7,7 +7,7 @@ inside the functions that use them.
 """
 
 from causalvae.causal.alignment import Alignment, align
-from causalvae.causal.circuits import Circuit, circuit, circuits, faithfulness
+from causalvae.causal.circuits import Circuit, circuit, circuit_summary, circuits, faithfulness
 from causalvae.causal.dags import (check_dag, compare_dags, cpdag, d_separated, edge_precision_recall,
                                    orient_by_order, shd)
 from causalvae.causal.discovery import check_independencies, learn_dag
@@ -20,7 +20,7 @@ from causalvae.causal.stats import benjamini_hochberg, max_null_threshold, sign_
 from causalvae.causal.unit_classes import class_fractions, classify_units
 
 __all__ = ["Alignment", "Circuit", "FactorReadouts", "align", "benjamini_hochberg", "causal_unit_graph",
-           "check_dag", "check_independencies", "circuit", "circuits", "class_fractions", "classify_units",
+           "check_dag", "check_independencies", "circuit", "circuit_summary", "circuits", "class_fractions", "classify_units",
            "compare_dags", "compare_mediation", "count_motifs", "cpdag", "d_separated", "edge_precision_recall",
            "entry_graph", "faithfulness", "fit_readouts", "learn_dag", "max_null_threshold", "mediation", "motifs",
            "observational_mediation", "orient_by_order", "readout_id", "readouts", "shd", "sign_flip_max_null"]

@@ -129,3 +129,12 @@ def circuits(graph: nx.DiGraph, *, factors: Iterable[str] | None = None, fractio
     return {n: circuit(graph, n, fraction=fraction,
                        evaluate=None if evaluate is None else (lambda keep, n=n: evaluate(n, keep)))
             for n in names}
+
+
+def circuit_summary(found: dict[str, Circuit]) -> "pd.DataFrame":  # noqa: F821
+    """One row per circuit: ``factor, size`` (units), ``n_edges``, ``carried``, ``faithfulness``."""
+    import pandas as pd
+
+    return pd.DataFrame([{"factor": c.factor, "size": c.size, "n_edges": c.graph.number_of_edges(),
+                          "carried": c.carried, "faithfulness": c.faithfulness} for c in found.values()],
+                        columns=["factor", "size", "n_edges", "carried", "faithfulness"])

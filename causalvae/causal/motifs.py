@@ -14,6 +14,9 @@ The null model rewires edges by double edge swaps *within* each (source site, ta
 ``(a→b, c→d) → (a→d, c→b)`` — which keeps every node's in- and out-degree per block and the layer
 structure (the directed, layered counterpart of ``networkx.double_edge_swap``); edge weights move
 with their source node.  ``z = (count − null mean) / null std`` (NaN when the null has no spread).
+Detector, convergent and divergent counts are functions of those per-block degrees, so the null
+leaves them unchanged (z is NaN by construction); the null tests the path motifs (bottleneck,
+parallel), which depend on how the edges are wired.
 """
 
 from __future__ import annotations
