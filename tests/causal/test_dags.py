@@ -99,3 +99,21 @@ def test_shd_is_a_metric_on_equal_node_sets(a, b):
     c = cpdag(a)
     assert compare_dags(c, a)["skeleton_recall"] == compare_dags(c, a)["skeleton_precision"] == 1.0
     assert all(a.has_edge(u, v) for u, v in c.edges() if not c.has_edge(v, u))
+
+
+@settings(max_examples=60, deadline=None)
+@given(random_dag())
+def test_markov_equivalent_dags_share_their_cpdag(a):
+    # reversing a covered edge (pa(v) = pa(u) + {u}) gives a Markov-equivalent DAG (Chickering 1995)
+    covered = [(u, v) for u, v in a.edges() if set(a.predecessors(v)) == set(a.predecessors(u)) | {u}]
+    for u, v in covered:
+        b = a.copy()
+        b.remove_edge(u, v); b.add_edge(v, u)
+        assert shd(cpdag(a), cpdag(b)) == 0
+    # a non-covered reversal that creates or destroys a v-structure changes the class
+    for u, v in a.edges():
+        if (u, v) not in covered:
+            b = a.copy()
+            b.remove_edge(u, v); b.add_edge(v, u)
+            if nx.is_directed_acyclic_graph(b):
+                assert shd(cpdag(a), cpdag(b)) > 0

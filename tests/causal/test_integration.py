@@ -58,3 +58,11 @@ def test_circuit_and_aligned_graphs_export_with_effects_and_cis(tmp_path):
     e = back.edges["encoder.h[0]", "latent.mu[0]"]
     assert e["effect"] == pytest.approx(1.0) and e["stderr"] == pytest.approx(0.01) and "p_value" in e
     assert back.graph["faithfulness"] == pytest.approx(1.0)
+
+
+def test_pc_recovers_the_causal_sprites_factor_dag_up_to_equivalence():
+    from causalvae.data import load
+
+    ds = load("causal-sprites", n=20000, seed=0)
+    G = learn_dag(ds.frame(), method="pc")
+    assert shd(G, cpdag(ds.factor_dag)) == 0
