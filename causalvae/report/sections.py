@@ -12,6 +12,8 @@ from causalvae.report.run_folder import KNOWN_EFFECTS, Artifact, RunFolder
 
 SectionFn = Callable[[RunFolder], "tuple[str, str, str] | None"]
 LOG_TAIL_LINES = 200
+#: Larger graph renderings are linked by name instead of inlined, to keep the page loadable.
+MAX_INLINE_SVG_BYTES = 8_000_000
 TABLE_CAPTIONS = {
     "unit_classes": ("Unit classes", "Dead / monosemantic / polysemantic units per layer."),
     "motifs": ("Circuit motifs", "Motif counts per layer against a degree-preserving null model."),
@@ -39,17 +41,18 @@ def headline_metrics(run: RunFolder) -> tuple[str, str, str]:
     rows = metric_rows(run.metrics.value)
     if not rows:
         return "metrics", title, h.note("metrics.json holds no metrics.")
-    body, group = [], None
+    groups: dict[str, list[MetricRow]] = {"": []}
     for row in rows:
-        if row.group != group and row.group:
-            body.append(f'<tr class="group"><th colspan="3">{h.esc(row.group)}</th></tr>')
-        group = row.group
-        body.append(f"<tr><td>{h.esc(row.name)}</td><td class=\"num\">{h.esc(h.fmt_number(row.value))}</td>"
-                    f'<td class="num">{h.esc(_ci_text(row))}</td></tr>')
-    table = ('<div class="scroll"><table class="data metrics"><thead><tr><th>metric</th>'
-             f'<th class="num">value</th><th class="num">95 % CI</th></tr></thead><tbody>{"".join(body)}'
-             "</tbody></table></div>")
-    return "metrics", title, _shd_paragraph(run, rows) + table
+        groups.setdefault(row.group, []).append(row)
+    cards = "".join(_metric_card(group or "overall", members) for group, members in groups.items() if members)
+    return "metrics", title, _shd_paragraph(run, rows) + f'<div class="cards">{cards}</div>'
+
+
+def _metric_card(title: str, rows: list[MetricRow]) -> str:
+    body = "".join(f'<tr><td>{h.esc(row.name)}</td><td class="num">{h.esc(h.fmt_number(row.value))}</td>'
+                   f'<td class="num">{h.esc(_ci_text(row))}</td></tr>' for row in rows)
+    return (f'<div class="card"><h3>{h.esc(title)}</h3><table class="data metrics"><thead><tr><th>metric</th>'
+            f'<th class="num">value</th><th class="num">95 % CI</th></tr></thead><tbody>{body}</tbody></table></div>')
 
 
 def traversals(run: RunFolder) -> tuple[str, str, str] | None:
@@ -79,7 +82,7 @@ def effect_heatmaps(run: RunFolder) -> tuple[str, str, str]:
                    f"{matrix.statistic}, n = {matrix.n_samples}"
                    + ("" if matrix.seed is None else f", seed {matrix.seed}") + f" ({_rel(run, artifact)}).")
         parts.append(h.figure(h.image(plots.figure_png(fig), mime="image/png", alt=f"heatmap of {name}"), caption))
-    return "effects", "Intervention effects", "".join(parts)
+    return "effects", "Intervention effects", f'<div class="figures">{"".join(parts)}</div>'
 
 
 def factor_graphs(run: RunFolder) -> tuple[str, str, str]:
@@ -87,7 +90,7 @@ def factor_graphs(run: RunFolder) -> tuple[str, str, str]:
     for name, caption in (("aligned", "Factor graph implemented by the network (aligned)"),
                           ("factor_true", "True factor DAG")):
         artifact = run.graphs[name]
-        content = _svg_image(artifact, caption) if artifact.ok else _notice(run, artifact)
+        content = _svg_image(run, artifact, caption) if artifact.ok else _notice(run, artifact)
         panels.append(f'<div class="panel"><h3>{h.esc(caption)}</h3>{content}</div>')
     shd = _shd_paragraph(run, metric_rows(run.metrics.value)) if run.metrics.ok else _notice(run, run.metrics)
     body = shd + f'<div class="side-by-side">{"".join(panels)}</div>' + _edge_lists(run)
@@ -99,7 +102,7 @@ def circuits(run: RunFolder) -> tuple[str, str, str]:
         return "circuits", "Circuits", h.stage_notice("circuits", "no graphs/circuit_<factor>.svg or .dot found")
     panels = []
     for factor, artifact in run.circuits.items():
-        content = _svg_image(artifact, f"circuit of {factor}") if artifact.ok else _notice(run, artifact)
+        content = _svg_image(run, artifact, f"circuit of {factor}") if artifact.ok else _notice(run, artifact)
         panels.append(f'<div class="panel"><h3>{h.esc(factor)}</h3>{content}</div>')
     intro = h.note("Per factor: the minimal subgraph of the unit graph carrying the set fraction of the "
                    "factor's total effect (edge width ∝ |effect|).")
@@ -134,7 +137,7 @@ def other_graphs(run: RunFolder) -> tuple[str, str, str]:
     for name, caption in (("computational", "Computational graph (torch.fx)"),
                           ("unit", "Unit-level causal graph")):
         artifact = run.graphs[name]
-        content = _svg_image(artifact, caption, css_class="plot wide") if artifact.ok else _notice(run, artifact)
+        content = _svg_image(run, artifact, caption, css_class="plot wide") if artifact.ok else _notice(run, artifact)
         parts.append(h.details(caption, content))
     return "network", "Network graphs", "".join(parts)
 
@@ -209,7 +212,10 @@ def _edge_lists(run: RunFolder) -> str:
     return f'<ul class="edges">{"".join(items)}</ul>'
 
 
-def _svg_image(artifact: Artifact, alt: str, *, css_class: str = "plot graph") -> str:
+def _svg_image(run: RunFolder, artifact: Artifact, alt: str, *, css_class: str = "plot graph") -> str:
+    size = len(artifact.value)
+    if size > MAX_INLINE_SVG_BYTES:
+        return h.note(f"{_rel(run, artifact)} ({size / 1e6:.1f} MB) is too large to inline; open it directly.")
     return h.image(artifact.value, mime="image/svg+xml", alt=alt, css_class=css_class)
 
 

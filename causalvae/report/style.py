@@ -10,8 +10,8 @@ header { background: var(--accent); color: #fff; padding: 1.4rem 2rem 1.1rem; }
 header h1 { margin: 0 0 .3rem; font-size: 1.6rem; font-weight: 600; }
 header .facts { margin: 0; color: #dce6f0; font-size: .95rem; }
 nav { position: sticky; top: 0; z-index: 1; background: #fff; border-bottom: 1px solid var(--line);
-      padding: .45rem 2rem; font-size: .9rem; }
-nav a { color: var(--accent); text-decoration: none; margin-right: 1.1rem; white-space: nowrap; }
+      padding: .45rem 2rem; font-size: .9rem; display: flex; flex-wrap: wrap; gap: .2rem 1.1rem; }
+nav a { color: var(--accent); text-decoration: none; white-space: nowrap; }
 main { max-width: 1240px; margin: 0 auto; padding: 0 2rem 3rem; }
 section { padding-top: 1.2rem; border-bottom: 1px solid var(--line); padding-bottom: 1.2rem; }
 h2 { font-size: 1.25rem; margin: .4rem 0 .8rem; color: var(--accent); }
@@ -24,6 +24,14 @@ img.graph { margin: 0 auto; max-height: 620px; }
 img.wide { max-height: none; }
 .side-by-side { display: grid; grid-template-columns: 1fr 1fr; gap: 1.2rem; }
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 1.2rem; }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(330px, 1fr)); gap: 1rem;
+         align-items: start; }
+.card { border: 1px solid var(--line); border-radius: 6px; padding: .5rem .9rem .3rem; }
+.card h3 { margin: .2rem 0 .4rem; color: var(--accent); text-transform: capitalize; }
+.card table.data { width: 100%; }
+.figures { display: flex; flex-wrap: wrap; gap: 0 1.6rem; align-items: flex-start; }
+.figures figure { max-width: 100%; }
+.figures figcaption { max-width: 560px; }
 .panel { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: .6rem .8rem; }
 .panel h3 { margin-top: 0; }
 .scroll { overflow-x: auto; margin-bottom: .6rem; }
@@ -32,7 +40,6 @@ table.data th, table.data td { border-bottom: 1px solid var(--line); padding: .2
                                text-align: left; vertical-align: top; }
 table.data thead th { border-bottom: 2px solid var(--ink); }
 table.data .num { text-align: right; }
-table.data tr.group th { padding-top: .7rem; color: var(--accent); border-bottom: 1px solid var(--accent); }
 table.settings td:first-child { font-family: ui-monospace, Menlo, Consolas, monospace; }
 table.stages tr.ok td:nth-child(2), table.stages tr.done td:nth-child(2) { color: var(--ok); }
 table.stages tr.failed td:nth-child(2), table.stages tr.partial td:nth-child(2),

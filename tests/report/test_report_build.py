@@ -113,7 +113,8 @@ def test_everything_from_files_is_escaped(complete_report):
 def test_report_shows_metrics_with_cis_and_the_shd_line(complete_report):
     text = parse(complete_report).plain_text()
     assert "dci_disentanglement 0.412 [0.35, 0.47]" in text
-    assert "mig 0.1234 [0.1, 0.15]" in text and "recon_error 21.75" in text
+    assert "mig 0.1234 [0.1, 0.15]" in text
+    assert "overall metric value 95 % CI active_latents 4 recon_error 21.75" in text  # ungrouped metrics first
     assert text.count("SHD = 3 · edge precision 0.3333 · edge recall 0.3333") == 2  # metrics and alignment
     for expected in ("correct (1): shape → scale", "reversed (1): orientation → scale",
                      "missing (1): shape → pos_x", "extra (1): pos_x → orientation"):
@@ -204,6 +205,15 @@ def test_a_graph_with_only_a_dot_file_is_rendered_from_it(run_copy):
     images = parse(build_report(run_copy)).images()
     circuit = [img for img in images if img["alt"] == "circuit of shape"]
     assert len(circuit) == 1 and b"<svg" in decoded(circuit[0])
+
+
+def test_graph_renderings_too_large_to_inline_are_named_instead(run_copy, monkeypatch):
+    from causalvae.report import sections
+
+    monkeypatch.setattr(sections, "MAX_INLINE_SVG_BYTES", 100)
+    page = parse(build_report(run_copy))
+    assert all(decoded(img)[:8] == PNG_SIGNATURE for img in page.images())  # only the PNG figures remain
+    assert "graphs/unit.svg (0.0 MB) is too large to inline; open it directly." in page.plain_text()
 
 
 def test_output_is_atomic_a_failed_build_keeps_the_previous_report(run_copy, monkeypatch):
