@@ -32,6 +32,11 @@ def stage_of(path: str, stages: Mapping[str, str]) -> str:
     return best
 
 
+def qualified(prefix: str, path: str) -> str:
+    """``prefix.path``, or whichever of the two is not empty."""
+    return ".".join(p for p in (prefix, path) if p)
+
+
 def format_shape(shape: Iterable[int]) -> str:
     """``(2, 64, 8, 8) -> "2x64x8x8"``; a 0-d tensor is ``"scalar"``."""
     dims = [str(int(d)) for d in shape]
@@ -101,11 +106,13 @@ def as_inputs(example_input: object) -> tuple[torch.Tensor, ...]:
 
 
 @contextlib.contextmanager
-def no_side_effects(model: nn.Module) -> Iterator[None]:
-    """Run a forward pass without changing the model's buffers (e.g. BatchNorm statistics) or the global RNG."""
+def no_side_effects(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> Iterator[None]:
+    """Run a forward pass without changing the model's buffers (e.g. BatchNorm statistics) or the global RNGs
+    (CPU, and the CUDA devices the inputs live on)."""
     saved = {name: buf.detach().clone() for name, buf in model.named_buffers()}
+    cuda = sorted({t.device.index or 0 for t in inputs if t.is_cuda})
     try:
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=cuda):
             yield
     finally:
         with torch.no_grad():

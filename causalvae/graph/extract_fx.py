@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
-
 import networkx as nx
 import torch
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
-from causalvae.graph.extract_common import describe_value, format_shape, n_params, no_side_effects, stage_of
+from causalvae.graph.extract_common import describe_value, format_shape, n_params, no_side_effects
 from causalvae.graph.schema import new_graph
 
 
@@ -25,17 +23,16 @@ class _SiteTracer(fx.Tracer):
         return module_qualified_name in self._leaves
 
 
-def fx_graph(model: nn.Module, inputs: tuple[torch.Tensor, ...], *, leaves: set[str],
-             stages: Mapping[str, str]) -> nx.DiGraph:
+def fx_graph(model: nn.Module, inputs: tuple[torch.Tensor, ...], *, leaves: set[str]) -> nx.DiGraph:
     """Trace ``model`` with fx, propagate shapes on ``inputs`` and convert to a ``computational`` graph.
 
-    Raises whatever fx or the shape propagation raises; :func:`causalvae.graph.extract` turns that
-    into the forward-hook fallback.
+    Stages are left to :func:`causalvae.graph.extract`.  Raises whatever fx or the shape
+    propagation raises; ``extract`` turns that into the forward-hook fallback.
     """
     tracer = _SiteTracer(leaves)
     graph = tracer.trace(model)
     module = fx.GraphModule(tracer.root, graph)
-    with torch.no_grad(), no_side_effects(model):
+    with torch.no_grad(), no_side_effects(model, inputs):
         ShapeProp(module).propagate(*inputs)
     G = new_graph("computational", method="fx", model=type(model).__name__,
                   input_shape=", ".join(format_shape(t.shape) for t in inputs), fallback_reason="")
@@ -43,7 +40,7 @@ def fx_graph(model: nn.Module, inputs: tuple[torch.Tensor, ...], *, leaves: set[
     calls: Counter[str] = Counter()
     writer: dict[str, str] = {}  # value -> the in-place op that last wrote it
     for order, node in enumerate(graph.nodes):
-        G.add_node(node.name, order=order, **_node_attrs(node, model, modules, stages, calls))
+        G.add_node(node.name, order=order, **_node_attrs(node, model, modules, calls))
         for source in node.all_input_nodes:
             G.add_edge(writer.get(source.name, source.name), node.name)
         mutated = _mutated_input(node, modules)
@@ -52,8 +49,8 @@ def fx_graph(model: nn.Module, inputs: tuple[torch.Tensor, ...], *, leaves: set[
     return G
 
 
-def _node_attrs(node: fx.Node, model: nn.Module, modules: dict[str, nn.Module], stages: Mapping[str, str],
-                calls: Counter[str]) -> dict[str, object]:
+def _node_attrs(node: fx.Node, model: nn.Module, modules: dict[str, nn.Module], calls: Counter[str]
+                ) -> dict[str, object]:
     stack = node.meta.get("nn_module_stack") or {}
     scope = str(next(reversed(stack))) if stack else ""
     tensor_shape, dtype = describe_value(node.meta.get("tensor_meta"))
@@ -63,18 +60,13 @@ def _node_attrs(node: fx.Node, model: nn.Module, modules: dict[str, nn.Module], 
     if node.op == "call_module":
         path = str(node.target)
         attrs.update(module=path, module_type=type(modules[path]).__name__, n_params=n_params(modules[path]),
-                     call=calls[path], stage=stage_of(path, stages))
+                     call=calls[path])
         if calls[path] == 0:
             attrs["site"] = path
         calls[path] += 1
     elif node.op == "get_attr":
         value = _get_attr(model, str(node.target))
-        attrs.update(module=str(node.target), stage=stage_of(str(node.target), stages),
-                     n_params=int(value.numel()) if isinstance(value, torch.Tensor) else 0)
-    elif node.op in ("placeholder", "output"):
-        attrs["stage"] = "input" if node.op == "placeholder" else "output"
-    else:
-        attrs["stage"] = stage_of(scope, stages) if scope else "other"
+        attrs.update(module=str(node.target), n_params=int(value.numel()) if isinstance(value, torch.Tensor) else 0)
     return attrs
 
 

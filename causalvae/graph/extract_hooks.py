@@ -18,7 +18,7 @@ import networkx as nx
 import torch
 from torch import nn
 
-from causalvae.graph.extract_common import describe_value, format_shape, n_params, no_side_effects, stage_of
+from causalvae.graph.extract_common import describe_value, format_shape, n_params, no_side_effects
 from causalvae.graph.schema import new_graph
 
 
@@ -62,9 +62,11 @@ class _Recorder:
         return list(found)
 
 
-def hooks_graph(model: nn.Module, inputs: tuple[torch.Tensor, ...], *, leaves: set[str],
-                stages: Mapping[str, str], reason: str) -> nx.DiGraph:
-    """Run ``model`` once with hooks on its ``leaves`` and build a module-level ``computational`` graph."""
+def hooks_graph(model: nn.Module, inputs: tuple[torch.Tensor, ...], *, leaves: set[str], reason: str) -> nx.DiGraph:
+    """Run ``model`` once with hooks on its ``leaves`` and build a module-level ``computational`` graph.
+
+    Stages are left to :func:`causalvae.graph.extract`.
+    """
     G = new_graph("computational", method="hooks", model=type(model).__name__,
                   input_shape=", ".join(format_shape(t.shape) for t in inputs), fallback_reason=reason)
     recorder = _Recorder(G)
@@ -75,20 +77,20 @@ def hooks_graph(model: nn.Module, inputs: tuple[torch.Tensor, ...], *, leaves: s
         traced_inputs.append(tensor)
         shape, dtype = describe_value(tensor)
         G.add_node(name, order=order, op="placeholder", target=name, module_type="", module="", scope="",
-                   site=name, stage="input", tensor_shape=shape, dtype=dtype, n_params=0)
+                   site=name, tensor_shape=shape, dtype=dtype, n_params=0)
         recorder.produced(tensor, name)
     modules = {path: m for path, m in model.named_modules() if path in leaves} or {"": model}
-    with torch.enable_grad(), no_side_effects(model), _hooked(modules, recorder, stages):
+    with torch.enable_grad(), no_side_effects(model, inputs), _hooked(modules, recorder):
         output = model(*traced_inputs)
     shape, dtype = describe_value(output)
     G.add_node("output", order=G.number_of_nodes(), op="output", target="output", module_type="", module="",
-               scope="", site="output", stage="output", tensor_shape=shape, dtype=dtype, n_params=0)
+               scope="", site="output", tensor_shape=shape, dtype=dtype, n_params=0)
     G.add_edges_from((source, "output") for source in recorder.producers(output))
     return G
 
 
 @contextlib.contextmanager
-def _hooked(modules: dict[str, nn.Module], recorder: _Recorder, stages: Mapping[str, str]) -> Iterator[None]:
+def _hooked(modules: dict[str, nn.Module], recorder: _Recorder) -> Iterator[None]:
     """Hooks that add one node per module call; always removed, even when the forward pass fails."""
     G = recorder.G
     calls: Counter[str] = Counter()
@@ -108,7 +110,7 @@ def _hooked(modules: dict[str, nn.Module], recorder: _Recorder, stages: Mapping[
         shape, dtype = describe_value(output)
         G.add_node(name, order=G.number_of_nodes(), op="call_module", target=path, module_type=type(module).__name__,
                    module=path, scope=path.rpartition(".")[0], site=path if calls[path] == 0 else name,
-                   call=calls[path], stage=stage_of(path, stages), tensor_shape=shape, dtype=dtype,
+                   call=calls[path], tensor_shape=shape, dtype=dtype,
                    n_params=n_params(module))
         calls[path] += 1
         G.add_edges_from((parent, name) for parent in parents)

@@ -11,7 +11,7 @@ import networkx as nx
 import torch
 from torch import nn
 
-from causalvae.graph.extract_common import as_inputs, leaf_paths, resolve_stages
+from causalvae.graph.extract_common import as_inputs, leaf_paths, qualified, resolve_stages, stage_of
 from causalvae.graph.extract_fx import fx_graph
 from causalvae.graph.extract_hooks import hooks_graph
 from causalvae.graph.schema import validate
@@ -22,7 +22,7 @@ _TORCH_DIR = str(Path(torch.__file__).parent)
 
 def extract(model: nn.Module, example_input: torch.Tensor | tuple[torch.Tensor, ...], *,
             leaf_modules: Iterable[str | type] | None = None, stages: Mapping[str, str] | None = None,
-            method: str = "auto") -> nx.DiGraph:
+            prefix: str = "", method: str = "auto") -> nx.DiGraph:
     """The computational graph of ``model`` on ``example_input`` as a networkx ``DiGraph``.
 
     Parameters
@@ -33,8 +33,12 @@ def extract(model: nn.Module, example_input: torch.Tensor | tuple[torch.Tensor, 
         module without children.  Default: the model's declared sites (``model.site_names``, as
         on causalvae's VAEs, where ``encoder.conv2`` is a conv + ReLU block) when it has them.
     stages : ``{module path prefix: stage}``; the longest matching prefix wins and ``""`` matches
-        everything.  Default ``{"encoder": "encoder", "latent": "latent", "decoder": "decoder"}``;
-        unmatched modules get ``"other"``.
+        everything.  Default ``{"encoder": "encoder", "latent": "latent", "decoder": "decoder"}``.
+        Ops get the stage of their module, else of their enclosing module, else the one stage all
+        their inputs share (so a VAE's reparameterisation is ``latent``), else ``"other"``.
+    prefix : module path of ``model`` inside a larger model (``"encoder"`` when extracting
+        ``vae.encoder``), prepended to every module path (not to node ids) so sites and stages match
+        the whole model.
     method : ``"fx"`` (symbolic trace; errors propagate), ``"hooks"`` (module-level graph from one
         real forward pass), or ``"auto"``: fx, falling back to hooks with a warning naming the op
         that failed and what the fallback loses.
@@ -69,20 +73,46 @@ def extract(model: nn.Module, example_input: torch.Tensor | tuple[torch.Tensor, 
     leaves = leaf_paths(model, leaf_modules)
     stage_map = resolve_stages(stages)
     if method == "hooks":
-        return validate(hooks_graph(model, inputs, leaves=leaves, stages=stage_map, reason="method='hooks'"))
+        return _finish(hooks_graph(model, inputs, leaves=leaves, reason="method='hooks'"), prefix, stage_map)
     try:
-        return validate(fx_graph(model, inputs, leaves=leaves, stages=stage_map))
+        G = fx_graph(model, inputs, leaves=leaves)
     except Exception as error:  # noqa: BLE001 - any fx failure means "use the fallback"
         if method == "fx":
             raise RuntimeError(f"torch.fx could not trace {type(model).__name__}: {_describe_failure(error)}") \
                 from error
         reason = _describe_failure(error)
+    else:
+        return _finish(G, prefix, stage_map)
     warnings.warn(
         f"torch.fx could not trace {type(model).__name__}: {reason}. Falling back to a module-level graph "
         "from forward hooks on one forward pass; lost: the functional ops between modules (call_function / "
         "call_method nodes) and their shapes, and any branch the example input did not take.",
         RuntimeWarning, stacklevel=2)
-    return validate(hooks_graph(model, inputs, leaves=leaves, stages=stage_map, reason=reason))
+    return _finish(hooks_graph(model, inputs, leaves=leaves, reason=reason), prefix, stage_map)
+
+
+def _finish(G: nx.DiGraph, prefix: str, stages: Mapping[str, str]) -> nx.DiGraph:
+    """Prefix module paths, assign stages and validate."""
+    if prefix:
+        for data in G.nodes.values():
+            if data["op"] in ("placeholder", "output"):
+                continue
+            data["scope"] = qualified(prefix, data["scope"])
+            if data["op"] in ("call_module", "get_attr"):
+                data["module"] = data["target"] = qualified(prefix, data["module"])
+                if data.get("call", 0) == 0:
+                    data["site"] = data["module"]
+    for node in sorted(G.nodes, key=lambda n: G.nodes[n]["order"]):
+        data = G.nodes[node]
+        if data["op"] in ("placeholder", "output"):
+            data["stage"] = "input" if data["op"] == "placeholder" else "output"
+            continue
+        stage = stage_of(data["module"] or data["scope"], stages)
+        if stage == "other" and data["op"] in ("call_function", "call_method"):
+            upstream = {G.nodes[p]["stage"] for p in G.predecessors(node)} - {"input", "other"}
+            stage = upstream.pop() if len(upstream) == 1 else stage
+        data["stage"] = stage
+    return validate(G)
 
 
 def _declared_sites(model: nn.Module) -> tuple[str, ...]:

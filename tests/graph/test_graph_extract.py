@@ -23,7 +23,7 @@ def test_zoo_has_at_least_ten_models():
 def test_zoo_model_graph_matches_what_the_model_does(entry):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        G = extract(entry.build(), entry.inputs(), stages=entry.stages)
+        G = extract(entry.build(), entry.inputs(), stages=entry.stages, prefix=entry.prefix)
     validate(G)
     assert G.graph["method"] == entry.method
     fell_back = [w for w in caught if "could not trace" in str(w.message)]
@@ -53,12 +53,27 @@ def test_node_attributes_of_the_mlp_vae():
                      "module_type": "Linear", "n_params": 8 * 6 + 6, "stage": "encoder", "tensor_shape": "3x6",
                      "dtype": "float32", "call": 0, "site": "encoder.0"}
     assert G.nodes["latent_mu"]["stage"] == "latent" and G.nodes["decoder_2"]["stage"] == "decoder"
+    stages = {n: G.nodes[n]["stage"] for n in ("x", "exp", "randn_like", "add", "output")}
+    assert stages == {"x": "input", "exp": "latent", "randn_like": "latent", "add": "latent", "output": "output"}
     exp = G.nodes["exp"]
     assert (exp["op"], exp["target"], exp["scope"], exp["stage"], exp["n_params"]) == \
         ("call_function", "torch.exp", "latent", "latent", 0)
     assert (G.nodes["x"]["stage"], G.nodes["output"]["stage"]) == ("input", "output")
     assert G.graph["input_shape"] == "3x8" and G.graph["model"] == "MLPVAE" and G.graph["fallback_reason"] == ""
     assert sum(d["n_params"] for _, d in G.nodes(data=True)) == sum(p.numel() for p in MLPVAE().parameters())
+
+
+def test_a_sub_module_extracted_with_its_prefix_matches_the_whole_model():
+    from causalvae.models import make_vae
+
+    vae = make_vae("vae", input_shape=(1, 64, 64), latent_dim=3).eval()
+    whole = extract(vae, torch.zeros(1, 1, 64, 64))
+    blocks = [s.removeprefix("decoder.") for s in vae.site_names if s.startswith("decoder.")]
+    part = extract(vae.decoder, torch.zeros(1, 3), prefix="decoder", leaf_modules=blocks)
+    pick = lambda G: {d["site"]: (d["stage"], d["tensor_shape"], d["n_params"])  # noqa: E731
+                      for _, d in G.nodes(data=True) if d["op"] == "call_module"}
+    assert pick(part) == {s: v for s, v in pick(whole).items() if s.startswith("decoder.")}
+    assert len(pick(part)) == 7 and part.nodes["fc1"]["module"] == "decoder.fc1"  # node ids stay fx names
 
 
 def test_reused_module_gets_one_node_per_call():

@@ -27,6 +27,7 @@ class ZooEntry:
     shapes: dict[str, str] = field(default_factory=dict)  # node id -> tensor_shape
     n_nodes: int | None = None
     stages: dict[str, str] | None = None
+    prefix: str = ""  # module path of the model inside a larger one
 
 
 class Latent(nn.Module):
@@ -243,8 +244,8 @@ ZOO: tuple[ZooEntry, ...] = (  # hand-built models; causalvae VAEs appended belo
              sites=frozenset({"0", "1", "2", "3"}), edges=(("input_1", "_0"), ("_3", "output")),
              shapes={"_2": "2x4"}, n_nodes=6, stages={"": "encoder"}),
     ZooEntry("decoder_only", lambda: ConvVAE().decoder, _x(8, 2, 2), "fx",
-             sites=frozenset({"0", "1", "2"}), edges=(("_0", "_1"), ("_1", "_2")),
-             shapes={"_0": "2x4x4x4", "_2": "2x1x8x8"}, n_nodes=5, stages={"": "decoder"}),
+             sites=frozenset({"decoder.0", "decoder.1", "decoder.2"}), edges=(("_0", "_1"), ("_1", "_2")),
+             shapes={"_0": "2x4x4x4", "_2": "2x1x8x8"}, n_nodes=5, prefix="decoder"),
 )
 
 
