@@ -75,7 +75,8 @@ def observational_mediation(frame: pd.DataFrame, *, dag: nx.DiGraph, treatment: 
             for estimand, kind in _ESTIMAND_TYPES.items():
                 identified = model.identify_effect(estimand_type=kind)
                 if list(identified.mediator_variables) != [mediator]:
-                    raise ValueError(f"dowhy identified mediator {identified.mediator_variables}, expected [{mediator!r}]")
+                    raise ValueError(f"dowhy identified mediator {identified.mediator_variables}, "
+                                     f"expected [{mediator!r}]")
                 result = model.estimate_effect(identified, method_name="mediation.two_stage_regression",
                                                control_value=control_value, treatment_value=treatment_value,
                                                method_params=stages)

@@ -58,7 +58,7 @@ def _role(site: str) -> str:
     head = site.split(".")[0]
     if head == "latent":
         return "latent"
-    if head in ("output", "recon", "reconstruction"):
+    if head.startswith("output") or head in ("recon", "reconstruction", "recon_error"):
         return "output"
     return "hidden"
 
@@ -93,13 +93,23 @@ def _keep_masks(matrices: Sequence[EffectMatrix], rule: str, alpha: float,
     return out
 
 
-def _layers(G: nx.DiGraph) -> dict[str, int]:
+def _layers(G: nx.DiGraph, measured: set[tuple[str, str]], site_order: Sequence[str] | None) -> dict[str, int]:
+    """Layer of every site: its position in ``site_order`` (factors 0, read-outs last), or else the
+    longest path from the factors over the graph of sites joined by a nonzero measured effect."""
+    present = {d["site"] for _, d in G.nodes(data=True)}
+    if site_order is not None:
+        order = [s for s in site_order if s in present]
+        missing = sorted(present - set(order) - {"factor", "readout"})
+        if missing:
+            raise ValueError(f"site_order lacks the sites {missing}; it must list every measured site in forward order")
+        layer = {"factor": 0, **{s: i + 1 for i, s in enumerate(order)}}
+        return {**layer, "readout": len(order) + 1}
     sites = nx.DiGraph()
-    sites.add_nodes_from(d["site"] for _, d in G.nodes(data=True))
-    sites.add_edges_from((G.nodes[u]["site"], G.nodes[v]["site"]) for u, v in G.edges())
+    sites.add_nodes_from(present)
+    sites.add_edges_from(measured)
     if not nx.is_directed_acyclic_graph(sites):
-        raise ValueError(f"effects between sites form a cycle: {nx.find_cycle(sites)}; "
-                         "the unit graph must be feed-forward")
+        raise ValueError(f"effects between sites form a cycle: {nx.find_cycle(sites)}; the unit graph must be "
+                         "feed-forward (or pass site_order)")
     layer: dict[str, int] = {}
     for site in nx.topological_sort(sites):
         layer[site] = max((layer[p] + 1 for p in sites.predecessors(site)), default=0)
@@ -107,8 +117,8 @@ def _layers(G: nx.DiGraph) -> dict[str, int]:
 
 
 def causal_unit_graph(matrices: Sequence[EffectMatrix], *, rule: str = "fdr", alpha: float = 0.05,
-                      null_maxima: Sequence[np.ndarray] | None = None,
-                      thresholds: Sequence[float] | None = None) -> nx.DiGraph:
+                      null_maxima: Sequence[np.ndarray] | None = None, thresholds: Sequence[float] | None = None,
+                      site_order: Sequence[str] | None = None) -> nx.DiGraph:
     """Build the ``kind="unit"`` causal graph whose edges are the significant measured effects.
 
     Parameters
@@ -119,6 +129,8 @@ def causal_unit_graph(matrices: Sequence[EffectMatrix], *, rule: str = "fdr", al
     alpha : FDR level (``"fdr"``) or family-wise error level (``"max-null"``).
     null_maxima : for ``"max-null"``, one array of null ``max |effect|`` draws per matrix.
     thresholds : for ``"threshold"``, one threshold per matrix.
+    site_order : the model's sites in forward order (e.g. ``causalvae.interventions.sites(model)``);
+        default: layers from the sites joined by nonzero measured effects (before thresholding).
 
     Returns
     -------
@@ -132,6 +144,7 @@ def causal_unit_graph(matrices: Sequence[EffectMatrix], *, rule: str = "fdr", al
         raise TypeError("matrices must be a non-empty sequence of EffectMatrix")
     G = new_graph("unit", threshold_rule=rule, alpha=float(alpha))
     masks = _keep_masks(matrices, rule, alpha, null_maxima, thresholds)
+    measured: set[tuple[str, str]] = set()
     for m, (keep, p, thr) in zip(matrices, masks):
         sources = [_node_id(s, as_target=False) for s in m.sources]
         targets = [_node_id(t, as_target=True) for t in m.targets]
@@ -139,6 +152,7 @@ def causal_unit_graph(matrices: Sequence[EffectMatrix], *, rule: str = "fdr", al
             if node not in G:
                 site, index = _site_and_index(node)
                 G.add_node(node, site=site, index=index, layer=0, role=_role(site), active=False)
+        measured |= {(G.nodes[sources[i]]["site"], G.nodes[targets[j]]["site"]) for i, j in zip(*np.nonzero(m.values))}
         for i, j in zip(*np.nonzero(keep)):
             e = float(m.values[i, j])
             attrs = {"effect": e, "weight": abs(e), "intervention": m.intervention, "statistic": m.statistic,
@@ -149,7 +163,7 @@ def causal_unit_graph(matrices: Sequence[EffectMatrix], *, rule: str = "fdr", al
             if sources[i] == targets[j]:
                 raise ValueError(f"effect of {sources[i]!r} on itself in matrix {m.intervention!r}")
             G.add_edge(sources[i], targets[j], **attrs)
-    layer = _layers(G)
+    layer = _layers(G, measured, site_order)
     for node, data in G.nodes(data=True):
         data["layer"] = layer[data["site"]]
         data["active"] = G.degree(node) > 0

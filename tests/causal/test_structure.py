@@ -149,3 +149,12 @@ def test_unit_graph_bad_input():
         causal_unit_graph([edges, back])
     with pytest.raises(SchemaError):
         G = causal_unit_graph([edges]); G.nodes["encoder.h[0]"]["role"] = "neuron"; validate(G)
+
+
+def test_site_order_sets_layers_and_must_cover_every_site():
+    responses, edges, readout = planted.matrices()
+    G = causal_unit_graph([responses, edges, readout], site_order=["encoder.h", "decoder.unused", "latent.mu"])
+    assert G.nodes["encoder.h[0]"]["layer"] == 1 and G.nodes["latent.mu[0]"]["layer"] == 2
+    assert G.nodes["readout.a"]["layer"] == 3 and G.nodes["factor.a"]["layer"] == 0
+    with pytest.raises(ValueError, match="site_order lacks the sites \\['latent.mu'\\]"):
+        causal_unit_graph([responses, edges], site_order=["encoder.h"])
