@@ -21,9 +21,9 @@ from causalvae.effects import EffectMatrix
 #: Effect matrices the report shows first, in this order: (figure title, caption).
 KNOWN_EFFECTS = {
     "factor_latent": ("factor × latent", "Response of each latent mean to a change of one factor of the input"),
-    "factor_unit": ("factor × unit", "Normalised response of each unit to a change of one factor of the input"),
     "latent_output_factor": ("latent → read-out factor",
                              "Effect of do(z_i = c) on the factors read out from the reconstruction"),
+    "factor_unit": ("factor × unit", "Response of each unit to a change of one factor of the input"),
 }
 GRAPH_NAMES = ("computational", "unit", "aligned", "factor_true")
 TABLE_NAMES = ("unit_classes", "motifs", "mediation")

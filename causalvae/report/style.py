@@ -27,7 +27,7 @@ img.wide { max-height: none; }
 .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(330px, 1fr)); gap: 1rem;
          align-items: start; }
 .card { border: 1px solid var(--line); border-radius: 6px; padding: .5rem .9rem .3rem; }
-.card h3 { margin: .2rem 0 .4rem; color: var(--accent); text-transform: capitalize; }
+.card h3 { margin: .2rem 0 .4rem; color: var(--accent); }
 .card table.data { width: 100%; }
 .figures { display: flex; flex-wrap: wrap; gap: 0 1.6rem; align-items: flex-start; }
 .figures figure { max-width: 100%; }

@@ -97,7 +97,7 @@ def test_table_escapes_cells_and_aligns_numeric_columns():
 def test_read_run_folder_groups_artifacts_by_stage(complete_run):
     run = read_run_folder(complete_run)
     assert run.config.ok and run.config.value["dataset"] == "causal-sprites"
-    assert list(run.effects)[:3] == ["factor_latent", "factor_unit", "latent_output_factor"]
+    assert list(run.effects)[:3] == ["factor_latent", "latent_output_factor", "factor_unit"]
     assert run.effects["factor_unit"].value.shape == (4, 54)
     assert sorted(run.circuits) == sorted(CIRCUIT_FACTORS)
     assert set(run.stages) == {"configuration", "metrics", "traversals", "logging", "interventions",
@@ -109,7 +109,7 @@ def test_read_run_folder_groups_artifacts_by_stage(complete_run):
 def test_an_unknown_effect_matrix_is_read_after_the_known_ones(run_copy):
     (run_copy / "effects" / "factor_latent.npz").rename(run_copy / "effects" / "aaa_extra.npz")
     run = read_run_folder(run_copy)
-    assert list(run.effects) == ["factor_latent", "factor_unit", "latent_output_factor", "aaa_extra"]
+    assert list(run.effects) == ["factor_latent", "latent_output_factor", "factor_unit", "aaa_extra"]
     assert run.effects["factor_latent"].problem == "missing" and run.effects["aaa_extra"].ok
 
 
