@@ -55,9 +55,6 @@ class _Recorder:
                 if fn in self.by_grad_fn:
                     found[self.by_grad_fn[fn]] = None
                     continue
-                variable = getattr(fn, "variable", None)  # AccumulateGrad of a leaf tensor
-                if variable is not None and id(variable) in self.by_id:
-                    found[self.by_id[id(variable)]] = None
                 stack.extend(next_fn for next_fn, _ in fn.next_functions)
         return list(found)
 
@@ -73,7 +70,8 @@ def hooks_graph(model: nn.Module, inputs: tuple[torch.Tensor, ...], *, leaves: s
     names = _input_names(model, len(inputs))
     traced_inputs = []
     for order, (name, tensor) in enumerate(zip(names, inputs)):
-        tensor = tensor.detach().clone().requires_grad_(tensor.is_floating_point())
+        # a non-leaf copy: it has autograd history to trace back to, and in-place ops on it are allowed
+        tensor = tensor.detach().requires_grad_(tensor.is_floating_point()).clone()
         traced_inputs.append(tensor)
         shape, dtype = describe_value(tensor)
         G.add_node(name, order=order, op="placeholder", target=name, module_type="", module="", scope="",

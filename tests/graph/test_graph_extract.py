@@ -103,6 +103,21 @@ def test_hooks_method_sees_through_functional_ops():
     assert G.number_of_nodes() == 1 + 10 + 1
 
 
+def test_hooks_method_allows_in_place_changes_of_the_input_and_leaves_it_untouched():
+    class ScalesInput(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 2)
+
+        def forward(self, x):
+            x.mul_(2.0)
+            return self.fc(x.relu())
+
+    x = torch.ones(2, 3)
+    G = extract(ScalesInput(), x, method="hooks")
+    assert sorted(G.edges) == [("fc", "output"), ("x", "fc")] and torch.equal(x, torch.ones(2, 3))
+
+
 def test_fallback_warning_names_the_failing_op_and_what_is_lost():
     with pytest.warns(RuntimeWarning, match=r"could not trace DataDependent: TraceError.*x\.sum\(\) > 0.*lost"):
         G = extract(DataDependent(), torch.ones(2, 3))

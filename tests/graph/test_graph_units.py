@@ -12,7 +12,7 @@ from zoo import DataDependent, Reused, ResNetVAE, TwoInputs
 
 from causalvae.effects import EffectMatrix
 from causalvae.graph import attach_effects, default_sites, extract, unit_graph
-from causalvae.graph.schema import SchemaError, new_graph
+from causalvae.graph.schema import SchemaError
 
 RESNET = extract(ResNetVAE(), torch.zeros(2, 1, 4, 4))
 RESNET_SITES = default_sites(RESNET)
