@@ -7,12 +7,14 @@ one of these rules (recorded in ``G.graph["threshold_rule"]``):
 
 ``"fdr"``
     each matrix carries ``stderr``; two-sided z-test ``p = 2 Φ(−|e| / se)``, Benjamini–Hochberg
-    within each matrix, keep ``q ≤ alpha`` (false-discovery-rate control).
+    within each matrix, keep ``q ≤ alpha`` (false-discovery-rate control).  Valid for signed
+    statistics (``mean``); absolute ones (``mean_abs``) are positive under no effect, so they warn.
 ``"max-null"``
     a family-wise permutation rule: for each matrix the caller passes draws of the null
     distribution of ``max |effect|`` (e.g. :func:`causalvae.causal.stats.sign_flip_max_null` of the
-    per-input paired changes, or effects re-measured with shuffled factor labels); keep
-    ``|e| >`` the ``1 − alpha`` quantile (Westfall–Young max-statistic).
+    per-input paired changes, or the maxima of effect matrices re-measured under a null
+    intervention such as pairs differing in no factor); keep ``|e| >`` the ``1 − alpha`` quantile
+    (Westfall–Young max-statistic).  Works for any statistic, ``mean_abs`` included.
 ``"threshold"``
     explicit per-matrix thresholds computed elsewhere (the caller states the rule).
 """
@@ -20,6 +22,7 @@ one of these rules (recorded in ``G.graph["threshold_rule"]``):
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Sequence
 
 import networkx as nx
@@ -31,6 +34,7 @@ from causalvae.graph.schema import new_graph, validate
 from causalvae.units import is_factor, parse_factor, parse_unit
 
 RULES = ("fdr", "max-null", "threshold")
+ABSOLUTE_STATISTICS = ("mean_abs", "rms", "l2")
 READOUT_PREFIX = "readout."
 
 
@@ -82,6 +86,10 @@ def _keep_masks(matrices: Sequence[EffectMatrix], rule: str, alpha: float,
             if m.stderr is None:
                 raise ValueError(f"rule 'fdr' needs stderr on every matrix; matrix {k} "
                                  f"({m.intervention}, {m.sources[0]} -> {m.targets[0]} ...) has none")
+            if m.statistic in ABSOLUTE_STATISTICS:
+                warnings.warn(f"rule 'fdr' tests effect = 0, but statistic {m.statistic!r} is positive even without "
+                              "an effect; use rule 'max-null' with draws measured under a null intervention",
+                              stacklevel=3)
             with np.errstate(divide="ignore", invalid="ignore"):
                 z = np.abs(m.values) / m.stderr
             p = np.where(m.stderr > 0, 2 * stats.norm.sf(z), np.where(m.values != 0, 0.0, 1.0))

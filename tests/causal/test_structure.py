@@ -158,3 +158,10 @@ def test_site_order_sets_layers_and_must_cover_every_site():
     assert G.nodes["readout.a"]["layer"] == 3 and G.nodes["factor.a"]["layer"] == 0
     with pytest.raises(ValueError, match="site_order lacks the sites \\['latent.mu'\\]"):
         causal_unit_graph([responses, edges], site_order=["encoder.h"])
+
+
+def test_fdr_rule_warns_for_absolute_statistics():
+    m = EffectMatrix(np.ones((1, 1)), ["a[0]"], ["b[0]"], intervention="x", statistic="mean_abs", n_samples=4,
+                     stderr=np.full((1, 1), 0.1))
+    with pytest.warns(UserWarning, match="positive even without an effect"):
+        causal_unit_graph([m])
