@@ -101,4 +101,4 @@ def conv_vae():
 
 @pytest.fixture
 def binary_images():
-    return (torch.rand(4, 1, 64, 64, generator=torch.Generator().manual_seed(1)) > 0.7).float()
+    return (torch.rand(3, 1, 64, 64, generator=torch.Generator().manual_seed(1)) > 0.7).float()
