@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from causalvae.report import html as h
 from causalvae.report.metric_rows import MetricRow, compare_edges, find_metric, metric_rows
-from causalvae.report.run_folder import read_run_folder
+from causalvae.report.run_folder import PNG_SIGNATURE, read_run_folder
 
 from conftest import CIRCUIT_FACTORS
 
@@ -111,6 +111,24 @@ def test_an_unknown_effect_matrix_is_read_after_the_known_ones(run_copy):
     run = read_run_folder(run_copy)
     assert list(run.effects) == ["factor_latent", "latent_output_factor", "factor_unit", "aaa_extra"]
     assert run.effects["factor_latent"].problem == "missing" and run.effects["aaa_extra"].ok
+
+
+@pytest.mark.parametrize("name, content, reason", [
+    ("metrics.json", b"{not json", "JSONDecodeError"),
+    ("metrics.json", b"[1, 2]", "expected a JSON object, got list"),
+    ("config.json", "{\"a\": NaN}".encode() + b"\xff", "UnicodeDecodeError"),
+    ("effects/factor_latent.npz", b"garbage", "not a readable EffectMatrix"),
+    ("graphs/aligned.svg", b"<html>no graph</html>", "not an SVG image"),
+    ("graphs/aligned.graphml", b"<graphml", "ParseError"),
+    ("figures/traversals.png", b"GIF89a", "not a PNG image"),
+    ("figures/traversals.png", PNG_SIGNATURE + b"\x00\x00\x00\rIHDR" + bytes(8), "has size 0x0"),
+])
+def test_a_broken_artifact_is_unreadable_not_an_exception(run_copy, name, content, reason):
+    (run_copy / name).write_bytes(content)
+    run = read_run_folder(run_copy)
+    broken = [a for artifacts in run.stages.values() for a in artifacts if not a.ok]
+    assert [a.path.relative_to(run_copy).as_posix() for a in broken] == [name]
+    assert broken[0].problem.startswith("unreadable: ") and reason in broken[0].problem
 
 
 def test_importing_the_report_package_is_cheap():
