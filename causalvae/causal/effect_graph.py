@@ -179,15 +179,15 @@ def causal_unit_graph(matrices: Sequence[EffectMatrix], *, rule: str = "fdr", al
 
 
 def entry_graph(G: nx.DiGraph) -> nx.DiGraph:
-    """``G`` with factor edges kept only into *entry sites* (sites no other measured site feeds).
+    """``G`` with factor edges kept only into the first layer of units (where factors enter the network).
 
     Factor × unit matrices measure total effects on every layer; for path arithmetic (circuits,
-    bottlenecks, parallel paths) a factor enters the network once, at its entry sites.
+    bottlenecks, parallel paths) a factor enters the network once, at the lowest unit layer.
     """
-    fed = {G.nodes[v]["site"] for u, v in G.edges() if G.nodes[u]["role"] != "factor"}
+    first = min((d["layer"] for _, d in G.nodes(data=True) if d["role"] != "factor"), default=0)
     H = G.copy()
     H.remove_edges_from([(u, v) for u, v in G.edges()
-                         if G.nodes[u]["role"] == "factor" and G.nodes[v]["site"] in fed])
+                         if G.nodes[u]["role"] == "factor" and G.nodes[v]["layer"] > first])
     return H
 
 

@@ -6,7 +6,7 @@ import planted
 from causalvae.causal.alignment import align
 from causalvae.causal.circuits import circuit, circuit_summary, circuits
 from causalvae.causal.dags import edge_precision_recall
-from causalvae.causal.effect_graph import causal_unit_graph
+from causalvae.causal.effect_graph import causal_unit_graph, entry_graph
 from causalvae.causal.motifs import count_motifs, motifs
 from causalvae.causal.stats import sign_flip_max_null
 from causalvae.causal.unit_classes import class_fractions, classify_units
@@ -29,6 +29,9 @@ def test_unit_graph_keeps_exactly_the_planted_effects(G):
     assert G.nodes["readout.a"]["role"] == "readout" and G.nodes["latent.mu[1]"]["role"] == "latent"
     assert G.nodes["encoder.h[5]"]["active"] is False and G.graph["threshold_rule"] == "fdr"
     assert G.edges["encoder.h[1]", "latent.mu[1]"]["effect"] == pytest.approx(0.3)
+    H = entry_graph(G)  # factors enter at the first unit layer only
+    assert ("factor.a", "encoder.h[0]") in H.edges and ("factor.a", "latent.mu[0]") not in H.edges
+    assert H.number_of_edges() == G.number_of_edges() - 5  # a->mu0, a->mu1, b->mu1, a->mu2, c->mu2
 
 
 def test_max_null_rule_recovers_planted_edges_from_noisy_per_input_changes():
