@@ -99,7 +99,8 @@ def factor_graphs(run: RunFolder) -> tuple[str, str, str]:
 
 def circuits(run: RunFolder) -> tuple[str, str, str]:
     if not run.circuits:
-        return "circuits", "Circuits", h.stage_notice("circuits", "no graphs/circuit_<factor>.svg or .dot found")
+        return "circuits", "Circuits per factor", h.stage_notice(
+            "circuits", "no graphs/circuit_<factor>.svg or .dot found" + _recorded_failure(run, "circuits"))
     panels = []
     for factor, artifact in run.circuits.items():
         content = _svg_image(run, artifact, f"circuit of {factor}") if artifact.ok else _notice(run, artifact)
@@ -220,7 +221,17 @@ def _svg_image(run: RunFolder, artifact: Artifact, alt: str, *, css_class: str =
 
 
 def _notice(run: RunFolder, artifact: Artifact) -> str:
-    return h.stage_notice(artifact.stage, f"{_rel(run, artifact)} is {artifact.problem}")
+    detail = f"{_rel(run, artifact)} is {artifact.problem}" + _recorded_failure(run, artifact.stage)
+    return h.stage_notice(artifact.stage, detail)
+
+
+def _recorded_failure(run: RunFolder, stage: str) -> str:
+    """What ``status.json`` says about a stage of the same name that did not finish, if anything."""
+    record = run.status.value.get(stage) if run.status.ok else None
+    if not isinstance(record, Mapping) or record.get("state") in (None, "done"):
+        return ""
+    message = record.get("error") or record.get("reason")
+    return f" (pipeline: {record['state']}" + (f": {message})" if message else ")")
 
 
 def _rel(run: RunFolder, artifact: Artifact) -> str:

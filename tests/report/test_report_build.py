@@ -173,7 +173,15 @@ def test_the_pipeline_status_names_failed_and_skipped_stages_with_their_messages
     status["interventions"] = {"state": "failed", "seconds": 0.5, "error": "RuntimeError: <boom>"}
     status["alignment"] = {"state": "skipped", "reason": "needs interventions"}
     (run_copy / "status.json").write_text(json.dumps(status))
+    (run_copy / "effects" / "factor_unit.npz").unlink()
+    for path in run_copy.glob("graphs/circuit_*"):
+        path.unlink()
+    status["circuits"] = {"state": "failed", "error": "ValueError: no paths"}
+    (run_copy / "status.json").write_text(json.dumps(status))
     text = parse(build_report(run_copy)).plain_text()
+    assert ("Stage interventions failed or was skipped: effects/factor_unit.npz is missing "
+            "(pipeline: failed: RuntimeError: <boom>)") in text
+    assert "no graphs/circuit_<factor>.svg or .dot found (pipeline: failed: ValueError: no paths)" in text
     assert "train done 41.2 s" in text
     assert "interventions failed 0.5 s RuntimeError: <boom>" in text
     assert "alignment skipped needs interventions" in text
