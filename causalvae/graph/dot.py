@@ -9,6 +9,7 @@ and JSON are the lossless formats.  Torch-free.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import networkx as nx
@@ -96,7 +97,7 @@ def _number(value: float) -> str:
     return format(float(value), ".4g")
 
 
-def _lines(parts) -> str:
+def _lines(parts: Iterable[object]) -> str:
     """Join already-plain lines with DOT's ``\\n`` escape (each line escaped for a quoted string)."""
     return "\\n".join(_escape(str(p)) for p in parts)
 

@@ -10,6 +10,7 @@ import math
 import os
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -96,12 +97,12 @@ def read_json(path: str | os.PathLike) -> nx.DiGraph:
 def render(G: nx.DiGraph, path: str | os.PathLike, *, format: str | None = None, prog: str = "dot") -> Path:
     """Render ``G`` to an image with Graphviz (through pygraphviz), written atomically.
 
-    ``format`` is one of :data:`RENDER_FORMATS`; by default it is taken from the file suffix.
+    ``format`` is one of :data:`RENDER_FORMATS`; by default the file suffix, or ``"svg"`` without one.
     Graphviz warnings are re-raised by pygraphviz as ``RuntimeWarning``.
     """
     from causalvae.graph.dot import to_dot
 
-    fmt = format or Path(path).suffix.lstrip(".").lower()
+    fmt = format or Path(path).suffix.lstrip(".").lower() or "svg"
     if fmt not in RENDER_FORMATS:
         raise ValueError(f"render format must be one of {RENDER_FORMATS}, got {fmt!r} (path {str(path)!r})")
     import pygraphviz
@@ -127,7 +128,8 @@ def _plain(data: dict) -> dict:
     return out
 
 
-def _elements(G: nx.DiGraph):
+def _elements(G: nx.DiGraph) -> Iterator[tuple[str, dict]]:
+    """``(description, attribute dict)`` of the graph, every node and every edge."""
     yield "graph", G.graph
     yield from ((f"node {n!r}", d) for n, d in G.nodes(data=True))
     yield from ((f"edge {u!r}->{v!r}", d) for u, v, d in G.edges(data=True))

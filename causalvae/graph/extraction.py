@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import traceback
 import warnings
 from collections.abc import Iterable, Mapping
@@ -18,6 +19,7 @@ from causalvae.graph.schema import validate
 
 METHODS = ("auto", "fx", "hooks")
 _TORCH_DIR = str(Path(torch.__file__).parent)
+_PATH_RE = re.compile(r"^[A-Za-z_][\w\-]*(\.[\w\-]+)*$")
 
 
 def extract(model: nn.Module, example_input: torch.Tensor | tuple[torch.Tensor, ...], *,
@@ -51,7 +53,8 @@ def extract(model: nn.Module, example_input: torch.Tensor | tuple[torch.Tensor, 
     enclosing module path), ``site`` (the module path for a module's first call, else the node id),
     ``module_type``, ``stage``, ``tensor_shape`` (with the batch dimension, ``"2x64x8x8"``; tuples
     ``"(2x4, 2x4)"``; ``""`` for non-tensors), ``dtype``, ``n_params`` and topological ``order``;
-    module calls also have ``call`` (0 for the first call of a reused module, then 1, 2, ...).
+    module calls also have ``call`` (0 for the first call of a reused module, then 1, 2, ...), and
+    the calls of the model's declared sites ``declared_site=True``.
     In-place ops are wired into the data flow: later users of an overwritten value depend on the
     op that overwrote it.  ``G.graph`` has ``method``, ``model``, ``input_shape`` and
     ``fallback_reason``.  The model's buffers and the global RNG are left unchanged.
@@ -67,13 +70,14 @@ def extract(model: nn.Module, example_input: torch.Tensor | tuple[torch.Tensor, 
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if prefix and not _PATH_RE.match(prefix):
+        raise ValueError(f"prefix must be a dotted module path like 'encoder' or 'vae.decoder', got {prefix!r}")
     inputs = as_inputs(example_input)
-    if leaf_modules is None:
-        leaf_modules = _declared_sites(model)
-    leaves = leaf_paths(model, leaf_modules)
+    declared = _declared_sites(model)
+    leaves = leaf_paths(model, declared if leaf_modules is None else leaf_modules)
     stage_map = resolve_stages(stages)
     if method == "hooks":
-        return _finish(hooks_graph(model, inputs, leaves=leaves, reason="method='hooks'"), prefix, stage_map)
+        return _finish(hooks_graph(model, inputs, leaves=leaves, reason="method='hooks'"), prefix, stage_map, declared)
     try:
         G = fx_graph(model, inputs, leaves=leaves)
     except Exception as error:  # noqa: BLE001 - any fx failure means "use the fallback"
@@ -82,17 +86,17 @@ def extract(model: nn.Module, example_input: torch.Tensor | tuple[torch.Tensor, 
                 from error
         reason = _describe_failure(error)
     else:
-        return _finish(G, prefix, stage_map)
+        return _finish(G, prefix, stage_map, declared)
     warnings.warn(
         f"torch.fx could not trace {type(model).__name__}: {reason}. Falling back to a module-level graph "
         "from forward hooks on one forward pass; lost: the functional ops between modules (call_function / "
         "call_method nodes) and their shapes, and any branch the example input did not take.",
         RuntimeWarning, stacklevel=2)
-    return _finish(hooks_graph(model, inputs, leaves=leaves, reason=reason), prefix, stage_map)
+    return _finish(hooks_graph(model, inputs, leaves=leaves, reason=reason), prefix, stage_map, declared)
 
 
-def _finish(G: nx.DiGraph, prefix: str, stages: Mapping[str, str]) -> nx.DiGraph:
-    """Prefix module paths, assign stages and validate."""
+def _finish(G: nx.DiGraph, prefix: str, stages: Mapping[str, str], declared: tuple[str, ...]) -> nx.DiGraph:
+    """Prefix module paths, assign stages, mark the model's declared sites and validate."""
     if prefix:
         for data in G.nodes.values():
             if data["op"] in ("placeholder", "output"):
@@ -112,6 +116,10 @@ def _finish(G: nx.DiGraph, prefix: str, stages: Mapping[str, str]) -> nx.DiGraph
             upstream = {G.nodes[p]["stage"] for p in G.predecessors(node)} - {"input", "other"}
             stage = upstream.pop() if len(upstream) == 1 else stage
         data["stage"] = stage
+    declared_sites = {qualified(prefix, name) for name in declared}
+    for data in G.nodes.values():
+        if data["op"] == "call_module" and data["site"] in declared_sites:
+            data["declared_site"] = True
     return validate(G)
 
 

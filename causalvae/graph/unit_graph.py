@@ -37,7 +37,7 @@ def unit_graph(comp: nx.DiGraph, *, sites: Iterable[str] | None = None, level: s
     ----------
     comp : a graph from :func:`causalvae.graph.extract`.
     sites : site names (the ``site`` attribute: module paths, or fx node names where no module
-        exists) to include.  Default: every module call with parameters whose output is one tensor.
+        exists) to include.  Default: :func:`default_sites`.
     level : ``"unit"`` — one node per channel (conv, dim 1 of ``N x C x H x W``) or neuron
         (linear, dim 1 of ``N x D``), id ``"<site>[<index>]"``; or ``"site"`` — one node per site.
 
@@ -96,11 +96,12 @@ def unit_graph(comp: nx.DiGraph, *, sites: Iterable[str] | None = None, level: s
 
 
 def default_sites(comp: nx.DiGraph) -> list[str]:
-    """Sites of the module calls with parameters and a single tensor output (at least 2-D), in order."""
-    nodes = sorted(comp.nodes, key=lambda n: comp.nodes[n].get("order", 0))
-    return [comp.nodes[n]["site"] for n in nodes
-            if comp.nodes[n]["op"] == "call_module" and comp.nodes[n]["n_params"] > 0
-            and len(_dims(comp.nodes[n]["tensor_shape"])) >= 2]
+    """The model's declared sites (nodes with ``declared_site``, e.g. a causalvae VAE's ``site_names``)
+    if it has any, else the module calls with parameters; only single-tensor outputs (at least 2-D), in order."""
+    nodes = [n for n in sorted(comp.nodes, key=lambda n: comp.nodes[n].get("order", 0))
+             if comp.nodes[n]["op"] == "call_module" and len(_dims(comp.nodes[n]["tensor_shape"])) >= 2]
+    declared = [n for n in nodes if comp.nodes[n].get("declared_site")]
+    return [comp.nodes[n]["site"] for n in declared or [n for n in nodes if comp.nodes[n]["n_params"] > 0]]
 
 
 def _select(comp: nx.DiGraph, sites: Iterable[str] | None) -> list[str]:

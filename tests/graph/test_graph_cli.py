@@ -25,7 +25,7 @@ def test_graph_command_writes_every_format(checkpoint, tmp_path, capsys):
     assert {p.name for p in tmp_path.iterdir()} == names
     assert set(capsys.readouterr().out.split()) == {str(tmp_path / n) for n in names}
     units = read_graphml(tmp_path / "unit_site.graphml")
-    chain = ["encoder.fc1", "encoder.fc2", "latent.mu", "decoder.fc1", "decoder.fc2", "decoder.out"]
+    chain = ["encoder.fc1", "encoder.fc2", "latent.mu", "latent.z", "decoder.fc1", "decoder.fc2", "decoder.out"]
     assert set(units.edges) == set(zip(chain, chain[1:])) | {("encoder.fc2", "latent.logvar")}
     comp = read_json(tmp_path / "computational.json")
     assert comp.nodes["encoder_fc1"]["tensor_shape"] == "1x6" and comp.graph["model"] == "VAE"

@@ -160,5 +160,6 @@ def test_render_writes_svg_and_png(tmp_path):
     assert b"<svg" in svg.read_bytes()[:400] and b"latent.mu[0]" in svg.read_bytes()
     png = render(G, tmp_path / "g.bin", format="png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert b"<svg" in render(G, tmp_path / "no_suffix").read_bytes()[:400]
     with pytest.raises(ValueError, match="render format must be one of .* got 'gif'"):
         render(G, tmp_path / "g.gif")

@@ -149,6 +149,7 @@ def test_hooks_are_removed_when_the_forward_pass_fails():
     (lambda: extract(MLPVAE(), [1, 2]), TypeError, r"tensor or a tuple of tensors, got \['int', 'int'\]"),
     (lambda: extract(MLPVAE(), torch.zeros(2, 8), method="jit"), ValueError, "method must be one of"),
     (lambda: extract(MLPVAE(), torch.zeros(2, 8), stages={"encoder": "enc"}), ValueError, r"stages\['encoder'\]"),
+    (lambda: extract(MLPVAE(), torch.zeros(2, 8), prefix="enc[0]"), ValueError, "prefix must be a dotted"),
     (lambda: extract(MLPVAE(), torch.zeros(2, 8), leaf_modules=["encoder.9"]), ValueError,
      "unknown module path 'encoder.9'"),
 ])

@@ -142,9 +142,12 @@ def test_unit_graph_of_our_vaes_uses_the_declared_sites():
     conv = unit_graph(extract(make_vae("beta-vae", input_shape=(1, 64, 64), latent_dim=3).eval(),
                               torch.zeros(1, 1, 64, 64)), level="site")
     chain = ["encoder.conv1", "encoder.conv2", "encoder.conv3", "encoder.conv4", "encoder.fc", "latent.mu",
-             "decoder.fc1", "decoder.fc2", "decoder.deconv1", "decoder.deconv2", "decoder.deconv3", "decoder.deconv4"]
+             "latent.z", "decoder.fc1", "decoder.fc2", "decoder.deconv1", "decoder.deconv2", "decoder.deconv3",
+             "decoder.deconv4"]
+    assert list(conv.nodes) == chain[:6] + ["latent.logvar"] + chain[6:]  # the declared sites, in forward order
     assert sorted(conv.edges) == sorted(list(zip(chain, chain[1:])) + [("encoder.fc", "latent.logvar")])
-    assert [conv.nodes[s]["n_units"] for s in chain] == [32, 32, 64, 64, 256, 3, 256, 1024, 64, 32, 32, 1]
+    assert [conv.nodes[s]["n_units"] for s in chain] == [32, 32, 64, 64, 256, 3, 3, 256, 1024, 64, 32, 32, 1]
+    assert conv.edges["latent.mu", "latent.z"]["pattern"] == "channelwise"
     assert conv.nodes["decoder.deconv4"]["role"] == "output" and conv.nodes["latent.logvar"]["role"] == "latent"
     mlp = make_vae("vae", input_shape=(12,), latent_dim=3, hidden=(8, 6)).eval()
     U = unit_graph(extract(mlp, torch.zeros(2, 12)), sites=["latent.mu", "latent.z", "decoder.fc1"])
