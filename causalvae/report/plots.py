@@ -86,6 +86,8 @@ def effect_heatmap(matrix: EffectMatrix, *, title: str | None = None, max_tick_l
         raise TypeError(f"effect_heatmap expects an EffectMatrix, got {type(matrix).__name__}")
     if max_tick_labels < 1:
         raise ValueError(f"max_tick_labels must be >= 1, got {max_tick_labels}")
+    if 0 in matrix.shape:
+        raise ValueError(f"cannot draw an empty EffectMatrix (shape {matrix.shape})")
     values = matrix.values
     n_rows, n_cols = values.shape
     finite = values[np.isfinite(values)]

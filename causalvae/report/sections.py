@@ -76,6 +76,9 @@ def effect_heatmaps(run: RunFolder) -> tuple[str, str, str]:
             parts.append(_notice(run, artifact))
             continue
         matrix = artifact.value
+        if 0 in matrix.shape:
+            parts.append(h.note(f"{_rel(run, artifact)} holds no effects (shape {matrix.shape})."))
+            continue
         title, meaning = KNOWN_EFFECTS.get(name, (name, f"Effects stored in {_rel(run, artifact)}"))
         fig = plots.effect_heatmap(matrix, title=title)
         caption = (f"{meaning}. Intervention {matrix.intervention}, statistic "

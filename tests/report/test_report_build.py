@@ -6,8 +6,10 @@ import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from causalvae.effects import EffectMatrix
 from causalvae.report import build_report
 from causalvae.report import build as build_module
 from causalvae.report.run_folder import PNG_SIGNATURE
@@ -217,6 +219,16 @@ def test_broken_artifacts_are_reported_as_unreadable(run_copy):
     assert page.errors == []
     for name in BROKEN:
         assert f"{name} is unreadable:" in page.plain_text()
+
+
+def test_empty_and_all_nan_effect_matrices_still_build(run_copy):
+    EffectMatrix(np.ones((0, 3)), [], ["a", "b", "c"], intervention="i", statistic="s",
+                 n_samples=0).save(run_copy / "effects" / "factor_latent.npz")
+    EffectMatrix(np.full((2, 2), np.nan), ["a", "b"], ["c", "d"], intervention="i", statistic="s",
+                 n_samples=4).save(run_copy / "effects" / "extra.npz")
+    page = parse(build_report(run_copy))
+    assert "effects/factor_latent.npz holds no effects (shape (0, 3))." in page.plain_text()
+    assert any(img["alt"] == "heatmap of extra" for img in page.images())
 
 
 def test_a_graph_with_only_a_dot_file_is_rendered_from_it(run_copy):

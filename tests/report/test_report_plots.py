@@ -62,6 +62,8 @@ def test_heatmap_rejects_bad_input(bad, error):
 def test_heatmap_rejects_bad_options():
     with pytest.raises(ValueError, match="max_tick_labels"):
         plots.effect_heatmap(matrix([[1.0]]), max_tick_labels=0)
+    with pytest.raises(ValueError, match=r"empty EffectMatrix \(shape \(0, 2\)\)"):
+        plots.effect_heatmap(matrix(np.ones((0, 2)), [], ["a", "b"]))
     with pytest.raises(ValueError, match="colormap 'nope'"):
         plots.effect_heatmap(matrix([[1.0]]), cmap="nope")
 
