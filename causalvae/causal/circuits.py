@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import networkx as nx
+import pandas as pd
 
 from causalvae.causal.effect_graph import entry_graph, readout_id
 from causalvae.causal.flow import flow
@@ -131,10 +132,8 @@ def circuits(graph: nx.DiGraph, *, factors: Iterable[str] | None = None, fractio
             for n in names}
 
 
-def circuit_summary(found: dict[str, Circuit]) -> "pd.DataFrame":  # noqa: F821
+def circuit_summary(found: dict[str, Circuit]) -> pd.DataFrame:
     """One row per circuit: ``factor, size`` (units), ``n_edges``, ``carried``, ``faithfulness``."""
-    import pandas as pd
-
     return pd.DataFrame([{"factor": c.factor, "size": c.size, "n_edges": c.graph.number_of_edges(),
                           "carried": c.carried, "faithfulness": c.faithfulness} for c in found.values()],
                         columns=["factor", "size", "n_edges", "carried", "faithfulness"])

@@ -50,7 +50,9 @@ def test_effect_matrix_b_puts_each_latent_on_its_factor(fitted):
     assert B.targets == ("factor.pos", "factor.shape") and B.sources == ("latent.mu[0]", "latent.mu[1]")
     assert B.value("latent.mu[0]", "factor.pos") == pytest.approx(0.5 / r.factor_std[0], rel=0.1)
     assert B.value("latent.mu[0]", "factor.shape") < 0.1 < B.value("latent.mu[1]", "factor.shape")
-    G = causal_unit_graph([B], rule="fdr")
+    signed = r.effects(render(base_v, rng, 0), {"latent.mu[0]": render(moved_pos, rng, 0)}, statistic="mean")
+    assert signed.value("latent.mu[0]", "factor.pos") == pytest.approx(0.5 / r.factor_std[0], rel=0.1)
+    G = causal_unit_graph([signed], rule="fdr")
     assert ("latent.mu[0]", "readout.pos") in G.edges and G.nodes["readout.pos"]["role"] == "readout"
 
 
