@@ -145,10 +145,11 @@ def train(model: VAE, data: Any, *, steps: int, batch_size: int = 64, lr: float 
 
     bar = tqdm(total=steps, initial=start, disable=not progress, desc=model.config.variant, unit="step")
     log = open(directory / LOG_NAME, "a", encoding="utf-8") if directory is not None else None
+    batches = source.iterate(start, steps)
     began = time.perf_counter()
     model.train()
     try:
-        for step, batch in enumerate(source.iterate(start, steps), start=start):
+        for step, batch in enumerate(batches, start=start):
             _check_batch(batch, model, step)
             batch = batch.to(device, non_blocking=True).contiguous(
                 memory_format=memory_format if batch.dim() == 4 else torch.contiguous_format)
@@ -176,6 +177,7 @@ def train(model: VAE, data: Any, *, steps: int, batch_size: int = 64, lr: float 
             if progress and (step % 10 == 0 or step + 1 == steps):
                 bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k != "step"}, refresh=False)
     finally:
+        batches.close()  # stops the prefetch worker at once if the loop failed
         bar.close()
         if log is not None:
             log.close()

@@ -60,6 +60,7 @@ class Variant:
     adversary: Adversary | None = None
 
     def weight(self, term: str, hyper: Mapping[str, float]) -> float:
+        """Weight of ``term``: the number in the table, or the named hyper-parameter's value."""
         w = self.terms[term]
         return float(hyper[w]) if isinstance(w, str) else float(w)
 
