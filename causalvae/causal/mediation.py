@@ -30,9 +30,10 @@ COLUMNS = ["mediator", "outcome", "estimand", "estimate", "ci_low", "ci_high", "
 
 
 def _mediator_label(key: object) -> str:
-    if isinstance(key, (tuple, list, frozenset, set)):
-        return "+".join(sorted(map(str, key)) if isinstance(key, (set, frozenset)) else map(str, key))
-    return str(key)
+    """``"a+b"`` for a jointly patched mediator set (a tuple keeps its order, a frozenset is sorted)."""
+    if isinstance(key, frozenset):
+        return "+".join(sorted(map(str, key)))
+    return "+".join(map(str, key)) if isinstance(key, tuple) else str(key)
 
 
 def _normalise(outcomes: Mapping | Sequence[Mapping]) -> dict[str, dict[str, np.ndarray]]:
