@@ -12,7 +12,7 @@ from zoo import DataDependent, Reused, ResNetVAE, TwoInputs
 
 from causalvae.effects import EffectMatrix
 from causalvae.graph import attach_effects, default_sites, extract, unit_graph
-from causalvae.graph.schema import SchemaError
+from causalvae.graph.schema import SchemaError, new_graph
 
 RESNET = extract(ResNetVAE(), torch.zeros(2, 1, 4, 4))
 RESNET_SITES = default_sites(RESNET)
@@ -65,6 +65,34 @@ def test_selected_sites_skip_unselected_layers_and_placeholders_can_be_sites():
                                                                                          "latent.mu[1]"}
     assert U.nodes["x[0]"]["role"] == "input"
     assert U.nodes["latent.mu[0]"]["layer"] == 2
+
+
+def _comp(rows, edges):
+    G = new_graph("computational")
+    for order, (name, op, target, module_type, shape) in enumerate(rows):
+        G.add_node(name, op=op, target=target, module_type=module_type, stage="other", tensor_shape=shape,
+                   n_params=1 if module_type in ("Conv2d", "Linear", "BatchNorm2d") else 0, site=name, order=order)
+    G.add_edges_from(edges)
+    return G
+
+
+def test_per_channel_paths_give_channelwise_edges_and_mixing_ops_dense_ones():
+    comp = _comp([("x", "placeholder", "x", "", "2x3x4x4"), ("conv", "call_module", "conv", "Conv2d", "2x3x4x4"),
+                  ("relu", "call_function", "torch.relu", "", "2x3x4x4"),
+                  ("add", "call_function", "_operator.add", "", "2x3x4x4"),
+                  ("bn", "call_module", "bn", "BatchNorm2d", "2x3x4x4"),
+                  ("flip", "call_function", "torch.flip", "", "2x3x4x4"),
+                  ("bn2", "call_module", "bn2", "BatchNorm2d", "2x3x4x4"),
+                  ("conv2", "call_module", "conv2", "Conv2d", "2x3x4x4")],
+                 [("x", "conv"), ("conv", "relu"), ("relu", "add"), ("x", "add"), ("add", "bn"), ("bn", "flip"),
+                  ("flip", "bn2"), ("bn", "conv2")])
+    S = unit_graph(comp, sites=["x", "conv", "bn", "bn2", "conv2"], level="site")
+    assert {(u, v): d["pattern"] for u, v, d in S.edges(data=True)} == {
+        ("x", "conv"): "dense", ("conv", "bn"): "channelwise", ("x", "bn"): "channelwise",  # relu, skip add
+        ("bn", "bn2"): "dense",  # torch.flip is not on the per-channel list: assume mixing
+        ("bn", "conv2"): "dense"}
+    U = unit_graph(comp, sites=["conv", "bn"])
+    assert sorted(U.edges) == [(f"conv[{i}]", f"bn[{i}]") for i in range(3)]
 
 
 def test_reused_module_calls_and_merges_and_fallback_graphs():
