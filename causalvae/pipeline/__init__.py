@@ -1,0 +1,112 @@
+"""The run-everything facade: ``causalvae run`` and :func:`run`.
+
+Stages (each recorded in ``status.json``; a failure keeps what earlier stages wrote and skips
+the stages that need it): data → train (or load) → diagnostics → graph → input manipulation → latent
+perturbation → unit ablation → read-outs → unit graph → alignment → mediation → circuits →
+motifs and unit classes → disentanglement metrics → export → report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from causalvae.pipeline.config import RunConfig
+from causalvae.pipeline.context import RunContext
+from causalvae.pipeline.runner import Progress, RunFolder
+
+__all__ = ["RunConfig", "run", "run_command", "STAGES"]
+
+
+def _stages() -> list[tuple[str, Callable[[RunContext], None], tuple[str, ...]]]:
+    from causalvae.pipeline import causal_stages as c
+    from causalvae.pipeline import effect_stages as e
+    from causalvae.pipeline import model_stages as m
+    from causalvae.pipeline import output_stages as o
+
+    return [
+        ("data", m.load_data, ()),
+        ("train", m.train_or_load, ("data",)),
+        ("diagnostics", m.diagnostics, ("train",)),
+        ("graph", m.extract_graph, ("train",)),
+        ("input_manipulation", e.input_manipulation, ("train",)),
+        ("latent_perturbation", e.latent_perturbation, ("diagnostics",)),
+        ("unit_ablation", e.unit_ablation, ("train",)),
+        ("readouts", e.readout_effects, ("train",)),
+        ("unit_graph", c.unit_graph, ("input_manipulation", "unit_ablation", "readouts")),
+        ("alignment", c.alignment, ("unit_graph",)),
+        ("mediation", c.mediation, ("readouts", "diagnostics")),
+        ("circuits", c.circuits, ("unit_graph",)),
+        ("motifs_and_classes", c.motifs_and_classes, ("unit_graph",)),
+        ("disentanglement", o.disentanglement, ("diagnostics",)),
+        ("export", o.export, ("data",)),
+        ("report", o.report, ("export",)),
+    ]
+
+
+STAGES = ("data", "train", "diagnostics", "graph", "input_manipulation", "latent_perturbation", "unit_ablation", "readouts",
+          "unit_graph", "alignment", "mediation", "circuits", "motifs_and_classes", "disentanglement", "export",
+          "report")
+
+
+def run(config: RunConfig, *, progress: Progress | None = None) -> RunContext:
+    """Run every stage for ``config``, writing the run folder ``config.out``; returns the context."""
+    import causalvae
+    from causalvae.io import write_json
+
+    folder = RunFolder(Path(config.out), progress=progress)
+    ctx = RunContext(config=config, folder=folder)
+    write_json(folder.path("config.json"), {**config.to_dict(), "versions": _versions(causalvae.__version__)})
+    folder.log(f"causalvae run: {config.dataset} / {config.variant} / seed {config.seed} -> {folder.root}")
+    try:
+        for name, body, needs in _stages():
+            folder.run_stage(name, lambda body=body: body(ctx), needs=needs)
+            if name not in ("export", "report"):
+                from causalvae.pipeline.output_stages import write_metrics
+
+                write_metrics(ctx)  # metrics so far survive a later failure
+    finally:
+        folder.close()
+    return ctx
+
+
+def _versions(own: str) -> dict[str, str]:
+    from importlib import metadata
+
+    versions = {"causalvae": own, "python": platform.python_version()}
+    for dist in ("torch", "numpy", "networkx", "dowhy", "pgmpy", "scikit-learn"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """``causalvae run``: resolve the options, run, print where the results are."""
+    config = RunConfig.resolve(dataset=args.dataset, variant=args.variant, latent_dim=args.latent_dim,
+                               steps=args.steps, n=args.n, seed=args.seed, device=args.device,
+                               checkpoint=args.checkpoint, out=args.out, quick=args.quick or None)
+    _check_names(config)
+    ctx = run(config, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    failed = {k: v for k, v in ctx.folder.status.items() if v["state"] != "done"}
+    print(f"run folder: {ctx.folder.root}")
+    if (ctx.folder.root / "report.html").exists():
+        print(f"report:     {ctx.folder.root / 'report.html'}")
+    for name, status in failed.items():
+        print(f"stage {name} {status['state']}: {status.get('error') or status.get('reason')}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _check_names(config: RunConfig) -> None:
+    """Fail fast (before any work) on an unknown dataset or variant."""
+    from causalvae import data
+    from causalvae.models.variants import VARIANTS
+
+    if config.dataset not in data.names():
+        raise ValueError(f"unknown dataset {config.dataset!r}; expected one of {data.names()}")
+    if config.checkpoint is None and config.variant not in VARIANTS:
+        raise ValueError(f"unknown variant {config.variant!r}; expected one of {sorted(VARIANTS)}")

@@ -1,0 +1,138 @@
+"""Causal-analysis stages: unit graph, alignment, discovery, mediation, circuits, motifs, unit classes."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from causalvae.effects import EffectMatrix
+from causalvae.pipeline.context import RunContext
+from causalvae.pipeline.effect_stages import LATENT, site_names
+from causalvae.units import unit_id
+
+#: Matrices whose significant entries become the unit graph's edges (factor -> encoder -> latent -> read-out).
+UNIT_GRAPH_MATRICES = ("factor_unit", "factor_latent", "unit_edges", "latent_readout")
+
+
+def unit_graph(ctx: RunContext) -> None:
+    from causalvae import causal
+
+    matrices = [ctx.effects[name] for name in UNIT_GRAPH_MATRICES if name in ctx.effects]
+    G = causal.causal_unit_graph(matrices, rule="fdr", alpha=0.05)
+    ctx.graphs["unit"] = G
+    ctx.folder.log(f"  unit graph: {G.number_of_nodes()} nodes, {G.number_of_edges()} significant edges "
+                   f"(rule {G.graph.get('threshold_rule')})")
+
+
+def alignment(ctx: RunContext) -> None:
+    from causalvae import causal
+
+    ds = ctx.dataset
+    responses = EffectMatrix.concat([ctx.effects["factor_unit"], ctx.effects["factor_latent"]], axis="targets")
+    result = causal.align(ctx.graphs["unit"], responses, reference=ds.factor_dag)
+    ctx.graphs["aligned"] = result.graph
+    ctx.graphs["factor_true"] = _factor_graph(ds.factor_dag, ds)
+    ctx.tables["assignments"] = result.assignments
+    for key, value in (result.comparison or {}).items():
+        if isinstance(value, (int, float)):
+            ctx.metric(f"alignment.{key}", value)
+
+    frame = ds.frame().iloc[: min(len(ds), 5000)]
+    learned = causal.learn_dag(frame, method="pc")
+    ctx.graphs["factor_learned"] = _factor_graph(learned, ds)
+    for key, value in causal.compare_dags(learned, ds.factor_dag).items():
+        if isinstance(value, (int, float)):
+            ctx.metric(f"discovery.{key}", value)
+
+
+def _factor_graph(dag, ds):
+    from causalvae.graph.schema import new_graph, validate
+
+    G = new_graph("factor", dataset=ds.name)
+    for name, kind in zip(ds.factor_names, ds.factor_kinds):
+        G.add_node(name, role="factor", kind=kind)
+    G.add_edges_from(dag.edges)
+    return validate(G)
+
+
+def _pairs(ctx: RunContext):
+    """Factor-controlled pairs per factor, drawn once per run (shared by mediation and circuits)."""
+    from causalvae import data
+
+    @lru_cache(maxsize=None)
+    def pairs(factor: str):
+        return data.factor_pairs(ctx.dataset, factor, n=ctx.config.n_pairs, seed=ctx.config.seed)
+
+    return pairs
+
+
+def _predicted_factors(ctx: RunContext, output: np.ndarray) -> np.ndarray:
+    """Read-out predictions (N, K) from flattened decoder outputs (logits for Bernoulli models)."""
+    out = output.reshape((-1, *ctx.dataset.obs_shape))
+    if ctx.model.config.likelihood == "bernoulli":
+        out = 1.0 / (1.0 + np.exp(-out))
+    return ctx.readouts.predict(out.astype(np.float32))
+
+
+def mediation(ctx: RunContext) -> None:
+    """For each factor change: TE, NIE, NDE through each active latent, on the read-outs of the output."""
+    import pandas as pd
+
+    from causalvae import causal, interventions
+
+    cfg, ds = ctx.config, ctx.dataset
+    pairs = ctx.tables.setdefault("_pairs", _pairs(ctx))
+    active = np.flatnonzero(ctx.effects["latent_kl"] > 0.01)
+    latents = active if active.size else np.arange(ctx.model.latent_dim)
+    frames = []
+    for factor in ds.factor_names:
+        p = pairs(factor)
+        outcomes = {}
+        for i in latents:
+            raw = interventions.mediation_outcomes(ctx.model, p.x, p.x_prime, mediators=[unit_id(LATENT, int(i))],
+                                                   outcome="output", device=cfg.device)
+            outcomes[unit_id(LATENT, int(i))] = {k: _predicted_factors(ctx, v) for k, v in raw.items()}
+        table = causal.mediation(outcomes, outcome_names=[f"readout.{f}" for f in ds.factor_names],
+                                 n_boot=500, seed=cfg.seed)
+        table.insert(0, "treatment", f"factor.{factor}")
+        frames.append(table)
+    ctx.tables["mediation"] = pd.concat(frames, ignore_index=True)
+
+
+def circuits(ctx: RunContext) -> None:
+    """Per-factor circuits, validated by mean-ablating every unit outside them."""
+    from causalvae import causal, interventions
+
+    cfg, ds = ctx.config, ctx.dataset
+    pairs = ctx.tables.setdefault("_pairs", _pairs(ctx))
+    sites = [*site_names(ctx.model, "encoder"), LATENT]
+
+    def evaluate(factor: str, keep: set[str]) -> float:
+        name = factor.removeprefix("factor.")
+        p, k = pairs(name), ds.factor_index(name)
+        before, after = (interventions.ablate_outside(ctx.model, x, keep, sites=sites, kind="mean", outcome="output",
+                                                      device=cfg.device) for x in (p.x, p.x_prime))
+        return float(np.mean(np.abs(_predicted_factors(ctx, after)[:, k] - _predicted_factors(ctx, before)[:, k])))
+
+    found = causal.circuits(ctx.graphs["unit"], evaluate=evaluate)
+    rows = []
+    for factor, c in found.items():
+        ctx.graphs[f"circuit_{factor.removeprefix('factor.')}"] = c.graph
+        rows.append({"factor": factor, "size": c.size, "carried": c.carried, "faithfulness": c.faithfulness})
+        ctx.metric(f"circuit.{factor.removeprefix('factor.')}.faithfulness", c.faithfulness)
+        ctx.metric(f"circuit.{factor.removeprefix('factor.')}.size", c.size)
+    import pandas as pd
+
+    ctx.tables["circuits"] = pd.DataFrame(rows)
+
+
+def motifs_and_classes(ctx: RunContext) -> None:
+    from causalvae import causal
+
+    ctx.tables["motifs"] = causal.motifs(ctx.graphs["unit"], n_null=50, seed=ctx.config.seed)
+    classes = causal.classify_units(ctx.effects["factor_unit"])
+    ctx.tables["unit_classes"] = classes
+    ctx.tables["unit_class_fractions"] = causal.class_fractions(classes)
+    for cls, frac in classes["class"].value_counts(normalize=True).items():
+        ctx.metric(f"unit_class.{cls}", frac)

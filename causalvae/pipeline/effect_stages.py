@@ -1,0 +1,122 @@
+"""Intervention stages: the four levels of DESIGN §5 and the paper's metrics computed from them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from causalvae.effects import EffectMatrix
+from causalvae.pipeline.context import RunContext
+from causalvae.units import unit_id
+
+LATENT = "latent.mu"
+GRID = tuple(float(c) for c in range(-3, 4))
+
+
+def site_names(model, stage: str) -> list[str]:
+    """Post-activation sites of ``stage`` (the output logits are reached through ``"output"``)."""
+    return [s.name for s in model.sites if s.stage == stage and s.name != model.output_site]
+
+
+def input_manipulation(ctx: RunContext) -> None:
+    """Factor x unit and factor x latent responses from factor-controlled pairs."""
+    from causalvae import interventions
+
+    cfg, model = ctx.config, ctx.model
+    sites = [*site_names(model, "encoder"), LATENT]
+    responses = interventions.factor_effects(model, ctx.dataset, sites=sites, n_pairs=cfg.n_pairs, seed=cfg.seed,
+                                             device=cfg.device)
+    latents = [t for t in responses.targets if t.startswith(LATENT + "[")]
+    ctx.effects["factor_unit"] = responses.select(targets=[t for t in responses.targets if t not in latents])
+    ctx.effects["factor_latent"] = responses.select(targets=latents)
+
+
+def latent_perturbation(ctx: RunContext) -> None:
+    """do(z_i = c): effects on decoder units and the output; CES and intervention specificity."""
+    from causalvae import interventions
+    from causalvae.metrics import interventional
+
+    cfg, model, x = ctx.config, ctx.model, ctx.x_analysis
+    decoder = site_names(model, "decoder")
+    grid = interventions.latent_effects(model, x, values=GRID, targets=[*decoder, "output_l2"],
+                                        statistic="mean", device=cfg.device)
+    ctx.effects["latent_decoder_signed"] = grid.select(targets=[t for t in grid.targets if t != "output_l2"])
+    units = interventions.latent_effects(model, x, values=GRID, targets=decoder, statistic="mean_abs",
+                                         device=cfg.device)
+    ctx.effects["latent_decoder"] = units
+    calibrated = interventions.latent_effects(model, x, calibrated=True, targets=["output_l2"], statistic="mean",
+                                              device=cfg.device)
+    n_output = int(np.prod(x.shape[1:]))
+    ces = interventional.causal_effect_strength(
+        grid.select(targets=["output_l2"]).values[:, 0], n_output=n_output, kl=ctx.effects["latent_kl"],
+        calibrated_per_latent=calibrated.values[:, 0], recon_error=ctx.metrics.get("recon.nll"))
+    for name in ("paper", "active_only", "sqrt_p_normalised", "calibrated"):
+        ctx.metric(f"ces.{name}", getattr(ces, name))
+    ctx.effects["ces_per_latent"] = grid.select(targets=["output_l2"])
+
+    profiles = interventions.latent_output_profiles(model, x, device=cfg.device)
+    spec = interventional.intervention_specificity(profiles)
+    active = ctx.effects["latent_kl"] > 0.01
+    ctx.metric("specificity.paper", np.mean(spec.paper[active]) if active.any() else float("nan"))
+    ctx.metric("specificity.bounded", np.mean(spec.bounded[active]) if active.any() else float("nan"))
+
+    modularity = interventional.circuit_modularity_per_layer(ctx.effects["latent_decoder_signed"], active=active)
+    for site, result in modularity.items():
+        ctx.metric(f"circuit_modularity.{site}", result.value)
+    values = [r.value for r in modularity.values() if np.isfinite(r.value)]
+    ctx.metric("circuit_modularity.mean", np.mean(values) if values else float("nan"))
+
+
+def unit_ablation(ctx: RunContext) -> None:
+    """Ablation of every encoder unit: zero-ablation edge effects between consecutive sites (the unit
+    graph's edges) and mean-ablation effects on the latent means (a μ-only sweep: it stops at μ)."""
+    from causalvae import interventions
+
+    cfg, model = ctx.config, ctx.model
+    sites = [*site_names(model, "encoder"), LATENT]
+    ctx.effects["unit_edges"] = interventions.edge_effects(model, ctx.x_analysis, sites=sites, kind="zero",
+                                                           statistic="mean_abs", seed=cfg.seed, device=cfg.device)
+    ctx.effects["unit_latent"] = interventions.ablation_effects(
+        model, ctx.x_analysis, sites=site_names(model, "encoder"), targets=[LATENT],
+        kind="mean", statistic="mean_abs", device=cfg.device)
+
+
+def decoded(model, x: np.ndarray, *, latent: int | None = None, value: float = 0.0, device: str = "cpu") -> np.ndarray:
+    """Reconstructions of ``x`` (z = mu), optionally with ``do(z_latent = value)``."""
+    import torch
+
+    with torch.no_grad():
+        mu, _ = model.encode(torch.as_tensor(x, device=device))
+        if latent is not None:
+            mu = mu.clone()
+            mu[:, latent] = value
+        out = model.decode(mu)
+        out = torch.sigmoid(out) if model.config.likelihood == "bernoulli" else out
+    return out.double().cpu().numpy()
+
+
+def readout_effects(ctx: RunContext) -> None:
+    """Factor read-outs, and B = latent x read-out-factor effects of do(z_i = c) on the decoded output."""
+    from causalvae import causal
+
+    cfg, model, x = ctx.config, ctx.model, ctx.x_analysis
+    ctx.readouts = causal.readouts(ctx.dataset, n=min(len(ctx.dataset), 4000), seed=cfg.seed)
+    scores = ctx.readouts.scores
+    ctx.tables["readout_scores"] = scores
+    for _, row in scores.iterrows():
+        ctx.metric(f"readout.{row['factor']}.{row['metric']}", row["test"])
+    base = decoded(model, x, device=cfg.device)
+    baseline = np.concatenate([base] * len(GRID))
+    intervened = {unit_id(LATENT, i): np.concatenate([decoded(model, x, latent=i, value=c, device=cfg.device)
+                                                       for c in GRID])
+                  for i in range(model.latent_dim)}
+    B = ctx.readouts.effects(baseline, intervened, intervention="do(z=c)", statistic="mean_abs")
+    ctx.effects["latent_readout"] = B
+    from causalvae.metrics import interventional
+
+    active = ctx.effects["latent_kl"] > 0.01
+    specificity = interventional.factor_specificity(B.values)
+    ctx.metric("specificity.factor_level", np.mean(specificity[active]) if active.any() else float("nan"))
+
+
+def effect_matrices(ctx: RunContext) -> dict[str, EffectMatrix]:
+    return {k: v for k, v in ctx.effects.items() if isinstance(v, EffectMatrix)}

@@ -1,0 +1,71 @@
+"""Stages that touch the dataset and the network: data, training, graph extraction."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from causalvae.pipeline.context import RunContext
+
+
+def load_data(ctx: RunContext) -> None:
+    from causalvae import data
+
+    cfg = ctx.config
+    ds = data.load(cfg.dataset, n=cfg.n, seed=cfg.seed)
+    rng = np.random.default_rng(cfg.seed + 1)
+    rows = np.sort(rng.choice(len(ds), size=min(cfg.n_analysis, len(ds)), replace=False))
+    ctx.dataset = ds
+    ctx.x_analysis = ds.images(rows)
+    ctx.folder.log(f"  {ds.name}: {len(ds)} observations {ds.obs_shape}, factors {list(ds.factor_names)}, "
+                   f"{ctx.dataset.factor_dag.number_of_edges()} DAG edges; {len(rows)} analysis inputs")
+
+
+def train_or_load(ctx: RunContext) -> None:
+    from causalvae import models
+
+    cfg = ctx.config
+    ckpt_path = ctx.folder.path("checkpoint/model.safetensors")
+    if cfg.checkpoint is not None:
+        model = models.load_model(cfg.checkpoint, device=cfg.device)
+        if tuple(model.config.input_shape) != tuple(ctx.dataset.obs_shape):
+            raise ValueError(f"checkpoint expects inputs of shape {tuple(model.config.input_shape)}, "
+                             f"dataset {cfg.dataset!r} has {ctx.dataset.obs_shape}")
+        models.save_checkpoint(ckpt_path, model)
+    else:
+        model = models.make_vae(cfg.variant, input_shape=ctx.dataset.obs_shape, latent_dim=cfg.latent_dim,
+                                seed=cfg.seed, **cfg.hyper)
+        result = models.train(model, ctx.dataset, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
+                              seed=cfg.seed, device=cfg.device, checkpoint_dir=ckpt_path.parent,
+                              progress=ctx.folder.progress is not None)
+        ctx.folder.log(f"  trained {cfg.steps} steps in {result.seconds:.1f}s ({result.images_per_second:.0f} img/s)")
+        ctx.metric("train.seconds", result.seconds)
+        models.save_checkpoint(ckpt_path, model)
+    model.eval()
+    ctx.model = model
+
+
+def diagnostics(ctx: RunContext) -> None:
+    """Reconstruction quality against the best constant image, per-latent KL, traversal figure."""
+    from causalvae import models
+
+    cfg, model = ctx.config, ctx.model
+    quality = models.reconstruction_quality(model, ctx.x_analysis, device=cfg.device)
+    for key, value in quality.items():
+        ctx.metric(f"recon.{key}", value)
+    kl = models.latent_kl(model, ctx.x_analysis, device=cfg.device)
+    ctx.effects["latent_kl"] = kl
+    ctx.metric("n_active_latents", int((kl > 0.01).sum()))
+    if len(ctx.dataset.obs_shape) == 3:
+        models.plot_traversals(model, ctx.x_analysis[0], ctx.folder.path("figures/traversals.png"), latent_kl=kl,
+                               title=f"{cfg.variant} on {cfg.dataset}: latent traversals (rows sorted by KL)")
+
+
+def extract_graph(ctx: RunContext) -> None:
+    import torch
+
+    from causalvae import graph
+
+    example = torch.as_tensor(ctx.x_analysis[:2], device=ctx.config.device)
+    comp = graph.extract(ctx.model, example)
+    ctx.graphs["computational"] = comp
+    ctx.folder.log(f"  computational graph: {comp.number_of_nodes()} nodes, {comp.number_of_edges()} edges")

@@ -1,0 +1,85 @@
+"""Final stages: disentanglement metrics, exports of every matrix / graph / table, the report."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from causalvae.effects import EffectMatrix
+from causalvae.io import write_json
+from causalvae.pipeline.context import RunContext
+
+
+def disentanglement(ctx: RunContext) -> None:
+    from causalvae import metrics, models
+
+    cfg, ds = ctx.config, ctx.dataset
+    n_pool = min(len(ds), 6000)
+    rows = np.sort(np.random.default_rng(cfg.seed + 2).choice(len(ds), size=n_pool, replace=False))
+    mu, _ = models.encode_dataset(ctx.model, ds, indices=rows, device=cfg.device)
+    cache = metrics.CodeCache(discrete_factors(ds.factors[rows], ds.factor_kinds), codes=mu)
+    n_train = int(n_pool * 2 / 3)
+    scores = metrics.suite(cache, n_train=n_train, n_test=n_pool - n_train, sampled=False,
+                           kl=ctx.effects["latent_kl"], seed=cfg.seed)
+    for key, value in scores.items():
+        ctx.metric(f"disentanglement.{key}", value)
+
+
+def discrete_factors(factors: np.ndarray, kinds, *, n_bins: int = 20) -> np.ndarray:
+    """Continuous factors binned into ``n_bins`` equal-width bins (disentanglement_lib's convention);
+    discrete factors unchanged. The suite's definitions assume discrete factors."""
+    from causalvae import metrics
+
+    out = factors.copy()
+    continuous = [k for k, kind in enumerate(kinds) if kind == "continuous"]
+    if continuous:
+        out[:, continuous] = metrics.histogram_discretize(factors[:, continuous], n_bins=n_bins)
+    return out
+
+
+def export(ctx: RunContext) -> None:
+    """Write effect matrices (NPZ + CSV), graphs (GraphML, DOT, JSON, SVG), tables (CSV) and metrics.json."""
+    from causalvae import graph
+
+    folder = ctx.folder
+    for name, matrix in ctx.effects.items():
+        if isinstance(matrix, EffectMatrix):
+            matrix.save(folder.path(f"effects/{name}.npz"))
+            _write_csv(matrix.to_frame(), folder.path(f"effects/{name}.csv"))
+    for name, G in ctx.graphs.items():
+        graph.write_graphml(G, folder.path(f"graphs/{name}.graphml"))
+        graph.write_dot(G, folder.path(f"graphs/{name}.dot"))
+        graph.write_json(G, folder.path(f"graphs/{name}.json"))
+        if G.number_of_nodes() <= 400:  # larger graphs are unreadable as one picture; use the GraphML
+            graph.render(G, folder.path(f"graphs/{name}.svg"))
+    for name, table in ctx.tables.items():
+        if not name.startswith("_"):
+            _write_csv(table, folder.path(f"tables/{name}.csv"), index=False)
+    write_metrics(ctx)
+
+
+def write_metrics(ctx: RunContext) -> None:
+    clean = {k: _json_safe(v) for k, v in sorted(ctx.metrics.items())}
+    write_json(ctx.folder.path("metrics.json"), clean)
+
+
+def report(ctx: RunContext) -> None:
+    from causalvae.report import build_report
+
+    path = build_report(ctx.folder.root)
+    ctx.folder.log(f"  report: {path}")
+
+
+def _json_safe(value):
+    """NaN / inf are not JSON: they are written as null (a metric that is undefined for this run)."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _write_csv(frame, path, *, index: bool = True) -> None:
+    from causalvae.io import atomic_open
+
+    with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
+        frame.to_csv(fh, index=index)
