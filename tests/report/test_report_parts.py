@@ -131,6 +131,17 @@ def test_a_broken_artifact_is_unreadable_not_an_exception(run_copy, name, conten
     assert broken[0].problem.startswith("unreadable: ") and reason in broken[0].problem
 
 
+def test_package_exports_resolve_lazily():
+    import causalvae.report as report
+    from causalvae.report.build import build_report
+
+    assert report.build_report is build_report
+    assert set(report.__all__) == {"build_report", "render_report", "read_run_folder", "RunFolder",
+                                   "check_in_browser", "screenshot"}
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        report.nope  # noqa: B018
+
+
 def test_importing_the_report_package_is_cheap():
     code = "import sys, causalvae.report; print(sorted({'torch', 'matplotlib', 'dowhy', 'pgmpy', 'sklearn'} & {m.split('.')[0] for m in sys.modules}))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
