@@ -94,7 +94,18 @@ def _register_run(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_lazy("causalvae.pipeline", "run_command"))
 
 
-_REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [_register_run]
+def _register_models(sub: argparse._SubParsersAction) -> None:
+    from causalvae.models.cli import add_evaluate_arguments, add_train_arguments
+
+    p = sub.add_parser("train", help="train a VAE variant on a dataset (resumable)")
+    add_train_arguments(p)
+    p.set_defaults(handler=_lazy("causalvae.models.cli", "train_command"))
+    p = sub.add_parser("evaluate", help="reconstruction, per-latent KL and traversals of a checkpoint")
+    add_evaluate_arguments(p)
+    p.set_defaults(handler=_lazy("causalvae.models.cli", "evaluate_command"))
+
+
+_REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [_register_run, _register_models]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
