@@ -7,7 +7,7 @@ from pathlib import Path
 
 from causalvae import __version__
 from causalvae.io import write_text
-from causalvae.report import html as h
+from causalvae.report import markup as h
 from causalvae.report.run_folder import RunFolder, read_run_folder
 from causalvae.report.sections import SECTIONS
 from causalvae.report.style import CSS

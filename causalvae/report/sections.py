@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from causalvae.report import html as h
+from causalvae.report import markup as h
 from causalvae.report.metric_rows import MetricRow, compare_edges, find_metric, metric_rows
 from causalvae.report.run_folder import KNOWN_EFFECTS, Artifact, RunFolder
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from causalvae.report import html as h
+from causalvae.report import markup as h
 from causalvae.report.metric_rows import MetricRow, compare_edges, find_metric, metric_rows
 from causalvae.report.run_folder import PNG_SIGNATURE, read_run_folder
 

@@ -49,6 +49,7 @@ def fmt_number(value: Any) -> str:
 
 
 def data_uri(data: bytes, mime: str) -> str:
+    """``data:<mime>;base64,...`` for ``data``."""
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
@@ -58,6 +59,7 @@ def image(data: bytes, *, mime: str, alt: str, css_class: str = "plot") -> str:
 
 
 def figure(content: str, caption: str) -> str:
+    """``content`` (markup) in a ``<figure>`` with an escaped caption."""
     return f"<figure>{content}<figcaption>{esc(caption)}</figcaption></figure>"
 
 
@@ -89,6 +91,7 @@ def frame_table(frame, *, max_rows: int = 60, source: str = "") -> str:
 
 
 def note(text: str) -> str:
+    """An escaped explanatory paragraph."""
     return f'<p class="note">{esc(text)}</p>'
 
 
@@ -98,14 +101,17 @@ def stage_notice(stage: str, detail: str) -> str:
 
 
 def section(anchor: str, title: str, body: str) -> str:
+    """A ``<section id=anchor>`` with an escaped heading and ``body`` (markup)."""
     return f'<section id="{esc(anchor)}"><h2>{esc(title)}</h2>{body}</section>'
 
 
 def details(summary: str, body: str) -> str:
+    """A collapsed ``<details>`` block (opens without JavaScript)."""
     return f"<details><summary>{esc(summary)}</summary>{body}</details>"
 
 
 def preformatted(text: str) -> str:
+    """Escaped text in a ``<pre>`` block."""
     return f"<pre>{esc(text)}</pre>"
 
 
