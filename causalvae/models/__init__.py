@@ -26,6 +26,7 @@ _EXPORTS = {
     "reconstruction_quality": "diagnostics",
     "latent_traversal": "traversals", "plot_traversals": "traversals",
     "train_command": "cli", "cli_train": "cli", "add_train_arguments": "cli",
+    "evaluate_command": "cli", "cli_evaluate": "cli", "add_evaluate_arguments": "cli",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -45,3 +45,27 @@ def test_unknown_hyper_parameter_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(causalvae.data, "load", _toy_load)
     with pytest.raises(ValueError, match=r"unknown hyper-parameters \['gamma'\]"):
         cli_train(["--dataset", "toy", "--steps", "2", "--hyper", "gamma=1", "--out", str(tmp_path)])
+
+
+def test_evaluate_reports_baseline_kl_figure_and_json(tmp_path, monkeypatch, capsys):
+    import json
+
+    from causalvae.models import cli_evaluate, make_vae, save_checkpoint
+    from vae_fixtures import blobs
+
+    def load_images(name, *, seed=0):
+        x = blobs(40, seed=seed)
+        dag = nx.DiGraph()
+        dag.add_node("f")
+        return FactorDataset(name=name, x=x, factors=np.zeros((40, 1)), factor_names=("f",),
+                             factor_kinds=("continuous",), factor_dag=dag)
+
+    monkeypatch.setattr(causalvae.data, "load", load_images)
+    ckpt = save_checkpoint(tmp_path / "m.safetensors", make_vae("beta-vae", input_shape=(1, 64, 64), latent_dim=3))
+    assert cli_evaluate(["--checkpoint", str(ckpt), "--dataset", "blobs", "--n", "16",
+                         "--figure", str(tmp_path / "t.png"), "--json", str(tmp_path / "s.json")]) == 0
+    out = capsys.readouterr().out
+    assert "constant image" in out and "active latents" in out
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["n"] == 16 and len(summary["latent_kl"]) == 3 and summary["baseline_mse"] > 0
+    assert (tmp_path / "t.png").stat().st_size > 1000
