@@ -1,7 +1,7 @@
 """Graphs: computational graphs (fx -> networkx), unit-level graphs, schema and export.
 
-Everything here is torch-free except :func:`extract`, which is imported on first use, so
-``import causalvae.graph`` does not import torch.
+Names are resolved on first use, so ``import causalvae.graph`` is instant and does not import
+torch (only :func:`extract` needs it) or networkx.
 
 >>> import causalvae.graph as cg
 >>> sorted(n for n in cg.__all__ if n.startswith("write"))
@@ -10,21 +10,26 @@ Everything here is torch-free except :func:`extract`, which is imported on first
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-from causalvae.graph.dot import to_dot, write_dot
-from causalvae.graph.effect_edges import attach_effects
-from causalvae.graph.export import read_graphml, read_json, render, write_graphml, write_json
-from causalvae.graph.schema import SchemaError, new_graph, validate
-from causalvae.graph.unit_graph import default_sites, unit_graph
-
-__all__ = ["extract", "unit_graph", "default_sites", "attach_effects", "to_dot", "write_dot", "write_graphml",
-           "read_graphml", "write_json", "read_json", "render", "new_graph", "validate", "SchemaError"]
+_EXPORTS = {
+    "extract": "extraction",
+    "unit_graph": "unit_graphs", "default_sites": "unit_graphs",
+    "attach_effects": "effect_edges",
+    "to_dot": "dot", "write_dot": "dot",
+    "write_graphml": "export", "read_graphml": "export", "write_json": "export", "read_json": "export",
+    "render": "export",
+    "new_graph": "schema", "validate": "schema", "SchemaError": "schema",
+}
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
-    if name == "extract":
-        from causalvae.graph.extraction import extract
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'causalvae.graph' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"causalvae.graph.{_EXPORTS[name]}"), name)
 
-        return extract
-    raise AttributeError(f"module 'causalvae.graph' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return __all__

@@ -14,13 +14,12 @@ import os
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import networkx as nx
+if TYPE_CHECKING:
+    import networkx as nx
 
-from causalvae.graph.dot import write_dot
-from causalvae.graph.export import render, write_graphml, write_json
-from causalvae.graph.unit_graph import LEVELS, unit_graph
-
+LEVELS = ("site", "unit")  # as causalvae.graph.unit_graphs.LEVELS; repeated so argument parsing stays cheap
 IMAGE_FORMATS = ("svg", "png")
 DEFAULT_MAX_RENDER_EDGES = 5000
 
@@ -60,6 +59,7 @@ def write_checkpoint_graphs(checkpoint: str | os.PathLike, out_dir: str | os.Pat
     import torch
 
     from causalvae.graph.extraction import extract
+    from causalvae.graph.unit_graphs import unit_graph
     from causalvae.models import load_model
 
     model = load_model(checkpoint)
@@ -68,13 +68,16 @@ def write_checkpoint_graphs(checkpoint: str | os.PathLike, out_dir: str | os.Pat
     return write_graphs(graphs, out_dir, render_images=render_images, max_render_edges=max_render_edges)
 
 
-def write_graphs(graphs: Mapping[str, nx.DiGraph], out_dir: str | os.PathLike, *, render_images: bool = True,
+def write_graphs(graphs: Mapping[str, "nx.DiGraph"], out_dir: str | os.PathLike, *, render_images: bool = True,
                  max_render_edges: int = DEFAULT_MAX_RENDER_EDGES) -> dict[str, Path]:
     """Write each graph as ``<name>.dot``, ``.graphml``, ``.json`` and (rendered) ``.svg`` / ``.png``.
 
     Graphs with more than ``max_render_edges`` edges are not rendered (Graphviz layout time grows
     quickly), with a warning.  Returns ``{"<name>.<ext>": path}`` for every file written.
     """
+    from causalvae.graph.dot import write_dot
+    from causalvae.graph.export import render, write_graphml, write_json
+
     out = Path(out_dir)
     written: dict[str, Path] = {}
     for name, G in graphs.items():

@@ -51,3 +51,17 @@ def test_large_graphs_are_exported_but_not_rendered(tmp_path):
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises((FileNotFoundError, ValueError), match="nope.safetensors"):
         write_checkpoint_graphs(tmp_path / "nope.safetensors", tmp_path)
+
+
+def test_argument_parsing_is_cheap_and_levels_agree():
+    import subprocess
+    import sys
+
+    from causalvae.graph.cli import LEVELS
+    from causalvae.graph.unit_graphs import LEVELS as UNIT_LEVELS
+
+    assert sorted(LEVELS) == sorted(UNIT_LEVELS)
+    code = ("import sys, argparse; from causalvae.graph.cli import add_graph_arguments; "
+            "add_graph_arguments(argparse.ArgumentParser()).format_help(); "
+            "print(' '.join(m for m in ('torch', 'networkx', 'numpy') if m in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == ""

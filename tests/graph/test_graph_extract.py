@@ -162,3 +162,16 @@ def test_importing_the_graph_package_does_not_import_torch():
     code = ("import sys, causalvae.graph as g; assert 'torch' not in sys.modules; "
             "f = g.extract; import causalvae.graph.extraction; assert g.extract is f and callable(f)")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_exported_names_are_not_shadowed_by_submodules():
+    import importlib
+    import pkgutil
+    import types
+
+    import causalvae.graph as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"causalvae.graph.{info.name}")
+    for name in package.__all__:
+        assert not isinstance(getattr(package, name), types.ModuleType), name
