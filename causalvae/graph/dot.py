@@ -1,7 +1,7 @@
 """Deterministic Graphviz DOT text for schema graphs: styled by role / stage, edges weighted by effect.
 
 The text is written by hand (not through pygraphviz) so the same graph always gives the same
-bytes: nodes and edges are sorted by id, numbers are formatted with fixed precision.  Schema
+bytes: nodes and edges are sorted by id (numbers in ids compared as numbers), numbers are formatted with fixed precision.  Schema
 attributes travel in each element's ``tooltip`` (hover text in SVG); DOT is for viewing, GraphML
 and JSON are the lossless formats.  Torch-free.
 """
@@ -9,6 +9,7 @@ and JSON are the lossless formats.  Torch-free.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -48,9 +49,9 @@ def to_dot(G: nx.DiGraph) -> str:
              f"  graph [rankdir=TB, fontname=Helvetica, labelloc=t, label={_quote(title)}];",
              "  node [fontname=Helvetica, fontsize=10, style=filled, shape=box];",
              f"  edge [color={_quote(NEUTRAL)}, arrowsize=0.6];"]
-    for node in sorted(G.nodes):
+    for node in sorted(G.nodes, key=_natural):
         lines.append(f"  {_quote(node)} [{_attr_list(_node_style(node, G.nodes[node]))}];")
-    for u, v in sorted(G.edges):
+    for u, v in sorted(G.edges, key=lambda e: (_natural(e[0]), _natural(e[1]))):
         style = _edge_style(G.edges[u, v], max_weight)
         lines.append(f"  {_quote(u)} -> {_quote(v)}" + (f" [{_attr_list(style)}];" if style else ";"))
     lines.append("}")
@@ -60,6 +61,11 @@ def to_dot(G: nx.DiGraph) -> str:
 def write_dot(G: nx.DiGraph, path: str | os.PathLike) -> Path:
     """Write :func:`to_dot` of ``G`` to ``path`` atomically."""
     return write_text(path, to_dot(G))
+
+
+def _natural(text: str) -> tuple:
+    """Sort key putting ``conv[2]`` before ``conv[10]``: text and integers alternate, so tuples compare."""
+    return tuple(int(part) if i % 2 else part for i, part in enumerate(re.split(r"(\d+)", text)))
 
 
 def _node_style(node: str, data: dict) -> dict[str, str]:

@@ -75,6 +75,14 @@ def test_dot_text_does_not_depend_on_insertion_order(name):
         assert to_dot(H) == to_dot(G)
 
 
+def test_unit_ids_are_listed_in_numeric_order():
+    G = new_graph("unit")
+    for i in (10, 2, 1):
+        G.add_node(f"conv[{i}]", site="conv", index=i, layer=0, role="hidden", active=True)
+    assert [line.split(" [")[0].strip() for line in to_dot(G).splitlines()[4:7]] == \
+        ['"conv[1]"', '"conv[2]"', '"conv[10]"']
+
+
 def test_edges_are_styled_by_effect_size_and_sign():
     text = to_dot(unit_graph_with_effects())
     lines = {line.split(" [", 1)[0].strip(): line for line in text.splitlines() if " -> " in line}
