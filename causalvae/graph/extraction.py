@@ -53,8 +53,8 @@ def extract(model: nn.Module, example_input: torch.Tensor | tuple[torch.Tensor, 
     enclosing module path), ``site`` (the module path for a module's first call, else the node id),
     ``module_type``, ``stage``, ``tensor_shape`` (with the batch dimension, ``"2x64x8x8"``; tuples
     ``"(2x4, 2x4)"``; ``""`` for non-tensors), ``dtype``, ``n_params`` and topological ``order``;
-    module calls also have ``call`` (0 for the first call of a reused module, then 1, 2, ...), and
-    the calls of the model's declared sites ``declared_site=True``.
+    module calls also have ``call`` (0 for the first call of a reused module, then 1, 2, ...), and,
+    when every declared site of the model is a node, those nodes have ``declared_site=True``.
     In-place ops are wired into the data flow: later users of an overwritten value depend on the
     op that overwrote it.  ``G.graph`` has ``method``, ``model``, ``input_shape`` and
     ``fallback_reason``.  The model's buffers and the global RNG are left unchanged.
@@ -117,8 +117,9 @@ def _finish(G: nx.DiGraph, prefix: str, stages: Mapping[str, str], declared: tup
             stage = upstream.pop() if len(upstream) == 1 else stage
         data["stage"] = stage
     declared_sites = {qualified(prefix, name) for name in declared}
-    for data in G.nodes.values():
-        if data["op"] == "call_module" and data["site"] in declared_sites:
+    calls = [data for data in G.nodes.values() if data["op"] == "call_module" and data["site"] in declared_sites]
+    if len(calls) == len(declared_sites):  # only when the graph shows every declared site whole
+        for data in calls:
             data["declared_site"] = True
     return validate(G)
 

@@ -178,6 +178,9 @@ def test_unit_graph_of_our_vaes_uses_the_declared_sites():
     assert conv.edges["latent.mu", "latent.z"]["pattern"] == "channelwise"
     assert conv.nodes["decoder.deconv4"]["role"] == "output" and conv.nodes["latent.logvar"]["role"] == "latent"
     mlp = make_vae("vae", input_shape=(12,), latent_dim=3, hidden=(8, 6)).eval()
+    fine = extract(mlp, torch.zeros(2, 12), leaf_modules=[])  # blocks split into layer + act: not all declared
+    assert default_sites(fine) == ["encoder.fc1.layer", "encoder.fc2.layer", "latent.mu", "latent.logvar",
+                                   "decoder.fc1.layer", "decoder.fc2.layer", "decoder.out"]
     U = unit_graph(extract(mlp, torch.zeros(2, 12)), sites=["latent.mu", "latent.z", "decoder.fc1"])
     assert set(U.successors("latent.mu[1]")) == {"latent.z[1]"}  # the identity site is per-unit
     assert U.edges["latent.mu[1]", "latent.z[1]"]["pattern"] == "channelwise"
