@@ -45,6 +45,8 @@ def attach_effects(G: nx.DiGraph, effects: EffectMatrix, *, add_missing: bool = 
     >>> attach_effects(G, m).edges["enc[0]", "mu[0]"]["weight"]
     0.5
     """
+    if not isinstance(effects, EffectMatrix):
+        raise TypeError(f"effects must be an EffectMatrix, got {type(effects).__name__}")
     if min_weight < 0:
         raise ValueError(f"min_weight must be >= 0, got {min_weight}")
     out = G.copy()

@@ -63,6 +63,8 @@ def unit_graph(comp: nx.DiGraph, *, sites: Iterable[str] | None = None, level: s
     >>> sorted(unit_graph(comp, sites=["fc", "out"]).edges)
     [('fc[0]', 'out[0]'), ('fc[1]', 'out[0]')]
     """
+    if not isinstance(comp, nx.DiGraph):
+        raise TypeError(f"unit_graph expects a networkx DiGraph from extract(), got {type(comp).__name__}")
     if comp.graph.get("kind") != "computational":
         raise SchemaError(f"unit_graph expects a 'computational' graph, got kind {comp.graph.get('kind')!r}")
     if level not in LEVELS:

@@ -128,6 +128,8 @@ def test_unit_graph_refuses_bad_input(kwargs, error, message):
         unit_graph(RESNET, **kwargs)
     with pytest.raises(SchemaError, match="expects a 'computational' graph"):
         unit_graph(unit_graph(RESNET))
+    with pytest.raises(TypeError, match="expects a networkx DiGraph from extract\\(\\), got dict"):
+        unit_graph({})
 
 
 def _effects(values, sources, targets, **kw):
@@ -162,6 +164,8 @@ def test_attach_effects_adds_missing_edges_and_factor_nodes_on_request():
         attach_effects(U, _effects([[1.0]], ["encoder.ghost[0]"], ["latent.mu[0]"]), add_missing=True)
     with pytest.raises(ValueError, match="min_weight must be >= 0"):
         attach_effects(U, m, min_weight=-1)
+    with pytest.raises(TypeError, match="effects must be an EffectMatrix, got DataFrame"):
+        attach_effects(U, m.to_frame())
 
 
 def test_unit_graph_of_our_vaes_uses_the_declared_sites():
