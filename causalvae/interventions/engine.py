@@ -112,51 +112,71 @@ def exact_sweep(model: nn.Module, traced: TracedModel, x, *, sources: Mapping[st
                 batch_size: int = 64, units_per_pass: int = 1, linear_path: bool = True,
                 skip_noops: bool = True) -> tuple[StatisticAccumulator, dict]:
     """Optimised exact sweep; rows follow ``sources`` (site by site, unit by unit)."""
-    loss = recon_loss(model)
-    n_rows = sum(len(u) for u in sources.values())
-    acc = StatisticAccumulator(n_rows, sum(len(t.columns) for t in targets))
-    slices = _target_slices(targets)
-    target_sources = tuple(dict.fromkeys(t.source for t in targets))
-    target_nodes = {traced.node_of(s) for s in target_sources}
-    info = {"skipped_noops": 0, "linear_path_units": 0, "recomputed_units": 0}
+    sweep = _Sweep(model, traced, sources, targets, alternative, units_per_pass=units_per_pass,
+                   linear_path=linear_path, skip_noops=skip_noops)
     with analysis_mode(model), torch.no_grad():
         for rows in _chunks(len(x), batch_size):
-            xb = _as_tensor(x, rows, device)
-            env = traced.run(xb)
-            src_env = traced.run(_as_tensor(alternative.source, rows, device)) if alternative.needs_source else None
-            clean = {s: env[traced.node_of(s)] for s in target_sources}
-            _counts(acc, targets, clean, xb.shape[0])
-            row = 0
-            for site, units in sources.items():
-                node = traced.site_nodes[site]
-                a = env[node]
-                alt = alternative.build(site, a, None if src_env is None else src_env[node], rows)
-                nodes = traced.downstream(site, target_sources)
-                path = _linear_path(traced, site) if linear_path else None
-                if path is not None and (path.layer not in nodes or target_nodes & {node, *path.chain}
-                                         or (isinstance(traced.modules[path.layer.target], nn.Linear) and a.dim() != 2)):
-                    path = None
-                live = [(row + i, u) for i, u in enumerate(units)
-                        if not (skip_noops and torch.equal(a[:, u], alt[:, u]))]
-                info["skipped_noops"] += len(units) - len(live)
-                row += len(units)
-                start = nodes.index(path.layer) + 1 if path is not None else 0
-                for g in range(0, len(live), units_per_pass):
-                    group = live[g:g + units_per_pass]
-                    if path is not None:
-                        overrides = {path.layer: torch.cat([_layer_input_change(traced, path, env, a, alt, u)
-                                                            for _, u in group])}
-                        info["linear_path_units"] += len(group)
-                    else:
-                        overrides = {node: torch.cat([_with_unit(a, alt, u) for _, u in group])}
-                        info["recomputed_units"] += len(group)
-                    local = traced.replay(env, overrides, nodes[start:], repeat=len(group))
-                    for t, col in zip(targets, slices):
-                        tnode = traced.node_of(t.source)
-                        if tnode in local:
-                            change = per_input_change(t, clean[t.source], local[tnode], xb, len(group), loss)
-                            acc.add([r for r, _ in group], col, change)
-    return acc, info
+            source = _as_tensor(alternative.source, rows, device) if alternative.needs_source else None
+            sweep.chunk(_as_tensor(x, rows, device), source, rows)  # the chunk's cache dies on return
+    return sweep.acc, sweep.info
+
+
+class _Sweep:
+    """State of one exact sweep: accumulators and counters, filled one input chunk at a time."""
+
+    def __init__(self, model, traced, sources, targets, alternative, *, units_per_pass, linear_path, skip_noops):
+        self.traced, self.sources, self.targets, self.alternative = traced, sources, list(targets), alternative
+        self.loss = recon_loss(model)
+        self.per_pass, self.linear_path, self.skip_noops = units_per_pass, linear_path, skip_noops
+        self.acc = StatisticAccumulator(sum(len(u) for u in sources.values()), sum(len(t.columns) for t in targets))
+        self.slices = _target_slices(targets)
+        self.target_sources = tuple(dict.fromkeys(t.source for t in targets))
+        self.info = {"skipped_noops": 0, "linear_path_units": 0, "recomputed_units": 0}
+
+    def _path(self, site: str, a: torch.Tensor, nodes: tuple[fx.Node, ...]) -> _LinearPath | None:
+        path = _linear_path(self.traced, site) if self.linear_path else None
+        if path is None or path.layer not in nodes:
+            return None
+        targets = {self.traced.node_of(s) for s in self.target_sources}
+        if targets & {self.traced.site_nodes[site], *path.chain}:
+            return None
+        if isinstance(self.traced.modules[path.layer.target], nn.Linear) and a.dim() != 2:
+            return None
+        return path
+
+    def chunk(self, xb: torch.Tensor, source: torch.Tensor | None, rows: slice) -> None:
+        traced = self.traced
+        env = traced.run(xb)
+        src_env = traced.run(source) if source is not None else None
+        clean = {s: env[traced.node_of(s)] for s in self.target_sources}
+        _counts(self.acc, self.targets, clean, xb.shape[0])
+        row = 0
+        for site, units in self.sources.items():
+            node = traced.site_nodes[site]
+            a = env[node]
+            alt = self.alternative.build(site, a, None if src_env is None else src_env[node], rows)
+            nodes = traced.downstream(site, self.target_sources)
+            path = self._path(site, a, nodes)
+            live = [(row + i, u) for i, u in enumerate(units)
+                    if not (self.skip_noops and torch.equal(a[:, u], alt[:, u]))]
+            self.info["skipped_noops"] += len(units) - len(live)
+            row += len(units)
+            start = nodes.index(path.layer) + 1 if path is not None else 0
+            for g in range(0, len(live), self.per_pass):
+                group = live[g:g + self.per_pass]
+                if path is not None:
+                    overrides = {path.layer: torch.cat([_layer_input_change(traced, path, env, a, alt, u)
+                                                        for _, u in group])}
+                    self.info["linear_path_units"] += len(group)
+                else:
+                    overrides = {node: torch.cat([_with_unit(a, alt, u) for _, u in group])}
+                    self.info["recomputed_units"] += len(group)
+                local = traced.replay(env, overrides, nodes[start:], repeat=len(group))
+                for t, col in zip(self.targets, self.slices):
+                    tnode = traced.node_of(t.source)
+                    if tnode in local:
+                        change = per_input_change(t, clean[t.source], local[tnode], xb, len(group), self.loss)
+                        self.acc.add([r for r, _ in group], col, change)
 
 
 def _layer_input_change(traced: TracedModel, path: _LinearPath, env, a: torch.Tensor, alt: torch.Tensor,
