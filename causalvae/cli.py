@@ -105,7 +105,15 @@ def _register_models(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_lazy("causalvae.models.cli", "evaluate_command"))
 
 
-_REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [_register_run, _register_models]
+def _register_graph(sub: argparse._SubParsersAction) -> None:
+    from causalvae.graph.cli import add_graph_arguments
+
+    p = sub.add_parser("graph", help="computational and unit graphs of a checkpoint (DOT, GraphML, JSON, SVG)")
+    add_graph_arguments(p)
+    p.set_defaults(handler=_lazy("causalvae.graph.cli", "graph_command"))
+
+
+_REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [_register_run, _register_models, _register_graph]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
