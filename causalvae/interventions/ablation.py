@@ -12,14 +12,14 @@ from causalvae.effects import EffectMatrix
 from causalvae.interventions.alternatives import prepare_alternative
 from causalvae.interventions.sweep import as_inputs, resolve, run_exact
 from causalvae.interventions.targets import STATISTICS, columns
-from causalvae.units import unit_ids
+from causalvae.units import unit_id
 
 DEFAULT_TARGETS = ("output", "recon_error")
 PATCH_MODES = ("noising", "denoising")
 
 
 def _rows(sources: Mapping[str, Sequence[int]]) -> list[str]:
-    return [unit_ids(site, max(units) + 1)[u] for site, units in sources.items() for u in units]
+    return [unit_id(site, u) for site, units in sources.items() for u in units]
 
 
 def ablation_effects(model: nn.Module, x, *, sites: Sequence[str] | Mapping[str, Sequence[int]] | None = None,

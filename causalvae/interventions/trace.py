@@ -101,9 +101,20 @@ class TracedModel:
                 continue
             else:
                 env[node] = self.execute(node, env)
-                if check and isinstance(env[node], torch.Tensor) and node.op == "call_module":
-                    check_finite(node.target.removeprefix(MODEL_PREFIX), env[node])
+        if check:
+            self._check_finite(env)
         return env
+
+    def _check_finite(self, env: Mapping[fx.Node, object]) -> None:
+        """Raise naming the first module whose output is non-finite (checked only when a site or the output is)."""
+        watched = [*self.site_nodes.values(), self.output_node]
+        if all(torch.isfinite(env[n]).all() for n in watched if isinstance(env[n], torch.Tensor)
+               and env[n].is_floating_point()):
+            return
+        for node in self.nodes:
+            if node.op == "call_module" and isinstance(env.get(node), torch.Tensor):
+                check_finite(node.target.removeprefix(MODEL_PREFIX), env[node])
+        check_finite("output", env[self.output_node])
 
     def execute(self, node: fx.Node, env: Mapping[fx.Node, object]) -> object:
         args = fx.node.map_arg(node.args, env.__getitem__)
