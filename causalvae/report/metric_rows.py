@@ -1,9 +1,10 @@
 """Turn ``metrics.json`` into table rows, and compare the aligned factor graph with the true DAG.
 
 ``metrics.json`` is a flat or one-level-nested dict; a leaf is a number (or string / null) or an
-estimate ``{"value": .., "ci_low": .., "ci_high": ..}``.
+estimate ``{"value": .., "ci_low": .., "ci_high": ..}``.  A flat key ``"group.name"`` belongs to
+``group`` just as ``{"group": {"name": ..}}`` does.
 
->>> [(r.group, r.name, r.value, r.ci_low) for r in metric_rows({"shd": 2, "ces": {"paper": {"value": 4.0, "ci_low": 3.5}}})]
+>>> [(r.group, r.name, r.value, r.ci_low) for r in metric_rows({"shd": 2, "ces.paper": {"value": 4.0, "ci_low": 3.5}})]
 [('', 'shd', 2, None), ('ces', 'paper', 4.0, 3.5)]
 """
 
@@ -48,27 +49,29 @@ def metric_rows(metrics: Mapping[str, Any]) -> list[MetricRow]:
         if isinstance(value, Mapping) and not _is_estimate(value):
             rows.extend(_leaf_rows(str(key), "", value))
         else:
-            rows.append(_row("", str(key), value))
+            group, dot, name = str(key).partition(".")
+            rows.append(_row(group, name, value) if dot and group and name else _row("", str(key), value))
     return rows
 
 
 def find_metric(rows: list[MetricRow], fragment: str, *, group: str | None = None) -> MetricRow | None:
-    """The first row whose name contains ``fragment`` (case-insensitive), optionally within ``group``."""
+    """The row named ``fragment``, else the first whose name contains it (case-insensitive),
+    optionally within ``group``."""
     fragment = fragment.lower()
-    for row in rows:
-        if fragment in row.name.lower() and (group is None or row.group == group):
-            return row
-    return None
+    candidates = [row for row in rows if fragment in row.name.lower() and group in (None, row.group)]
+    exact = [row for row in candidates if row.name.lower() == fragment]
+    return (exact or candidates or [None])[0]
 
 
 def compare_edges(aligned: nx.DiGraph, true_dag: nx.DiGraph) -> EdgeComparison:
     """Compare the factor-to-factor edges of ``aligned`` with the edges of ``true_dag``.
 
     A factor node of the aligned graph is a ``factor.<name>`` id or a node with ``role="factor"``;
-    edges touching other nodes (units, latents) are ignored.
+    edges touching other nodes (units, latents) are ignored, and so are edges marked
+    ``status="missing"`` (reference edges the alignment drew for display but did not find).
     """
-    found = {(_factor_name(u), _factor_name(v)) for u, v in aligned.edges
-             if _is_factor_node(aligned, u) and _is_factor_node(aligned, v)}
+    found = {(_factor_name(u), _factor_name(v)) for u, v, status in aligned.edges(data="status")
+             if status != "missing" and _is_factor_node(aligned, u) and _is_factor_node(aligned, v)}
     truth = {(_factor_name(u), _factor_name(v)) for u, v in true_dag.edges}
     flipped = {(u, v) for u, v in found - truth if (v, u) in truth}
     return EdgeComparison(

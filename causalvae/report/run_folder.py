@@ -1,8 +1,10 @@
 """Read a run folder for the report, never failing on a missing or broken artifact.
 
 Each artifact comes back as an :class:`Artifact` that either holds its value or says what went
-wrong (``missing`` or ``unreadable: ...``) and which pipeline stage should have produced it, so
-the report can say "stage X failed or was skipped" instead of crashing.
+wrong (``missing`` or ``unreadable: ...``) and which pipeline stage (the names of
+``status.json``) produces it, so the report can say "stage X failed or was skipped" instead of
+crashing.  Outputs listed in :data:`EFFECTS`, :data:`GRAPHS` and :data:`TABLES` are expected
+(their absence is reported); any other ``effects/*.npz`` or ``tables/*.csv`` is shown as well.
 """
 
 from __future__ import annotations
@@ -14,30 +16,76 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from causalvae.effects import EffectMatrix
 
-#: Effect matrices the report shows first, in this order: (figure title, caption).
-KNOWN_EFFECTS = {
-    "factor_latent": ("factor × latent", "Response of each latent mean to a change of one factor of the input"),
-    "latent_output_factor": ("latent → read-out factor",
+
+class Output(NamedTuple):
+    """A known output: the stage that computes it, its title and what it shows."""
+
+    stage: str
+    title: str
+    caption: str
+
+
+#: Effect matrices (``effects/<name>.npz``); the first three are expected, the rest shown when present.
+EFFECTS = {
+    "factor_latent": Output("input_manipulation", "factor × latent",
+                            "Response of each latent mean to a change of one factor of the input"),
+    "latent_readout": Output("readouts", "latent → read-out factor",
                              "Effect of do(z_i = c) on the factors read out from the reconstruction"),
-    "factor_unit": ("factor × unit", "Response of each unit to a change of one factor of the input"),
+    "factor_unit": Output("input_manipulation", "factor × unit",
+                          "Response of each unit to a change of one factor of the input"),
+    "latent_output_factor": Output("readouts", "latent → read-out factor",
+                                   "Effect of do(z_i = c) on the factors read out from the reconstruction"),
+    "latent_decoder": Output("latent_perturbation", "latent → decoder unit",
+                             "Change of each decoder unit under do(z_i = c)"),
+    "latent_decoder_signed": Output("latent_perturbation", "latent → decoder unit (signed)",
+                                    "Signed change of each decoder unit under do(z_i = c)"),
+    "ces_per_latent": Output("latent_perturbation", "causal effect strength per latent",
+                             "E‖D(z) − D(z̃_i)‖₂ for each latent i"),
+    "unit_latent": Output("unit_ablation", "unit → latent", "Effect of ablating each unit on the latent means"),
+    "unit_edges": Output("unit_ablation", "unit → unit", "Effect of ablating each unit on the units downstream"),
 }
-GRAPH_NAMES = ("computational", "unit", "aligned", "factor_true")
-TABLE_NAMES = ("unit_classes", "motifs", "mediation")
+EXPECTED_EFFECTS = ("factor_latent", "latent_readout", "factor_unit")
+#: Graphs drawn in the report (``graphs/<name>.svg``, else rendered from a small ``.dot``).
+GRAPHS = {
+    "aligned": Output("alignment", "Factor graph implemented by the network (aligned)", ""),
+    "factor_true": Output("alignment", "True factor DAG", ""),
+    "computational": Output("graph", "Computational graph (torch.fx)", ""),
+    "unit": Output("unit_graph", "Unit-level causal graph", ""),
+}
+OPTIONAL_GRAPHS = {"factor_learned": Output("alignment", "Factor DAG learned from the data (pgmpy)", "")}
+#: Tables (``tables/<name>.csv``); the first four are expected, the rest shown when present.
+TABLES = {
+    "unit_class_fractions": Output("motifs_and_classes", "Unit classes per layer",
+                                   "Fractions of dead / monosemantic / polysemantic / mixed units per layer."),
+    "motifs": Output("motifs_and_classes", "Circuit motifs",
+                     "Motif counts per layer against a degree-preserving null model."),
+    "mediation": Output("mediation", "Mediation",
+                        "Total, natural direct and natural indirect effects of each factor through each mediator."),
+    "circuits": Output("circuits", "Circuits", "Size, share of the factor's effect carried, and faithfulness "
+                                               "(output change when everything outside the circuit is ablated)."),
+    "unit_classes": Output("motifs_and_classes", "Unit classes", "Class of every unit from its factor responses."),
+    "assignments": Output("alignment", "Unit-to-factor assignments", "Factor each unit or latent is assigned to."),
+    "readout_scores": Output("readouts", "Factor read-outs", "How well each factor is read out from the output."),
+}
+EXPECTED_TABLES = ("unit_class_fractions", "motifs", "mediation", "circuits")
+#: DOT files larger than this are not rendered here (the pipeline leaves big graphs undrawn on purpose).
+MAX_DOT_RENDER_BYTES = 150_000
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass(frozen=True)
 class Artifact:
-    """One file of a run folder: its value, or why there is none."""
+    """One file of a run folder: its value, or why there is none (``problem``), or a ``note``."""
 
     path: Path
     stage: str
     value: Any = None
     problem: str | None = None
+    note: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -65,9 +113,9 @@ class RunFolder:
 def read_run_folder(run_dir: str | Path) -> RunFolder:
     """Read every artifact the report uses from ``run_dir``.
 
-    ``stages`` groups the artifacts by the pipeline stage that writes them; ``status`` is the
-    pipeline's own record (``status.json``: stage -> ``{"state", "seconds", "error" | "reason"}``),
-    optional and not part of ``stages``.
+    ``stages`` groups the expected artifacts by the pipeline stage that produces them; ``status``
+    is the pipeline's own record (``status.json``: stage -> ``{"state", "seconds", "error" |
+    "reason"}``), optional and not part of ``stages``.
 
     Raises
     ------
@@ -78,32 +126,28 @@ def read_run_folder(run_dir: str | Path) -> RunFolder:
         raise FileNotFoundError(f"run folder {str(root)!r} does not exist")
     if not root.is_dir():
         raise NotADirectoryError(f"expected a run folder, got the file {str(root)!r}")
-    effect_paths = {name: root / "effects" / f"{name}.npz" for name in KNOWN_EFFECTS}
-    effect_paths |= {p.stem: p for p in sorted((root / "effects").glob("*.npz")) if p.stem not in effect_paths}
-    circuit_names = sorted({p.stem[len("circuit_"):] for ext in ("svg", "dot")
-                            for p in (root / "graphs").glob(f"circuit_*.{ext}")})
+    graphs = root / "graphs"
+    circuit_names = sorted({p.stem[len("circuit_"):] for ext in ("svg", "dot") for p in graphs.glob(f"circuit_*.{ext}")})
+    optional_graphs = {n: o for n, o in OPTIONAL_GRAPHS.items() if any(graphs.glob(f"{n}.*"))}
     folder = RunFolder(
         root=root,
         config=_read(root / "config.json", "configuration", _json_object),
         status=_read(root / "status.json", "pipeline status", _json_object),
         metrics=_read(root / "metrics.json", "metrics", _json_object),
-        effects={name: _read(path, "interventions", EffectMatrix.load) for name, path in effect_paths.items()},
-        graphs={name: _read_graph_image(root / "graphs", name, _graph_stage(name)) for name in GRAPH_NAMES},
-        circuits={name: _read_graph_image(root / "graphs", f"circuit_{name}", "circuits") for name in circuit_names},
-        graph_data={name: _read(root / "graphs" / f"{name}.graphml", _graph_stage(name), _graphml)
+        effects=_read_named(root / "effects", "npz", EFFECTS, EXPECTED_EFFECTS, "interventions", EffectMatrix.load),
+        graphs={name: _read_graph_image(graphs, name, out.stage) for name, out in (GRAPHS | optional_graphs).items()},
+        circuits={name: _read_graph_image(graphs, f"circuit_{name}", "circuits") for name in circuit_names},
+        graph_data={name: _read(graphs / f"{name}.graphml", GRAPHS[name].stage, _graphml)
                     for name in ("aligned", "factor_true")},
-        tables={name: _read(root / "tables" / f"{name}.csv", name.replace("_", " "), _csv) for name in TABLE_NAMES},
-        traversals=_read(root / "figures" / "traversals.png", "traversals", png_bytes),
+        tables=_read_named(root / "tables", "csv", TABLES, EXPECTED_TABLES, "tables", _csv),
+        traversals=_read(root / "figures" / "traversals.png", "diagnostics", png_bytes),
         log=_read(root / "log.txt", "logging", _text),
     )
     stages: dict[str, list[Artifact]] = {}
-    for artifact in _all_artifacts(folder):
-        if artifact is folder.traversals and not artifact.ok and artifact.problem == "missing":
-            continue  # the traversal grid is optional: the report omits it
+    for artifact in _expected_artifacts(folder):
         stages.setdefault(artifact.stage, []).append(artifact)
     if not folder.circuits:
-        stages.setdefault("circuits", []).append(Artifact(root / "graphs" / "circuit_*.svg", "circuits",
-                                                          problem="missing"))
+        stages.setdefault("circuits", []).append(Artifact(graphs / "circuit_*.svg", "circuits", problem="missing"))
     return dataclasses.replace(folder, stages=stages)
 
 
@@ -143,16 +187,26 @@ def _read(path: Path, stage: str, reader: Callable[[Path], Any]) -> Artifact:
         return Artifact(path, stage, problem=f"unreadable: {type(exc).__name__}: {exc}")
 
 
+def _read_named(folder: Path, ext: str, known: dict[str, Output], expected: tuple[str, ...], default_stage: str,
+                reader: Callable[[Path], Any]) -> dict[str, Artifact]:
+    """Expected files first (missing ones included), then every other ``*.<ext>``: known ones, then the rest."""
+    present = {p.stem: p for p in sorted(folder.glob(f"*.{ext}"))}
+    names = [*expected, *(n for n in known if n in present and n not in expected),
+             *(n for n in present if n not in known)]
+    return {name: _read(folder / f"{name}.{ext}", known[name].stage if name in known else default_stage, reader)
+            for name in names}
+
+
 def _read_graph_image(folder: Path, name: str, stage: str) -> Artifact:
-    """The SVG rendering of graph ``name``: ``<name>.svg``, else ``<name>.dot`` rendered here."""
-    svg = folder / f"{name}.svg"
-    if svg.exists() or not (folder / f"{name}.dot").exists():
+    """The SVG of graph ``name``: ``<name>.svg``, else a small ``<name>.dot`` rendered here, else a note."""
+    svg, dot = folder / f"{name}.svg", folder / f"{name}.dot"
+    if svg.exists() or not dot.exists():
         return _read(svg, stage, svg_bytes)
-    return _read(folder / f"{name}.dot", stage, dot_to_svg)
-
-
-def _graph_stage(name: str) -> str:
-    return {"computational": "graph extraction", "unit": "unit graph"}.get(name, "alignment")
+    size = dot.stat().st_size
+    if size > MAX_DOT_RENDER_BYTES:
+        return Artifact(dot, stage, note=f"{name} is too large to draw as one picture ({size // 1000} kB of DOT); "
+                                         f"open graphs/{name}.graphml or graphs/{name}.dot in a graph viewer.")
+    return _read(dot, stage, dot_to_svg)
 
 
 def _json_object(path: Path) -> dict[str, Any]:
@@ -178,7 +232,10 @@ def _text(path: Path) -> str:
     return path.read_text(encoding="utf-8", errors="replace")
 
 
-def _all_artifacts(folder: RunFolder) -> list[Artifact]:
-    singles = [folder.config, folder.metrics, folder.traversals, folder.log]
-    groups = [folder.effects, folder.graphs, folder.circuits, folder.graph_data, folder.tables]
+def _expected_artifacts(folder: RunFolder) -> list[Artifact]:
+    """Artifacts whose absence means a stage failed or was skipped (an absent traversal grid does not)."""
+    singles = [folder.config, folder.metrics, folder.log]
+    if folder.traversals.problem != "missing":
+        singles.append(folder.traversals)
+    groups = [folder.effects, folder.tables, folder.graphs, folder.circuits, folder.graph_data]
     return singles + [a for group in groups for a in group.values()]

@@ -8,18 +8,17 @@ from typing import Any
 
 from causalvae.report import markup as h
 from causalvae.report.metric_rows import MetricRow, compare_edges, find_metric, metric_rows
-from causalvae.report.run_folder import KNOWN_EFFECTS, Artifact, RunFolder
+from causalvae.report.run_folder import EFFECTS, EXPECTED_EFFECTS, EXPECTED_TABLES, TABLES, Artifact, RunFolder
 
 SectionFn = Callable[[RunFolder], "tuple[str, str, str] | None"]
 LOG_TAIL_LINES = 200
 #: Larger graph renderings are linked by name instead of inlined, to keep the page loadable.
 MAX_INLINE_SVG_BYTES = 8_000_000
-TABLE_CAPTIONS = {
-    "unit_classes": ("Unit classes", "Dead / monosemantic / polysemantic units per layer."),
-    "motifs": ("Circuit motifs", "Motif counts per layer against a degree-preserving null model."),
-    "mediation": ("Mediation", "Total, natural direct and natural indirect effects of each factor through "
-                               "each mediator (interventional and, where computed, observational)."),
-}
+#: The stage that writes every file of the run folder; a failure there explains any missing output.
+WRITER_STAGE = "export"
+#: Labels of the SHD lines, by metric group.
+SHD_LABELS = {"alignment": "aligned factor graph vs true factor DAG",
+              "discovery": "factor DAG learned from the data vs true factor DAG"}
 
 
 def stage_overview(run: RunFolder) -> tuple[str, str, str]:
@@ -68,31 +67,36 @@ def traversals(run: RunFolder) -> tuple[str, str, str] | None:
 
 
 def effect_heatmaps(run: RunFolder) -> tuple[str, str, str]:
+    main = [_heatmap(run, name, artifact) for name, artifact in run.effects.items() if name in EXPECTED_EFFECTS]
+    more = [_heatmap(run, name, artifact) for name, artifact in run.effects.items() if name not in EXPECTED_EFFECTS]
+    body = f'<div class="figures">{"".join(main)}</div>'
+    if more:
+        body += h.details(f"{len(more)} more effect matrices", f'<div class="figures">{"".join(more)}</div>')
+    return "effects", "Intervention effects", body
+
+
+def _heatmap(run: RunFolder, name: str, artifact: Artifact) -> str:
     from causalvae.report import plots
 
-    parts = []
-    for name, artifact in run.effects.items():
-        if not artifact.ok:
-            parts.append(_notice(run, artifact))
-            continue
-        matrix = artifact.value
-        if 0 in matrix.shape:
-            parts.append(h.note(f"{_rel(run, artifact)} holds no effects (shape {matrix.shape})."))
-            continue
-        title, meaning = KNOWN_EFFECTS.get(name, (name, f"Effects stored in {_rel(run, artifact)}"))
-        fig = plots.effect_heatmap(matrix, title=title)
-        caption = (f"{meaning}. Intervention {matrix.intervention}, statistic "
-                   f"{matrix.statistic}, n = {matrix.n_samples}"
-                   + ("" if matrix.seed is None else f", seed {matrix.seed}") + f" ({_rel(run, artifact)}).")
-        parts.append(h.figure(h.image(plots.figure_png(fig), mime="image/png", alt=f"heatmap of {name}"), caption))
-    return "effects", "Intervention effects", f'<div class="figures">{"".join(parts)}</div>'
+    if not artifact.ok:
+        return _notice(run, artifact)
+    matrix = artifact.value
+    if 0 in matrix.shape:
+        return h.note(f"{_rel(run, artifact)} holds no effects (shape {matrix.shape}).")
+    known = EFFECTS.get(name)
+    title, meaning = (known.title, known.caption) if known else (name, f"Effects stored in {_rel(run, artifact)}")
+    caption = (f"{meaning}. Intervention {matrix.intervention}, statistic {matrix.statistic}, n = {matrix.n_samples}"
+               + ("" if matrix.seed is None else f", seed {matrix.seed}") + f" ({_rel(run, artifact)}).")
+    png = plots.figure_png(plots.effect_heatmap(matrix, title=title))
+    return h.figure(h.image(png, mime="image/png", alt=f"heatmap of {name}"), caption)
 
 
 def factor_graphs(run: RunFolder) -> tuple[str, str, str]:
+    from causalvae.report.run_folder import GRAPHS, OPTIONAL_GRAPHS
+
     panels = []
-    for name, caption in (("aligned", "Factor graph implemented by the network (aligned)"),
-                          ("factor_true", "True factor DAG")):
-        artifact = run.graphs[name]
+    for name in ("aligned", "factor_true", *(n for n in OPTIONAL_GRAPHS if n in run.graphs)):
+        artifact, caption = run.graphs[name], (GRAPHS | OPTIONAL_GRAPHS)[name].title
         content = _svg_image(run, artifact, caption) if artifact.ok else _notice(run, artifact)
         panels.append(f'<div class="panel"><h3>{h.esc(caption)}</h3>{content}</div>')
     shd = _shd_paragraph(run, metric_rows(run.metrics.value)) if run.metrics.ok else _notice(run, run.metrics)
@@ -114,17 +118,26 @@ def circuits(run: RunFolder) -> tuple[str, str, str]:
 
 
 def result_tables(run: RunFolder) -> tuple[str, str, str]:
-    parts = []
-    for name, artifact in run.tables.items():
-        title, caption = TABLE_CAPTIONS[name]
-        parts.append(f"<h3>{h.esc(title)}</h3>")
-        if not artifact.ok:
-            parts.append(_notice(run, artifact))
-        elif artifact.value.empty:
-            parts.append(h.note(f"{_rel(run, artifact)} has no rows."))
-        else:
-            parts.append(h.note(caption) + h.frame_table(artifact.value, source=_rel(run, artifact)))
-    return "tables", "Units, motifs and mediation", "".join(parts)
+    main = [_table(run, name, artifact) for name, artifact in run.tables.items() if name in EXPECTED_TABLES]
+    more = [h.details(_table_title(name), _table(run, name, artifact, heading=False))
+            for name, artifact in run.tables.items() if name not in EXPECTED_TABLES]
+    return "tables", "Units, motifs, mediation and circuits", "".join(main + more)
+
+
+def _table(run: RunFolder, name: str, artifact: Artifact, *, heading: bool = True) -> str:
+    parts = [f"<h3>{h.esc(_table_title(name))}</h3>"] if heading else []
+    if not artifact.ok:
+        parts.append(_notice(run, artifact))
+    elif artifact.value.empty:
+        parts.append(h.note(f"{_rel(run, artifact)} has no rows."))
+    else:
+        caption = TABLES[name].caption if name in TABLES else f"From {_rel(run, artifact)}."
+        parts.append(h.note(caption) + h.frame_table(artifact.value, source=_rel(run, artifact)))
+    return "".join(parts)
+
+
+def _table_title(name: str) -> str:
+    return TABLES[name].title if name in TABLES else name.replace("_", " ")
 
 
 def settings(run: RunFolder) -> tuple[str, str, str]:
@@ -137,10 +150,11 @@ def settings(run: RunFolder) -> tuple[str, str, str]:
 
 
 def other_graphs(run: RunFolder) -> tuple[str, str, str]:
+    from causalvae.report.run_folder import GRAPHS
+
     parts = []
-    for name, caption in (("computational", "Computational graph (torch.fx)"),
-                          ("unit", "Unit-level causal graph")):
-        artifact = run.graphs[name]
+    for name in ("computational", "unit"):
+        artifact, caption = run.graphs[name], GRAPHS[name].title
         content = _svg_image(run, artifact, caption, css_class="plot wide") if artifact.ok else _notice(run, artifact)
         parts.append(h.details(caption, content))
     return "network", "Network graphs", "".join(parts)
@@ -190,16 +204,24 @@ def _outputs_table(run: RunFolder) -> tuple[str, int]:
 
 
 def _shd_paragraph(run: RunFolder, rows: list[MetricRow]) -> str:
-    shd = find_metric(rows, "shd")
-    if shd is None:
-        return h.stage_notice("alignment", "metrics.json has no SHD of the aligned factor graph vs the true DAG")
+    """One line per metric group holding an SHD (the aligned graph first), or a notice if none does."""
+    groups = list(dict.fromkeys(row.group for row in rows if "shd" in row.name.lower()))
+    groups.sort(key=lambda g: (g != "alignment", g != "discovery"))
+    if not groups:
+        return h.stage_notice("alignment", "metrics.json has no SHD of the aligned factor graph vs the true DAG"
+                              + _recorded_failure(run, "alignment"))
+    return "".join(_shd_line(rows, group) for group in groups)
+
+
+def _shd_line(rows: list[MetricRow], group: str) -> str:
+    shd = find_metric(rows, "shd", group=group)
     extras = [f"{label} {h.fmt_number(row.value)}" for label, row in
-              (("edge precision", find_metric(rows, "precision", group=shd.group)),
-               ("edge recall", find_metric(rows, "recall", group=shd.group))) if row is not None]
+              (("edge precision", find_metric(rows, "precision", group=group)),
+               ("edge recall", find_metric(rows, "recall", group=group))) if row is not None]
     ci = _ci_text(shd)
-    text = (f"Structural Hamming distance between the aligned factor graph and the true factor DAG: "
-            f"SHD = {h.fmt_number(shd.value)}" + (f" (95 % CI {ci})" if ci else "")
-            + "".join(f" · {e}" for e in extras))
+    label = SHD_LABELS.get(group, f"{group} graph vs true factor DAG" if group else "factor graph vs true DAG")
+    text = (f"Structural Hamming distance, {label}: SHD = {h.fmt_number(shd.value)}"
+            + (f" (95 % CI {ci})" if ci else "") + "".join(f" · {e}" for e in extras))
     return f'<p class="shd">{h.esc(text)}</p>'
 
 
@@ -217,6 +239,8 @@ def _edge_lists(run: RunFolder) -> str:
 
 
 def _svg_image(run: RunFolder, artifact: Artifact, alt: str, *, css_class: str = "plot graph") -> str:
+    if artifact.value is None:
+        return h.note(artifact.note or f"{_rel(run, artifact)} is not drawn.")
     size = len(artifact.value)
     if size > MAX_INLINE_SVG_BYTES:
         return h.note(f"{_rel(run, artifact)} ({size / 1e6:.1f} MB) is too large to inline; open it directly.")
@@ -229,12 +253,13 @@ def _notice(run: RunFolder, artifact: Artifact) -> str:
 
 
 def _recorded_failure(run: RunFolder, stage: str) -> str:
-    """What ``status.json`` says about a stage of the same name that did not finish, if anything."""
-    record = run.status.value.get(stage) if run.status.ok else None
-    if not isinstance(record, Mapping) or record.get("state") in (None, "done"):
-        return ""
-    message = record.get("error") or record.get("reason")
-    return f" (pipeline: {record['state']}" + (f": {message})" if message else ")")
+    """What ``status.json`` says about the stage (or the stage writing all files) if it did not finish."""
+    for name in dict.fromkeys((stage, WRITER_STAGE)):
+        record = run.status.value.get(name) if run.status.ok else None
+        if isinstance(record, Mapping) and record.get("state") not in (None, "done"):
+            message = record.get("error") or record.get("reason")
+            return f" (pipeline: {name} {record['state']}" + (f": {message})" if message else ")")
+    return ""
 
 
 def _rel(run: RunFolder, artifact: Artifact) -> str:

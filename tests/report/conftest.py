@@ -1,8 +1,9 @@
 """A realistic run folder, written the way the pipeline writes one, for the report tests.
 
 Planted content the tests look for: SHD = 3 between the aligned graph and the true DAG
-(one correct, one reversed, one missing, one extra edge), three effect matrices, two circuits,
-three tables, a traversal grid, and markup-bearing strings in files that must come out escaped.
+(one correct, one reversed, one missing, one extra edge), a learned DAG, three expected effect
+matrices and one more, two circuits, four expected tables and one more (70 rows), a traversal
+grid, and markup-bearing strings in files that must come out escaped.
 """
 
 from __future__ import annotations
@@ -24,39 +25,42 @@ from causalvae.units import factor_id, unit_ids
 FACTORS = ("shape", "scale", "orientation", "pos_x")
 TRUE_EDGES = (("shape", "scale"), ("scale", "orientation"), ("shape", "pos_x"))
 ALIGNED_EDGES = (("shape", "scale"), ("orientation", "scale"), ("pos_x", "orientation"))
+LEARNED_EDGES = (("shape", "scale"), ("scale", "orientation"))
 LATENTS = unit_ids("latent.mu", 6)
 UNITS = unit_ids("encoder.conv1", 16) + unit_ids("encoder.conv2", 32) + LATENTS
 CIRCUIT_FACTORS = ("shape", "scale")
 HOSTILE = "<script>alert('x')</script>"
-METRICS = {
+METRICS = {  # flat dotted keys as the pipeline writes them, plus one nested group
+    "alignment.shd": 3, "alignment.precision": 0.3333, "alignment.recall": 0.3333,
+    "alignment.skeleton_precision": 0.6667,
+    "ces.paper": {"value": 3.99, "ci_low": 3.5, "ci_high": 4.4}, "ces.active_only": 5.2,
+    "discovery.shd": 1, "discovery.precision": 1.0, "discovery.recall": 0.6667,
     "disentanglement": {"dci_disentanglement": {"value": 0.412, "ci_low": 0.35, "ci_high": 0.47},
                         "mig": {"value": 0.1234, "ci_low": 0.1, "ci_high": 0.15}, "sap": 0.05},
-    "ces": {"paper": {"value": 3.99, "ci_low": 3.5, "ci_high": 4.4}, "active_only": 5.2},
-    "specificity": {"paper": 1.7, "bounded": 0.31},
-    "modularity": {"paper": 0.64},
-    "active_latents": 4,
-    "recon_error": 21.75,
-    "alignment": {"shd": 3, "edge_precision": 0.3333, "edge_recall": 0.3333},
+    "n_active_latents": 4, "recon.mse": 21.75, "specificity.paper": 1.7, "specificity.bounded": 0.31,
+    "circuit_modularity.mean": 0.64, "unit_class.dead": None,
     HOSTILE: 1.0,
 }
 CONFIG = {"dataset": "causal-sprites", "variant": "beta-vae", "latent_dim": 6, "steps": 300, "seed": 0,
           "device": "cpu", "lr": 0.0005, "versions": {"torch": "2.13.0", "causalvae": "0.1.0"},
           "timings": {"train_s": 41.2, "interventions_s": 3.5}, "note": HOSTILE}
 STATUS = {stage: {"state": "done", "seconds": seconds} for stage, seconds in
-          (("train", 41.2), ("extract graph", 0.4), ("interventions", 3.5), ("alignment", 0.2),
-           ("mediation", 1.1), ("circuits", 0.3), ("metrics", 2.0))}
+          (("data", 0.3), ("train", 41.2), ("diagnostics", 0.8), ("graph", 0.4), ("input_manipulation", 3.5),
+           ("readouts", 1.2), ("unit_graph", 0.2), ("alignment", 0.2), ("mediation", 1.1), ("circuits", 0.3),
+           ("motifs_and_classes", 0.5), ("export", 0.9))}
 TABLES = {
-    "mediation": pd.DataFrame({"factor": ["shape", "scale"], "mediator": ["latent.mu[0]", "latent.mu[1]"],
+    "mediation": pd.DataFrame({"treatment": ["factor.shape", "factor.scale"], "mediator": ["latent.mu[0]", "latent.mu[1]"],
                                "te": [0.91, 0.42], "nie": [0.83, 0.40], "nde": [0.08, 0.02],
                                "q_value": [0.001, 0.04]}),
     "motifs": pd.DataFrame({"layer": ["encoder.conv1", "encoder.conv2"], "motif": ["detector", "convergent"],
                             "count": [7, 3], "null_mean": [2.5, 4.0], "z": [3.1, -0.6]}),
-    "unit_classes": pd.DataFrame({"layer": ["encoder.conv1", "encoder.conv2", HOSTILE],
-                                  "dead": [0.25, 0.125, 0.0], "monosemantic": [0.5, 0.375, 1.0],
-                                  "polysemantic": [0.125, 0.25, 0.0]}),
+    "unit_class_fractions": pd.DataFrame({"layer": ["encoder.conv1", "encoder.conv2", HOSTILE],
+                                          "dead": [0.25, 0.125, 0.0], "monosemantic": [0.5, 0.375, 1.0],
+                                          "polysemantic": [0.125, 0.25, 0.0]}),
+    "circuits": pd.DataFrame({"factor": ["factor.shape", "factor.scale"], "size": [4, 4], "carried": [0.85, 0.81],
+                              "faithfulness": [0.93, 0.88]}),
+    "unit_classes": pd.DataFrame({"unit": unit_ids("encoder.conv1", 70), "class": ["dead", "monosemantic"] * 35}),
 }
-
-
 def planted_matrix(sources, targets, *, seed: int) -> np.ndarray:
     """Small noise plus a strong diagonal band: source i acts mostly on target i mod len(targets)."""
     rng = np.random.default_rng(seed)
@@ -77,9 +81,12 @@ def factor_graph(kind: str, edges, *, ids) -> object:
     for name in FACTORS:
         G.add_node(ids(name), role="factor")
     for a, b in edges:
-        attrs = {} if kind == "factor" else {"effect": 0.5, "weight": 0.5, "intervention": "factor-pair",
-                                              "statistic": "mean_abs"}
+        attrs = {} if kind == "factor" else {"effect": 0.5, "weight": 0.5, "intervention": "induced",
+                                              "statistic": "sum", "status": "found"}
         G.add_edge(ids(a), ids(b), **attrs)
+    if kind == "aligned":  # the alignment also draws reference edges it did not find, marked missing
+        G.add_edge(ids("shape"), ids("pos_x"), effect=0.0, weight=0.0, intervention="induced", statistic="sum",
+                   status="missing")
     return G
 
 
@@ -119,13 +126,14 @@ def make_run_folder(root: Path) -> Path:
     (root / "status.json").write_text(json.dumps(STATUS, indent=2))
     factors = [factor_id(f) for f in FACTORS]
     for name, sources, targets, seed in (("factor_latent", factors, LATENTS, 1), ("factor_unit", factors, UNITS, 2),
-                                         ("latent_output_factor", LATENTS, factors, 3)):
+                                         ("latent_readout", LATENTS, factors, 3), ("unit_latent", UNITS[:8], LATENTS, 4)):
         EffectMatrix(planted_matrix(sources, targets, seed=seed), sources, targets, intervention="factor-pair",
                      statistic="mean_abs", n_samples=64, seed=seed).save(root / "effects" / f"{name}.npz")
     graphs = root / "graphs"
     graphs.mkdir()
     write_graph(factor_graph("factor", TRUE_EDGES, ids=str), graphs, "factor_true")
     write_graph(factor_graph("aligned", ALIGNED_EDGES, ids=factor_id), graphs, "aligned")
+    write_graph(factor_graph("factor", LEARNED_EDGES, ids=str), graphs, "factor_learned")
     write_graph(computational_graph(), graphs, "computational")
     write_graph(circuit_graph("all", kind="unit"), graphs, "unit")
     for factor in CIRCUIT_FACTORS:

@@ -28,14 +28,14 @@ def test_complete_report_loads_cleanly_and_every_image_renders(report, chromium)
     check = check_in_browser(report, chromium=chromium)
     assert check.console_errors == ()
     assert check.broken_images == ()
-    assert check.n_images == 10 and check.ok
+    assert check.n_images == 12 and check.ok
 
 
 def test_report_of_a_run_with_failed_stages_loads_cleanly(run_copy, chromium):
     for name in ("metrics.json", "effects/factor_unit.npz", "graphs/aligned.svg", "graphs/aligned.dot"):
         (run_copy / name).unlink()
     check = check_in_browser(build_report(run_copy), chromium=chromium)
-    assert check.ok and check.n_images == 8  # one heatmap and the aligned graph fewer
+    assert check.ok and check.n_images == 10  # one heatmap and the aligned graph fewer
 
 
 def test_the_probe_detects_broken_images_and_console_errors(tmp_path, chromium):

@@ -86,8 +86,8 @@ def test_report_is_written_into_the_run_folder_as_valid_html(complete_report):
 def test_every_image_is_inline_and_decodes(complete_report):
     images = parse(complete_report).images()
     kinds = [decoded(img)[:8] == PNG_SIGNATURE for img in images]
-    # 1 traversal + 3 heatmaps are PNG; aligned, true DAG, 2 circuits, computational, unit graphs are SVG
-    assert kinds.count(True) == 4 and kinds.count(False) == 4 + len(CIRCUIT_FACTORS)
+    # 1 traversal + 4 heatmaps are PNG; aligned, true, learned, 2 circuits, computational, unit graphs are SVG
+    assert kinds.count(True) == 5 and kinds.count(False) == 5 + len(CIRCUIT_FACTORS)
     assert all(b"<svg" in decoded(img) for img, png in zip(images, kinds) if not png)
     assert all(img.get("alt") for img in images)
 
@@ -116,8 +116,14 @@ def test_report_shows_metrics_with_cis_and_the_shd_line(complete_report):
     text = parse(complete_report).plain_text()
     assert "dci_disentanglement 0.412 [0.35, 0.47]" in text
     assert "mig 0.1234 [0.1, 0.15]" in text
-    assert "overall metric value 95 % CI active_latents 4 recon_error 21.75" in text  # ungrouped metrics first
-    assert text.count("SHD = 3 · edge precision 0.3333 · edge recall 0.3333") == 2  # metrics and alignment
+    assert "overall metric value 95 % CI n_active_latents 4" in text  # ungrouped metrics first
+    assert "recon metric value 95 % CI mse 21.75" in text  # flat "recon.mse" grouped under recon
+    assert "unit_class metric value 95 % CI dead —" in text  # null (undefined) metric
+    aligned = ("Structural Hamming distance, aligned factor graph vs true factor DAG: SHD = 3 · "
+               "edge precision 0.3333 · edge recall 0.3333")
+    learned = ("Structural Hamming distance, factor DAG learned from the data vs true factor DAG: SHD = 1 · "
+               "edge precision 1 · edge recall 0.6667")
+    assert text.count(aligned + " " + learned) == 2  # in the headline and in the alignment section
     for expected in ("correct (1): shape → scale", "reversed (1): orientation → scale",
                      "missing (1): shape → pos_x", "extra (1): pos_x → orientation"):
         assert expected in text
@@ -128,10 +134,11 @@ def test_report_shows_tables_settings_and_log(complete_report):
     for frame in TABLES.values():
         assert " ".join(map(str, frame.columns)) in text
     assert "latent.mu[0] 0.91 0.83 0.08 0.001" in text  # a mediation row, numbers as written
+    assert "Showing the first 60 of 70 rows; the full table is tables/unit_classes.csv." in text
     assert "lr 0.0005" in text and "versions.torch 2.13.0" in text and "timings.train_s 41.2" in text
     assert "causalvae report — causal-sprites · beta-vae" in text
     assert "stage train: done" in text
-    assert "All 12 stages wrote their outputs." in text
+    assert "All 13 stages wrote their outputs." in text
 
 
 def test_rebuilding_gives_the_same_page(complete_report):
@@ -141,11 +148,11 @@ def test_rebuilding_gives_the_same_page(complete_report):
 
 MISSING = {  # file(s) removed -> (stage, notice detail)
     "metrics.json": ("metrics", "metrics.json is missing"),
-    "effects/factor_unit.npz": ("interventions", "effects/factor_unit.npz is missing"),
+    "effects/factor_unit.npz": ("input_manipulation", "effects/factor_unit.npz is missing"),
     "graphs/aligned.svg graphs/aligned.dot graphs/aligned.graphml": ("alignment", "graphs/aligned.svg is missing"),
     "tables/mediation.csv": ("mediation", "tables/mediation.csv is missing"),
     "log.txt": ("logging", "log.txt is missing"),
-    "graphs/unit.svg graphs/unit.dot": ("unit graph", "graphs/unit.svg is missing"),
+    "graphs/unit.svg graphs/unit.dot": ("unit_graph", "graphs/unit.svg is missing"),
 }
 
 
@@ -158,22 +165,22 @@ def test_missing_stages_are_named_and_the_rest_still_builds(run_copy):
     assert page.errors == []
     for stage, detail in MISSING.values():
         assert f"Stage {stage} failed or was skipped: {detail}" in text
-    assert f"{len(MISSING)} of 12 stages' outputs are missing, unreadable or incomplete." in text
+    assert f"{len(MISSING)} of 13 stages' outputs are missing, unreadable or incomplete." in text
     assert "Stage configuration" not in text and "causal-sprites" in text
-    assert len(page.images()) == 10 - 3  # factor_unit heatmap, aligned graph and unit graph are gone
+    assert len(page.images()) == 12 - 3  # factor_unit heatmap, aligned graph and unit graph are gone
 
 
 def test_one_missing_output_marks_its_stage_as_partial(run_copy):
     (run_copy / "effects" / "factor_unit.npz").unlink()
     text = parse(build_report(run_copy)).plain_text()
-    assert "1 of 12 stages' outputs are missing, unreadable or incomplete." in text
-    assert "interventions partial effects/factor_unit.npz: missing" in text
+    assert "1 of 13 stages' outputs are missing, unreadable or incomplete." in text
+    assert "input_manipulation partial effects/factor_unit.npz: missing" in text
 
 
 def test_the_pipeline_status_names_failed_and_skipped_stages_with_their_messages(run_copy):
     status = json.loads((run_copy / "status.json").read_text())
-    status["interventions"] = {"state": "failed", "seconds": 0.5, "error": "RuntimeError: <boom>"}
-    status["alignment"] = {"state": "skipped", "reason": "needs interventions"}
+    status["input_manipulation"] = {"state": "failed", "seconds": 0.5, "error": "RuntimeError: <boom>"}
+    status["alignment"] = {"state": "skipped", "reason": "needs input_manipulation"}
     (run_copy / "status.json").write_text(json.dumps(status))
     (run_copy / "effects" / "factor_unit.npz").unlink()
     for path in run_copy.glob("graphs/circuit_*"):
@@ -181,12 +188,12 @@ def test_the_pipeline_status_names_failed_and_skipped_stages_with_their_messages
     status["circuits"] = {"state": "failed", "error": "ValueError: no paths"}
     (run_copy / "status.json").write_text(json.dumps(status))
     text = parse(build_report(run_copy)).plain_text()
-    assert ("Stage interventions failed or was skipped: effects/factor_unit.npz is missing "
-            "(pipeline: failed: RuntimeError: <boom>)") in text
-    assert "no graphs/circuit_<factor>.svg or .dot found (pipeline: failed: ValueError: no paths)" in text
+    assert ("Stage input_manipulation failed or was skipped: effects/factor_unit.npz is missing "
+            "(pipeline: input_manipulation failed: RuntimeError: <boom>)") in text
+    assert "no graphs/circuit_<factor>.svg or .dot found (pipeline: circuits failed: ValueError: no paths)" in text
     assert "train done 41.2 s" in text
-    assert "interventions failed 0.5 s RuntimeError: <boom>" in text
-    assert "alignment skipped needs interventions" in text
+    assert "input_manipulation failed 0.5 s RuntimeError: <boom>" in text
+    assert "alignment skipped needs input_manipulation" in text
 
 
 def test_circuits_and_traversals_missing(run_copy):
@@ -202,8 +209,8 @@ def test_an_empty_folder_still_builds_a_report_naming_every_stage(tmp_path):
     page = parse(build_report(tmp_path))
     text = page.plain_text()
     assert page.errors == [] and page.images() == []
-    for stage in ("configuration", "metrics", "interventions", "alignment", "circuits", "mediation", "motifs",
-                  "unit classes", "graph extraction", "unit graph", "logging"):
+    for stage in ("configuration", "metrics", "input_manipulation", "readouts", "alignment", "circuits", "mediation",
+                  "motifs_and_classes", "graph", "unit_graph", "logging"):
         assert f"Stage {stage} failed or was skipped" in text, stage
 
 
@@ -236,6 +243,17 @@ def test_a_graph_with_only_a_dot_file_is_rendered_from_it(run_copy):
     images = parse(build_report(run_copy)).images()
     circuit = [img for img in images if img["alt"] == "circuit of shape"]
     assert len(circuit) == 1 and b"<svg" in decoded(circuit[0])
+
+
+def test_a_large_graph_left_undrawn_by_the_pipeline_is_a_note_not_a_failure(run_copy):
+    (run_copy / "graphs" / "unit.svg").unlink()
+    dot = run_copy / "graphs" / "unit.dot"
+    dot.write_text(dot.read_text().replace("}", "".join(f'  "n{i}" -> "n{i + 1}";\n' for i in range(6000)) + "}"))
+    page = parse(build_report(run_copy))
+    text = page.plain_text()
+    assert "unit is too large to draw as one picture" in text and "open graphs/unit.graphml" in text
+    assert "failed or was skipped" not in text and "All 13 stages wrote their outputs." in text
+    assert not any(img["alt"] == "Unit-level causal graph" for img in page.images())
 
 
 def test_graph_renderings_too_large_to_inline_are_named_instead(run_copy, monkeypatch):

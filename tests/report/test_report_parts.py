@@ -25,16 +25,25 @@ def test_metric_rows_flatten_groups_estimates_and_deeper_nesting_in_file_order()
         MetricRow("", "ces", 4.0, 3.0, None), MetricRow("deep", "a.b", 1), MetricRow("", "note", None)]
 
 
+def test_flat_dotted_keys_are_grouped_by_their_first_part():
+    metrics = {"alignment.shd": 2, "readout.scale.r2": 0.9, "n_active_latents": 4, "odd.": 1}
+    assert metric_rows(metrics) == [MetricRow("alignment", "shd", 2), MetricRow("readout", "scale.r2", 0.9),
+                                    MetricRow("", "n_active_latents", 4), MetricRow("", "odd.", 1)]
+
+
 def test_metric_rows_rejects_a_non_mapping():
     with pytest.raises(TypeError, match="mapping, got list"):
         metric_rows([1, 2])
 
 
 def test_find_metric_matches_fragments_case_insensitively_within_a_group():
-    rows = metric_rows({"alignment": {"SHD": 2, "edge_precision": 0.5}, "other": {"precision": 0.1}})
+    rows = metric_rows({"alignment": {"SHD": 2, "skeleton_precision": 0.9, "precision": 0.5},
+                        "other": {"precision": 0.1}})
     assert find_metric(rows, "shd").value == 2
+    assert find_metric(rows, "precision").value == 0.5  # an exact name wins over an earlier partial match
     assert find_metric(rows, "precision", group="alignment").value == 0.5
     assert find_metric(rows, "precision", group="other").value == 0.1
+    assert find_metric(rows, "skeleton").value == 0.9
     assert find_metric(rows, "recall") is None
 
 
@@ -47,6 +56,14 @@ def test_compare_edges_classifies_correct_reversed_missing_and_extra_edges():
     assert comparison.reversed == (("c", "b"),)
     assert comparison.missing == (("a", "d"),)
     assert comparison.extra == (("d", "c"),)
+
+
+def test_compare_edges_ignores_reference_edges_the_alignment_marked_missing():
+    aligned = nx.DiGraph()
+    aligned.add_edge("factor.a", "factor.b", status="match")
+    aligned.add_edge("factor.b", "factor.c", status="missing")
+    comparison = compare_edges(aligned, nx.DiGraph([("a", "b"), ("b", "c")]))
+    assert comparison.correct == (("a", "b"),) and comparison.missing == (("b", "c"),)
 
 
 def test_compare_edges_accepts_factor_nodes_marked_by_role():
@@ -97,19 +114,20 @@ def test_table_escapes_cells_and_aligns_numeric_columns():
 def test_read_run_folder_groups_artifacts_by_stage(complete_run):
     run = read_run_folder(complete_run)
     assert run.config.ok and run.config.value["dataset"] == "causal-sprites"
-    assert list(run.effects)[:3] == ["factor_latent", "latent_output_factor", "factor_unit"]
+    assert list(run.effects) == ["factor_latent", "latent_readout", "factor_unit", "unit_latent"]
     assert run.effects["factor_unit"].value.shape == (4, 54)
     assert sorted(run.circuits) == sorted(CIRCUIT_FACTORS)
-    assert set(run.stages) == {"configuration", "metrics", "traversals", "logging", "interventions",
-                               "graph extraction", "unit graph", "alignment", "circuits", "unit classes",
-                               "motifs", "mediation"}
+    assert list(run.tables) == ["unit_class_fractions", "motifs", "mediation", "circuits", "unit_classes"]
+    assert set(run.stages) == {"configuration", "metrics", "diagnostics", "logging", "input_manipulation", "readouts",
+                               "unit_ablation", "graph", "unit_graph", "alignment", "circuits", "motifs_and_classes",
+                               "mediation"}
     assert all(a.ok for artifacts in run.stages.values() for a in artifacts)
 
 
 def test_an_unknown_effect_matrix_is_read_after_the_known_ones(run_copy):
     (run_copy / "effects" / "factor_latent.npz").rename(run_copy / "effects" / "aaa_extra.npz")
     run = read_run_folder(run_copy)
-    assert list(run.effects) == ["factor_latent", "latent_output_factor", "factor_unit", "aaa_extra"]
+    assert list(run.effects) == ["factor_latent", "latent_readout", "factor_unit", "unit_latent", "aaa_extra"]
     assert run.effects["factor_latent"].problem == "missing" and run.effects["aaa_extra"].ok
 
 
