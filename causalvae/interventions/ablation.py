@@ -10,7 +10,7 @@ from torch import nn
 
 from causalvae.effects import EffectMatrix
 from causalvae.interventions.alternatives import prepare_alternative
-from causalvae.interventions.sweep import as_inputs, resolve, run_exact
+from causalvae.interventions.sweep import as_inputs, probe, resolve, resolve_device, run_exact
 from causalvae.interventions.targets import STATISTICS, columns
 from causalvae.units import unit_id
 
@@ -89,8 +89,6 @@ def edge_effects(model: nn.Module, x, *, sites: Sequence[str] | None = None, kin
     consecutive pairs are measured (they give the unit graph its edges); all other entries are 0
     and ``meta["pairs"]`` lists the measured blocks.
     """
-    from causalvae.interventions.sweep import probe, resolve_device
-
     x = as_inputs(x)
     order = list(sites) if sites is not None else probe(model, x, resolve_device(model, device)).order
     if len(order) < 2:

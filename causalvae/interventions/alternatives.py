@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from causalvae.interventions.batching import chunks, to_tensor
 from causalvae.interventions.hooks import capture
 
 KINDS = ("zero", "set", "mean", "conditional-mean", "resample", "patch")
@@ -86,9 +87,8 @@ def prepare_alternative(model: torch.nn.Module, x: np.ndarray | torch.Tensor, si
         _, groups = np.unique(raw, return_inverse=True)
     n_groups = int(groups.max()) + 1 if n else 0
     sums: dict[str, torch.Tensor] = {}
-    for start in range(0, n, batch_size):
-        rows = slice(start, min(start + batch_size, n))
-        xb = torch.as_tensor(np.asarray(x[rows]), dtype=torch.float32, device=device)
+    for rows in chunks(n, batch_size):
+        xb = to_tensor(x, rows, device)
         with torch.no_grad():
             acts = capture(model, xb, sites)
         g = torch.as_tensor(groups[rows], device=xb.device)

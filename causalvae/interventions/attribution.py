@@ -16,11 +16,11 @@ import torch
 from torch import nn
 
 from causalvae.interventions.alternatives import Alternative
-from causalvae.interventions.engine import _as_tensor, _chunks, _target_slices
+from causalvae.interventions.batching import chunks, to_tensor
 from causalvae.interventions.forward import analysis_mode, recon_loss
 from causalvae.interventions.hooks import forward_capture
 from causalvae.interventions.sweep import run_exact
-from causalvae.interventions.targets import OUTPUT_L2, RECON_ERROR, StatisticAccumulator, Target
+from causalvae.interventions.targets import OUTPUT_L2, RECON_ERROR, StatisticAccumulator, Target, column_slices
 from causalvae.interventions.trace import OUTPUT
 
 
@@ -45,16 +45,16 @@ def attribution_values(model: nn.Module, x, *, sources: dict[str, list[int]], ta
     acc = StatisticAccumulator(n_rows, sum(len(t.columns) for t in targets))
     target_sites = [t.source for t in targets if t.source != OUTPUT]
     site_list = list(sources)
-    for rows in _chunks(len(x), batch_size):
-        xb = _as_tensor(x, rows, device).requires_grad_(True)
+    for rows in chunks(len(x), batch_size):
+        xb = to_tensor(x, rows, device).requires_grad_(True)
         with torch.enable_grad():
             acts, out = forward_capture(model, xb, dict.fromkeys(site_list + target_sites), detach=False)
         with torch.no_grad():
-            src = (forward_capture(model, _as_tensor(alternative.source, rows, device), site_list)[0]
+            src = (forward_capture(model, to_tensor(alternative.source, rows, device), site_list)[0]
                    if alternative.needs_source else {})
             diffs = [(alternative.build(s, acts[s].detach(), src.get(s), rows) - acts[s].detach())[:, sources[s]]
                      for s in site_list]
-        for t, col in zip(targets, _target_slices(targets)):
+        for t, col in zip(targets, column_slices(targets)):
             with torch.enable_grad(), analysis_mode(model):
                 scalars = _per_input_scalars(t, acts, out, xb, loss)
             acc.add_count(col, xb.shape[0])

@@ -19,10 +19,11 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from causalvae.interventions.alternatives import Alternative
+from causalvae.interventions.batching import chunks, to_tensor
 from causalvae.interventions.forward import analysis_mode, recon_loss
 from causalvae.interventions.hooks import forward_capture
 from causalvae.interventions.ops import patch
-from causalvae.interventions.targets import StatisticAccumulator, Target, per_input_change
+from causalvae.interventions.targets import StatisticAccumulator, Target, column_slices, per_input_change
 from causalvae.interventions.trace import OUTPUT, TracedModel
 
 _ELEMENTWISE_MODULES = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Softplus,
@@ -84,25 +85,8 @@ def _with_unit(a: torch.Tensor, alt: torch.Tensor, unit: int) -> torch.Tensor:
     return out
 
 
-def _chunks(n: int, size: int):
-    for start in range(0, n, size):
-        yield slice(start, min(start + size, n))
-
-
-def _as_tensor(x, rows: slice, device) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(x[rows]), dtype=torch.float32, device=device)
-
-
-def _target_slices(targets: Sequence[Target]) -> list[slice]:
-    out, start = [], 0
-    for t in targets:
-        out.append(slice(start, start + len(t.columns)))
-        start += len(t.columns)
-    return out
-
-
 def _counts(acc: StatisticAccumulator, targets: Sequence[Target], clean: Mapping[str, torch.Tensor], n: int) -> None:
-    for t, col in zip(targets, _target_slices(targets)):
+    for t, col in zip(targets, column_slices(targets)):
         positions = 1 if t.units is None else int(np.prod(clean[t.source].shape[2:], dtype=np.int64))
         acc.add_count(col, n * positions)
 
@@ -115,9 +99,9 @@ def exact_sweep(model: nn.Module, traced: TracedModel, x, *, sources: Mapping[st
     sweep = _Sweep(model, traced, sources, targets, alternative, units_per_pass=units_per_pass,
                    linear_path=linear_path, skip_noops=skip_noops)
     with analysis_mode(model), torch.no_grad():
-        for rows in _chunks(len(x), batch_size):
-            source = _as_tensor(alternative.source, rows, device) if alternative.needs_source else None
-            sweep.chunk(_as_tensor(x, rows, device), source, rows)  # the chunk's cache dies on return
+        for rows in chunks(len(x), batch_size):
+            source = to_tensor(alternative.source, rows, device) if alternative.needs_source else None
+            sweep.chunk(to_tensor(x, rows, device), source, rows)  # the chunk's cache dies on return
     return sweep.acc, sweep.info
 
 
@@ -129,7 +113,7 @@ class _Sweep:
         self.loss = recon_loss(model)
         self.per_pass, self.linear_path, self.skip_noops = units_per_pass, linear_path, skip_noops
         self.acc = StatisticAccumulator(sum(len(u) for u in sources.values()), sum(len(t.columns) for t in targets))
-        self.slices = _target_slices(targets)
+        self.slices = column_slices(targets)
         self.target_sources = tuple(dict.fromkeys(t.source for t in targets))
         self.info = {"skipped_noops": 0, "linear_path_units": 0, "recomputed_units": 0}
 
@@ -194,13 +178,13 @@ def naive_sweep(model: nn.Module, x, *, sources: Mapping[str, Sequence[int]], ta
     """Reference: one full forward pass with a hook per unit and input chunk (no caching, no skipping)."""
     loss = recon_loss(model)
     acc = StatisticAccumulator(sum(len(u) for u in sources.values()), sum(len(t.columns) for t in targets))
-    slices = _target_slices(targets)
+    slices = column_slices(targets)
     target_sites = [t.source for t in targets if t.source != OUTPUT]
     with torch.no_grad():
-        for rows in _chunks(len(x), batch_size):
-            xb = _as_tensor(x, rows, device)
+        for rows in chunks(len(x), batch_size):
+            xb = to_tensor(x, rows, device)
             acts, out = forward_capture(model, xb, list(sources) + target_sites)
-            src = (forward_capture(model, _as_tensor(alternative.source, rows, device), list(sources))[0]
+            src = (forward_capture(model, to_tensor(alternative.source, rows, device), list(sources))[0]
                    if alternative.needs_source else {})
             clean = {**acts, OUTPUT: out}
             _counts(acc, targets, clean, xb.shape[0])

@@ -10,7 +10,7 @@ from torch import nn
 
 from causalvae.effects import EffectMatrix
 from causalvae.interventions.alternatives import Alternative
-from causalvae.interventions.engine import _as_tensor, _chunks
+from causalvae.interventions.batching import chunks, to_tensor
 from causalvae.interventions.hooks import forward_capture
 from causalvae.interventions.sweep import as_inputs, probe, resolve, resolve_device, resolve_sources, run_exact
 from causalvae.interventions.targets import OUTPUT_L2, STATISTICS, StatisticAccumulator, columns
@@ -53,9 +53,9 @@ def factor_effects(model: nn.Module, dataset, *, sites: Sequence[str] | None = N
         pairs = factor_pairs(dataset, name, n=n_pairs, seed=seed, hold=hold)
         if len(pairs) != n_pairs:
             raise ValueError(f"factor_pairs returned {len(pairs)} pairs for {name!r}; expected {n_pairs}")
-        for rows in _chunks(len(pairs), batch_size):
-            base = forward_capture(model, _as_tensor(pairs.x, rows, dev), list(sources))[0]
-            changed = forward_capture(model, _as_tensor(pairs.x_prime, rows, dev), list(sources))[0]
+        for rows in chunks(len(pairs), batch_size):
+            base = forward_capture(model, to_tensor(pairs.x, rows, dev), list(sources))[0]
+            changed = forward_capture(model, to_tensor(pairs.x_prime, rows, dev), list(sources))[0]
             n_base += rows.stop - rows.start
             start = 0
             for site, units in sources.items():
@@ -110,8 +110,8 @@ def latent_effects(model: nn.Module, x, *, latent: str | None = None, values: Se
         raise ValueError(f"calibrated values are quantile levels in [0, 1], got {grid.tolist()}")
     _, _, sources, tgts = resolve(model, x, [latent], targets, dev)
     if calibrated:
-        mus = np.concatenate([forward_capture(model, _as_tensor(x, r, dev), [latent])[0][latent].cpu().numpy()
-                              for r in _chunks(len(x), batch_size)])
+        mus = np.concatenate([forward_capture(model, to_tensor(x, r, dev), [latent])[0][latent].cpu().numpy()
+                              for r in chunks(len(x), batch_size)])
         settings = [np.quantile(mus, q, axis=0) for q in grid]
     else:
         settings = list(grid)
@@ -140,8 +140,8 @@ def latent_output_profiles(model: nn.Module, x, *, latent: str = "latent.mu", va
         raise KeyError(f"unknown latent site {latent!r}")
     total = None
     with torch.no_grad():
-        for rows in _chunks(len(x), batch_size):
-            xb = _as_tensor(x, rows, dev)
+        for rows in chunks(len(x), batch_size):
+            xb = to_tensor(x, rows, dev)
             clean = forward_capture(model, xb, [])[1].double().flatten(1)
             sq = torch.stack([((forward_capture(model, xb, [], ops={latent: set_value([i], value)})[1]
                                 .double().flatten(1) - clean) ** 2).sum(0) for i in range(n_latents)])

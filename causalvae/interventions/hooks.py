@@ -58,7 +58,7 @@ def intervene(model: nn.Module, ops: Mapping[str, UnitOp]) -> Iterator[nn.Module
 
 
 def capture(model: nn.Module, x: torch.Tensor, sites: Iterable[str], *, ops: Mapping[str, UnitOp] | None = None,
-            check: bool = True, _allow_non_tensor: bool = False) -> dict[str, torch.Tensor]:
+            check: bool = True) -> dict[str, torch.Tensor]:
     """Run the analysis forward pass (eval mode, ``z = mu``) and return the outputs of ``sites``.
 
     Parameters
@@ -78,14 +78,17 @@ def capture(model: nn.Module, x: torch.Tensor, sites: Iterable[str], *, ops: Map
     >>> {k: tuple(v.shape) for k, v in capture(net, torch.ones(4, 2), ["0"]).items()}
     {'0': (4, 3)}
     """
-    acts, _ = forward_capture(model, x, sites, ops=ops, check=check, _allow_non_tensor=_allow_non_tensor)
-    return acts
+    return forward_capture(model, x, sites, ops=ops, check=check)[0]
 
 
 def forward_capture(model: nn.Module, x: torch.Tensor, sites: Iterable[str], *,
                     ops: Mapping[str, UnitOp] | None = None, check: bool = True, detach: bool = True,
-                    _allow_non_tensor: bool = False) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """Like :func:`capture`, also returning the model output; ``detach=False`` keeps the autograd graph."""
+                    skip_non_tensor: bool = False) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Like :func:`capture`, also returning the model output.
+
+    ``detach=False`` keeps the autograd graph; ``skip_non_tensor`` drops sites whose output is not
+    a tensor instead of raising.
+    """
     names = check_sites(model, sites)
     out: dict[str, torch.Tensor] = {}
 
@@ -95,7 +98,7 @@ def forward_capture(model: nn.Module, x: torch.Tensor, sites: Iterable[str], *,
                 if check:
                     check_finite(site, output)
                 out[site] = output.detach() if detach else output
-            elif not _allow_non_tensor:
+            elif not skip_non_tensor:
                 raise TypeError(f"site {site!r} returns {type(output).__name__}; expected a tensor")
         return hook
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from causalvae.interventions.alternatives import prepare_alternative
-from causalvae.interventions.engine import _as_tensor, _chunks
+from causalvae.interventions.batching import chunks, to_tensor
 from causalvae.interventions.forward import recon_loss
 from causalvae.interventions.hooks import forward_capture
 from causalvae.interventions.ops import UnitOp, patch, set_value, zero
@@ -86,8 +86,8 @@ def mediation_outcomes(model: nn.Module, x, x_prime, *, mediators: Sequence[str]
     read = [site] if site else []
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("y", "y_prime", "y_nie", "y_nde")}
     with torch.no_grad():
-        for rows in _chunks(len(x), batch_size):
-            xa, xb = _as_tensor(x, rows, dev), _as_tensor(x_prime, rows, dev)
+        for rows in chunks(len(x), batch_size):
+            xa, xb = to_tensor(x, rows, dev), to_tensor(x_prime, rows, dev)
             acts_a, out_a = forward_capture(model, xa, dict.fromkeys([*groups, *read]))
             acts_b, out_b = forward_capture(model, xb, dict.fromkeys([*groups, *read]))
             from_b = {s: patch(u, acts_b[s]) for s, u in groups.items()}
@@ -130,8 +130,8 @@ def ablate_outside(model: nn.Module, x, keep: set[str], *, sites: Sequence[str],
     loss = recon_loss(model)
     out_parts = []
     with torch.no_grad():
-        for rows in _chunks(len(x), batch_size):
-            xb = _as_tensor(x, rows, dev)
+        for rows in chunks(len(x), batch_size):
+            xb = to_tensor(x, rows, dev)
             acts, out = forward_capture(model, xb, [site] if site else [], ops=ops)
             out_parts.append(_evaluate(outcome, site, index, acts, out, xb, loss))
     return np.concatenate(out_parts).astype(np.float64)

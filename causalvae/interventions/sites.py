@@ -94,10 +94,10 @@ def sites(model: nn.Module, x: torch.Tensor | None = None) -> dict[str, SiteInfo
     if x is None:
         return {name: SiteInfo(name, _kind(model.get_submodule(name)), _declared_units(model.get_submodule(name)),
                                order=i) for i, name in enumerate(names)}
-    from causalvae.interventions.hooks import capture
+    from causalvae.interventions.hooks import forward_capture
 
     with torch.no_grad():
-        acts = capture(model, x, names, _allow_non_tensor=True)
+        acts = forward_capture(model, x, names, skip_non_tensor=True)[0]
     out: dict[str, SiteInfo] = {}
     for i, name in enumerate(acts):
         a = acts[name]

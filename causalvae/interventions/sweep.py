@@ -58,7 +58,7 @@ def probe(model: nn.Module, x, device: torch.device, extra: Sequence[str] = ()) 
     names = list(dict.fromkeys([*model_sites(model), *check_sites(model, extra)]))
     xb = torch.as_tensor(np.asarray(x[:1]), dtype=torch.float32, device=device)
     with torch.no_grad():
-        acts, out = forward_capture(model, xb, names, _allow_non_tensor=True)
+        acts, out = forward_capture(model, xb, names, skip_non_tensor=True)
     n_units = {k: int(v.shape[1]) for k, v in acts.items() if v.dim() >= 2}
     shapes = {k: tuple(v.shape[1:]) for k, v in acts.items()}
     n_units[OUTPUT] = int(out.shape[1])
@@ -109,8 +109,6 @@ def run_exact(model: nn.Module, x, *, sources: dict[str, list[int]], targets: li
               statistic: str, method: str, device: torch.device, batch_size: int, units_per_pass: int | None
               ) -> tuple[np.ndarray, dict]:
     """Run the exact engine (or the naive loop), returning values and provenance meta."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     per_pass = units_per_pass or (16 if device.type == "cuda" else 1)
     meta: dict = {"method": method, "device": str(device), "batch_size": int(batch_size)}
     if method == "exact":

@@ -67,7 +67,17 @@ def resolve_targets(specs: Sequence[str], unit_counts: Mapping[str, int]) -> lis
 
 
 def columns(targets: Sequence[Target]) -> list[str]:
+    """Column ids of ``targets``, in order."""
     return [c for t in targets for c in t.columns]
+
+
+def column_slices(targets: Sequence[Target]) -> list[slice]:
+    """The slice of the columns of each target."""
+    out, start = [], 0
+    for t in targets:
+        out.append(slice(start, start + len(t.columns)))
+        start += len(t.columns)
+    return out
 
 
 def per_input_change(target: Target, clean: torch.Tensor, new: torch.Tensor, x: torch.Tensor, repeat: int,

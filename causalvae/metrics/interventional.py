@@ -22,6 +22,9 @@ import numpy as np
 from causalvae.effects import EffectMatrix
 from causalvae.units import site_of
 
+__all__ = ["CESReport", "ModularityResult", "SpecificityReport", "causal_effect_strength", "circuit_modularity",
+           "circuit_modularity_per_layer", "factor_specificity", "intervention_specificity"]
+
 ACTIVE_KL = 0.01  # nats
 PAPER_EPS = 1e-6
 
