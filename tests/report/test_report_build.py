@@ -248,7 +248,7 @@ def test_a_graph_with_only_a_dot_file_is_rendered_from_it(run_copy):
 def test_a_large_graph_left_undrawn_by_the_pipeline_is_a_note_not_a_failure(run_copy):
     (run_copy / "graphs" / "unit.svg").unlink()
     dot = run_copy / "graphs" / "unit.dot"
-    dot.write_text(dot.read_text().replace("}", "".join(f'  "n{i}" -> "n{i + 1}";\n' for i in range(6000)) + "}"))
+    dot.write_text(dot.read_text().replace("}", "".join(f'  "n{i}" -> "n{i + 1}";\n' for i in range(10000)) + "}"))
     page = parse(build_report(run_copy))
     text = page.plain_text()
     assert "unit is too large to draw as one picture" in text and "open graphs/unit.graphml" in text
