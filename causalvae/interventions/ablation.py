@@ -16,6 +16,7 @@ from causalvae.units import unit_id
 
 DEFAULT_TARGETS = ("output", "recon_error")
 PATCH_MODES = ("noising", "denoising")
+ABLATION_KINDS = ("zero", "mean", "conditional-mean", "resample")
 
 
 def _rows(sources: Mapping[str, Sequence[int]]) -> list[str]:
@@ -36,7 +37,8 @@ def ablation_effects(model: nn.Module, x, *, sites: Sequence[str] | Mapping[str,
     x : inputs, (N, C, H, W) or (N, D); numpy or torch.
     sites : sites to sweep (all their units), or ``{site: unit indices}``; default every site.
     targets : sites, unit ids, ``"output"``, ``"recon_error"`` or ``"output_l2"``.
-    kind : ``"zero"``, ``"set"`` (to ``value``), ``"mean"``, ``"conditional-mean"`` (needs ``labels``),
+    kind : ``"zero"``, ``"set"`` (to ``value``), ``"add"`` / ``"scale"`` (by ``value``), ``"mean"``,
+        ``"conditional-mean"`` (needs ``labels``),
         ``"resample"`` (another input, permutation drawn with ``seed``), ``"patch"`` (needs ``x_source``).
     statistic : ``"mean_abs"``, ``"mean"`` or ``"rms"`` of the change, over inputs (and positions
         of conv target units).
@@ -75,9 +77,9 @@ def ablation_effects(model: nn.Module, x, *, sites: Sequence[str] | Mapping[str,
     else:
         values, meta = run_exact(model, x, method=method, units_per_pass=units_per_pass, **common)
     seeded = kind == "resample"
-    return EffectMatrix(values, _rows(sources), columns(tgts), intervention=f"{kind}-ablation" if kind != "patch"
-                        else "patch", statistic=statistic, n_samples=len(x), seed=seed if seeded else None,
-                        meta={**meta, "kind": kind, **({"value": np.asarray(value).tolist()} if kind == "set" else {})})
+    return EffectMatrix(values, _rows(sources), columns(tgts),
+                        intervention=f"{kind}-ablation" if kind in ABLATION_KINDS else kind, statistic=statistic, n_samples=len(x), seed=seed if seeded else None,
+                        meta={**meta, "kind": kind, **({"value": np.asarray(value).tolist()} if kind in ("set", "add", "scale") else {})})
 
 
 def edge_effects(model: nn.Module, x, *, sites: Sequence[str] | None = None, kind: str = "zero",

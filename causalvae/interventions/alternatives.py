@@ -16,7 +16,7 @@ import torch
 from causalvae.interventions.batching import chunks, to_tensor
 from causalvae.interventions.hooks import capture
 
-KINDS = ("zero", "set", "mean", "conditional-mean", "resample", "patch")
+KINDS = ("zero", "set", "add", "scale", "mean", "conditional-mean", "resample", "patch")
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class Alternative:
     """Replacement rule of a sweep (build with :func:`prepare_alternative`)."""
 
     kind: str
-    value: float | np.ndarray = 0.0  # "set": a scalar or one value per unit
+    value: float | np.ndarray = 0.0  # "set" / "add" / "scale": a scalar or one value per unit
     means: dict[str, torch.Tensor] = field(default_factory=dict)  # site -> (G, *sample_shape)
     labels: np.ndarray | None = None  # group of every input (conditional mean); zeros for the plain mean
     source: np.ndarray | None = None  # source inputs aligned with the clean ones (patch, resample)
@@ -37,13 +37,16 @@ class Alternative:
         """Alternative activation of ``site`` for the clean chunk ``a`` (inputs ``rows``)."""
         if self.kind == "zero":
             return torch.zeros_like(a)
-        if self.kind == "set":
+        if self.kind in ("set", "add", "scale"):
             v = torch.as_tensor(self.value, dtype=a.dtype, device=a.device)
             if v.dim() == 1:
                 if v.shape[0] != a.shape[1]:
-                    raise ValueError(f"set needs one value per unit of {site!r}: expected {a.shape[1]}, got {v.shape[0]}")
+                    raise ValueError(f"{self.kind} needs one value per unit of {site!r}: expected {a.shape[1]}, "
+                                     f"got {v.shape[0]}")
                 v = v.reshape((1, -1) + (1,) * (a.dim() - 2))
-            return torch.broadcast_to(v, a.shape)
+            if self.kind == "add":
+                return a + v
+            return a * v if self.kind == "scale" else torch.broadcast_to(v, a.shape)
         if self.kind in ("mean", "conditional-mean"):
             groups = torch.as_tensor(self.labels[rows], device=a.device)
             return self.means[site].to(device=a.device, dtype=a.dtype)[groups]

@@ -50,7 +50,8 @@ def test_mean_set_and_patch_alternatives(planted_mlp, positive_inputs, method):
     _, h, w2, _ = planted_mlp.numpy_parts(positive_inputs)
     src = positive_inputs.flip(0) * 2.0
     _, h_src, _, _ = planted_mlp.numpy_parts(src)
-    cases = {"mean": (h.mean(0) - h, {}), "set": (1.5 - h, {"value": 1.5}), "patch": (h_src - h, {"x_source": src})}
+    cases = {"mean": (h.mean(0) - h, {}), "set": (1.5 - h, {"value": 1.5}), "patch": (h_src - h, {"x_source": src}),
+             "add": (np.full_like(h, 0.7), {"value": 0.7}), "scale": (h * 2.0, {"value": 3.0})}
     for kind, (dh, kw) in cases.items():
         m = ablation_effects(planted_mlp, positive_inputs, sites=["act"], targets=["fc2"], kind=kind, method=method,
                              statistic="mean_abs", **kw)
