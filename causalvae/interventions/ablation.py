@@ -76,10 +76,11 @@ def ablation_effects(model: nn.Module, x, *, sites: Sequence[str] | Mapping[str,
                                               units_per_pass=units_per_pass, **common)
     else:
         values, meta = run_exact(model, x, method=method, units_per_pass=units_per_pass, **common)
-    seeded = kind == "resample"
+    extra = {"value": np.asarray(value).tolist()} if kind in ("set", "add", "scale") else {}
     return EffectMatrix(values, _rows(sources), columns(tgts),
-                        intervention=f"{kind}-ablation" if kind in ABLATION_KINDS else kind, statistic=statistic, n_samples=len(x), seed=seed if seeded else None,
-                        meta={**meta, "kind": kind, **({"value": np.asarray(value).tolist()} if kind in ("set", "add", "scale") else {})})
+                        intervention=f"{kind}-ablation" if kind in ABLATION_KINDS else kind, statistic=statistic,
+                        n_samples=len(x), seed=seed if kind == "resample" else None,
+                        meta={**meta, "kind": kind, **extra})
 
 
 def edge_effects(model: nn.Module, x, *, sites: Sequence[str] | None = None, kind: str = "zero",

@@ -59,8 +59,8 @@ def factor_effects(model: nn.Module, dataset, *, sites: Sequence[str] | None = N
             n_base += rows.stop - rows.start
             start = 0
             for site, units in sources.items():
-                a = base[site][:, units].double().flatten(2) if base[site].dim() > 2 else base[site][:, units, None].double()
-                b = changed[site][:, units].double().reshape(a.shape)
+                a = _positions(base[site][:, units])
+                b = _positions(changed[site][:, units])
                 col = slice(start, start + len(units))
                 acc.add([k], col, (b - a)[None])
                 if k == 0:
@@ -75,6 +75,11 @@ def factor_effects(model: nn.Module, dataset, *, sites: Sequence[str] | None = N
                         n_samples=int(n_pairs), seed=seed,
                         meta={"hold": hold, "eps": float(eps), "normalisation": "std over base inputs",
                               "device": str(dev)})
+
+
+def _positions(a: torch.Tensor) -> torch.Tensor:
+    """(N, units, positions) float64 view of an activation (positions = 1 for linear units)."""
+    return a.double().reshape(a.shape[0], a.shape[1], -1)
 
 
 def latent_effects(model: nn.Module, x, *, latent: str | None = None, values: Sequence[float] | None = None,

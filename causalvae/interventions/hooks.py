@@ -44,7 +44,8 @@ def intervene(model: nn.Module, ops: Mapping[str, UnitOp]) -> Iterator[nn.Module
     check_sites(model, ops)
     for site, op in ops.items():
         if not isinstance(op, UnitOp):
-            raise TypeError(f"intervention on {site!r} must be a UnitOp (see interventions.ops), got {type(op).__name__}")
+            raise TypeError(f"intervention on {site!r} must be a UnitOp (see interventions.ops), "
+                            f"got {type(op).__name__}")
 
     def make(site: str, op: UnitOp):
         def hook(module, inputs, output):
