@@ -25,15 +25,14 @@ def gaussian_total_correlation(codes: np.ndarray) -> dict[str, float]:
     >>> bool(abs(tc - 0.5 * np.log(2)) < 0.01)  # closed form -1/2 log(1 - rho^2), rho^2 = 1/2
     True
     """
-    codes = check_codes(codes)
-    varying = codes.var(axis=0) > 0
-    z = codes[:, varying]
-    if z.shape[1] < 2:
-        return {"gaussian_tc": 0.0, "tc_latents": float(z.shape[1])}
-    cov = np.atleast_2d(np.cov(z, rowvar=False))
+    cov = np.atleast_2d(np.cov(check_codes(codes), rowvar=False))
+    varying = np.diag(cov) > 0
+    if varying.sum() < 2:
+        return {"gaussian_tc": 0.0, "tc_latents": float(varying.sum())}
+    cov = cov[np.ix_(varying, varying)]
     sign, logdet = np.linalg.slogdet(cov)
     tc = np.inf if sign <= 0 else 0.5 * (np.sum(np.log(np.diag(cov))) - logdet)
-    return {"gaussian_tc": float(max(tc, 0.0)), "tc_latents": float(z.shape[1])}
+    return {"gaussian_tc": float(max(tc, 0.0)), "tc_latents": float(varying.sum())}
 
 
 def active_latents(*, kl: np.ndarray | None = None, codes: np.ndarray | None = None,
