@@ -86,28 +86,45 @@ def ablation_effects(model: nn.Module, x, *, sites: Sequence[str] | Mapping[str,
 def edge_effects(model: nn.Module, x, *, sites: Sequence[str] | None = None, kind: str = "zero",
                  statistic: str = "mean_abs", method: str = "exact", seed: int = 0,
                  device: torch.device | str | None = None, batch_size: int = 64) -> EffectMatrix:
-    """Unit -> unit effects between consecutive ``sites`` (default: every site, in forward order).
+    """Unit -> unit effects between consecutive sites.
 
-    Rows are the units of ``sites[:-1]``, columns the units of ``sites[1:]``.  Only the blocks of
-    consecutive pairs are measured (they give the unit graph its edges); all other entries are 0
-    and ``meta["pairs"]`` lists the measured blocks.
+    With ``sites`` given, the pairs are ``(sites[i], sites[i + 1])``.  By default every site is
+    paired with the nearest site downstream of it in the traced graph (so ``latent.mu`` pairs with
+    ``latent.z``, skipping ``latent.logvar`` which does not lie on its path).  Only those blocks are
+    measured (they give the unit graph its edges); every other entry is 0 and ``meta["pairs"]``
+    lists the measured blocks.
     """
     x = as_inputs(x)
-    order = list(sites) if sites is not None else probe(model, x, resolve_device(model, device)).order
-    if len(order) < 2:
-        raise ValueError(f"edge_effects needs at least two sites, got {order}")
+    pairs = (list(zip(sites, list(sites)[1:])) if sites is not None
+             else _next_site_pairs(model, probe(model, x, resolve_device(model, device)).order))
+    if not pairs:
+        raise ValueError(f"edge_effects needs at least two connected sites, got {sites}")
     blocks = [ablation_effects(model, x, sites=[a], targets=[b], kind=kind, statistic=statistic, method=method,
-                               seed=seed, device=device, batch_size=batch_size) for a, b in zip(order, order[1:])]
-    rows = [r for b in blocks for r in b.sources]
-    cols = [c for b in blocks for c in b.targets]
+                               seed=seed, device=device, batch_size=batch_size) for a, b in pairs]
+    rows = list(dict.fromkeys(r for b in blocks for r in b.sources))
+    cols = list(dict.fromkeys(c for b in blocks for c in b.targets))
+    row_at, col_at = {r: i for i, r in enumerate(rows)}, {c: j for j, c in enumerate(cols)}
     values = np.zeros((len(rows), len(cols)))
-    r0 = c0 = 0
     for b in blocks:
-        values[r0:r0 + b.shape[0], c0:c0 + b.shape[1]] = b.values
-        r0, c0 = r0 + b.shape[0], c0 + b.shape[1]
+        values[np.ix_([row_at[r] for r in b.sources], [col_at[c] for c in b.targets])] = b.values
     return EffectMatrix(values, rows, cols, intervention=blocks[0].intervention, statistic=statistic,
                         n_samples=len(x), seed=blocks[0].seed,
-                        meta={**blocks[0].meta, "pairs": [[a, b] for a, b in zip(order, order[1:])]})
+                        meta={**blocks[0].meta, "pairs": [[a, b] for a, b in pairs]})
+
+
+def _next_site_pairs(model: nn.Module, order: Sequence[str]) -> list[tuple[str, str]]:
+    """``(site, nearest downstream site)`` for every site with one, from the traced graph."""
+    from causalvae.interventions.trace import trace
+
+    traced = trace(model, order)
+    by_node = {traced.site_nodes[s]: s for s in order}
+    pairs = []
+    for s in order:
+        below = traced.descendants([traced.site_nodes[s]])
+        later = sorted((n for n in below if n in by_node), key=traced.position.__getitem__)
+        if later:
+            pairs.append((s, by_node[later[0]]))
+    return pairs
 
 
 def patching_effects(model: nn.Module, x_clean, x_source, *, sites=None, targets: Sequence[str] = DEFAULT_TARGETS,

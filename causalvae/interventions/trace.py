@@ -56,10 +56,11 @@ class TracedModel:
         self.modules = dict(self.module.named_modules())
         placeholders = [n for n in self.nodes if n.op == "placeholder"]
         self.input_node = placeholders[0]
-        self.batched = self._descendants([self.input_node]) | {self.input_node}
+        self.batched = self.descendants([self.input_node]) | {self.input_node}
         self._downstream: dict[tuple[str, tuple[str, ...]], tuple[fx.Node, ...]] = {}
 
-    def _descendants(self, roots: Iterable[fx.Node]) -> set[fx.Node]:
+    def descendants(self, roots: Iterable[fx.Node]) -> set[fx.Node]:
+        """Every node reachable from ``roots`` (excluding the roots)."""
         seen: set[fx.Node] = set()
         stack = list(roots)
         while stack:
@@ -84,7 +85,7 @@ class TracedModel:
         key = (site, targets)
         if key not in self._downstream:
             target_nodes = [self.node_of(t) for t in targets]
-            need = self._descendants([self.site_nodes[site]]) & self._ancestors(target_nodes)
+            need = self.descendants([self.site_nodes[site]]) & self._ancestors(target_nodes)
             self._downstream[key] = tuple(sorted(need, key=self.position.__getitem__))
         return self._downstream[key]
 

@@ -141,3 +141,12 @@ def test_ablate_outside_keeps_and_removes(conv_vae, binary_images):
                                atol=1e-6)
     with pytest.raises(IndexError, match="out of range"):
         ablate_outside(conv_vae, binary_images, {"encoder.fc[999]"}, sites=["encoder.fc"])
+
+
+def test_default_edge_pairs_follow_the_graph(conv_vae):
+    from causalvae.interventions.ablation import _next_site_pairs
+
+    pairs = dict(_next_site_pairs(conv_vae, list(conv_vae.site_names)))
+    assert pairs["latent.mu"] == "latent.z" and "latent.logvar" not in pairs
+    assert pairs["encoder.fc"] == "latent.mu" and pairs["decoder.deconv3"] == "decoder.deconv4"
+    assert "decoder.deconv4" not in pairs
