@@ -131,8 +131,9 @@ def main(argv: list[str] | None = None) -> None:
              "| metric | ours (s) | reference (s) | speed-up | load | ours vs reference |",
              "|---|---|---|---|---|---|"]
     lines += [f"| {n} | {a:.3f} | {b:.3f} | {s:.2f}x | {ld} | {c} |" for n, a, b, s, ld, c in rows]
-    lines += ["", f"Whole suite, default back ends (random-forest + lasso DCI), cold cache including encoding: "
-              f"**{t_suite:.2f} s** (load {load_suite:.2f}); the same metrics' references sum to {reference_sum:.2f} s.",
+    lines += ["", "Whole suite, default back ends (random-forest + lasso DCI), cold cache including encoding: "
+              f"**{t_suite:.2f} s** (load {load_suite:.2f}); "
+              f"the same metrics' references sum to {reference_sum:.2f} s.",
               "", "Suite values:", "", "| key | value |", "|---|---|"]
     lines += [f"| {k} | {v:.4f} |" for k, v in out.items()]
     write_text(args.out, "\n".join(lines) + "\n")

@@ -7,6 +7,8 @@ encoded once, up front, through the shared cache.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from causalvae.metrics.sampling import CodeCache, FactorGroups
@@ -28,7 +30,13 @@ def _prepare(cache: CodeCache, metric: str, **sizes: int) -> tuple[np.ndarray, F
     for name, value in sizes.items():
         check_positive_int(value, name=name, minimum=2 if name == "batch_size" else 1)
     kept = varying_factor_columns(cache.factors, metric=metric)
-    return kept, FactorGroups(cache.factors[:, kept])
+    groups = FactorGroups(cache.factors[:, kept])
+    lonely = [int(k) for k, counts in zip(kept, groups.counts) if np.median(counts) < 2]
+    if lonely:
+        warnings.warn(f"{metric}: most values of factors {lonely} occur once in the pool, so a batch with the "
+                      "factor fixed repeats one item; discretise continuous factors (histogram_discretize) "
+                      "or use a larger pool", UserWarning, stacklevel=3)
+    return kept, groups
 
 
 def factor_vae_score(cache: CodeCache, *, batch_size: int = 64, n_train: int = 10000, n_eval: int = 5000,

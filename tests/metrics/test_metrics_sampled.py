@@ -103,3 +103,9 @@ def test_cache_errors_are_clear(grid):
         cache.codes(np.arange(3))
     with pytest.raises(IndexError, match="pool indices"):
         CodeCache(grid, codes=grid).codes(np.array([len(grid)]))
+
+
+def test_continuous_factors_are_flagged(grid):
+    values = np.random.default_rng(0).normal(size=(len(grid), 1))
+    with pytest.warns(UserWarning, match="occur once in the pool"):
+        factor_vae_score(CodeCache(np.hstack([grid, values]), codes=grid), **SMALL)

@@ -59,3 +59,12 @@ def test_package_exports_resolve_lazily():
     assert {"suite", "CodeCache", "dci", "factor_vae_score"} <= set(dir(metrics))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         metrics.nope  # noqa: B018
+
+
+def test_interventional_metrics_are_re_exported():
+    import importlib
+
+    module = importlib.import_module("causalvae.metrics.interventional")
+    assert module.__all__ and set(module.__all__) <= set(dir(metrics))
+    for name in module.__all__:
+        assert getattr(metrics, name) is getattr(module, name)
