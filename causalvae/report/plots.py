@@ -69,7 +69,8 @@ def display_label(node_id: str) -> str:
 
 
 def effect_heatmap(matrix: EffectMatrix, *, title: str | None = None, max_tick_labels: int = 40,
-                   annotate: bool | None = None, cmap: str | None = None) -> "Figure":
+                   annotate: bool | None = None, cmap: str | None = None,
+                   robust: bool | None = None) -> "Figure":
     """Heatmap of an :class:`EffectMatrix`: sources as rows, targets as columns.
 
     Parameters
@@ -81,6 +82,9 @@ def effect_heatmap(matrix: EffectMatrix, *, title: str | None = None, max_tick_l
     annotate : write each value in its cell (default: when the matrix has at most 150 cells and
         both axes are labelled per entry).
     cmap : colormap; default diverging ``RdBu_r`` centred on 0 for signed values, else ``viridis``.
+    robust : clip the colour scale to the 1st-99th percentile of the finite values, so that a few
+        extreme cells (e.g. responses of near-constant units) do not wash out the rest; clipped cells
+        take the end colours and the colour bar says so.  Default: when the matrix has > 100 cells.
     """
     if not isinstance(matrix, EffectMatrix):
         raise TypeError(f"effect_heatmap expects an EffectMatrix, got {type(matrix).__name__}")
@@ -95,11 +99,14 @@ def effect_heatmap(matrix: EffectMatrix, *, title: str | None = None, max_tick_l
     fig = new_figure(float(np.clip(2.5 + 0.32 * n_cols, 5, 13)), float(np.clip(1.6 + 0.32 * n_rows, 2.4, 9)))
     ax = fig.add_subplot()
     colormap = _colormap(cmap or ("RdBu_r" if signed else "viridis"))
-    limits = _colour_limits(finite, signed)
+    robust = values.size > 100 if robust is None else robust
+    limits = _colour_limits(finite, signed, robust=robust)
     image = ax.imshow(np.ma.masked_invalid(values), aspect="auto", interpolation="nearest", cmap=colormap,
                       vmin=limits[0], vmax=limits[1])
+    clipped = finite.size > 0 and (finite.min() < limits[0] or finite.max() > limits[1])
     bar = fig.colorbar(image, ax=ax, shrink=0.9)
-    bar.set_label(f"{matrix.statistic} effect (n={matrix.n_samples})")
+    bar.set_label(f"{matrix.statistic} effect (n={matrix.n_samples})"
+                  + ("\nclipped to 1st–99th percentile" if clipped else ""))
     _label_axis(ax, "y", matrix.sources, max_tick_labels)
     _label_axis(ax, "x", matrix.targets, max_tick_labels)
     if annotate if annotate is not None else values.size <= 150 and max(n_rows, n_cols) <= max_tick_labels:
@@ -193,13 +200,13 @@ def _colormap(name: str):
     return colormap.with_extremes(bad="#c8c8c8")
 
 
-def _colour_limits(finite: np.ndarray, signed: bool) -> tuple[float, float]:
+def _colour_limits(finite: np.ndarray, signed: bool, *, robust: bool) -> tuple[float, float]:
     if finite.size == 0:
         return 0.0, 1.0
     if signed:
-        bound = float(np.abs(finite).max())
-        return -bound, bound
-    low, high = float(finite.min()), float(finite.max())
+        bound = float(np.quantile(np.abs(finite), 0.99) if robust else np.abs(finite).max())
+        return (-bound, bound) if bound > 0 else (-1.0, 1.0)
+    low, high = (float(v) for v in (np.quantile(finite, [0.01, 0.99]) if robust else (finite.min(), finite.max())))
     return (low, high) if high > low else (low - 0.5, high + 0.5)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -176,7 +178,8 @@ SECTIONS: tuple[SectionFn, ...] = (stage_overview, headline_metrics, traversals,
 def _status_table(run: RunFolder) -> str:
     """The pipeline's own record of each stage (``status.json``)."""
     rows = []
-    for stage, record in run.status.value.items():
+    for stage in _in_run_order(run, list(run.status.value)):
+        record = run.status.value[stage]
         record = record if isinstance(record, Mapping) else {"state": record}
         state = str(record.get("state", "unknown"))
         seconds = record.get("seconds")
@@ -186,6 +189,17 @@ def _status_table(run: RunFolder) -> str:
                     f"<td>{h.esc(detail)}</td></tr>")
     return ('<div class="scroll"><table class="data stages"><thead><tr><th>stage</th><th>state</th>'
             f'<th class="num">time</th><th>message</th></tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
+
+
+def _in_run_order(run: RunFolder, stages: list[str]) -> list[str]:
+    """``stages`` in the order the log starts them (lines like ``[12:00:01] > train ...``); the rest last."""
+    if not run.log.ok:
+        return stages
+    def first_mention(stage: str) -> float:
+        found = re.search(rf"^(?:\[[^\]]*\] )?[>x-] {re.escape(stage)}\b", run.log.value, re.M)
+        return found.start() if found else math.inf
+
+    return sorted(stages, key=first_mention)
 
 
 def _outputs_table(run: RunFolder) -> tuple[str, int]:

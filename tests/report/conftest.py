@@ -44,7 +44,7 @@ METRICS = {  # flat dotted keys as the pipeline writes them, plus one nested gro
 CONFIG = {"dataset": "causal-sprites", "variant": "beta-vae", "latent_dim": 6, "steps": 300, "seed": 0,
           "device": "cpu", "lr": 0.0005, "versions": {"torch": "2.13.0", "causalvae": "0.1.0"},
           "timings": {"train_s": 41.2, "interventions_s": 3.5}, "note": HOSTILE}
-STATUS = {stage: {"state": "done", "seconds": seconds} for stage, seconds in
+STATUS = {stage: {"state": "done", "seconds": seconds} for stage, seconds in  # in run order
           (("data", 0.3), ("train", 41.2), ("diagnostics", 0.8), ("graph", 0.4), ("input_manipulation", 3.5),
            ("readouts", 1.2), ("unit_graph", 0.2), ("alignment", 0.2), ("mediation", 1.1), ("circuits", 0.3),
            ("motifs_and_classes", 0.5), ("export", 0.9))}
@@ -144,7 +144,8 @@ def make_run_folder(root: Path) -> Path:
     traversal = new_figure(3, 2)
     traversal.add_subplot().imshow(np.linspace(0, 1, 16 * 24).reshape(16, 24), cmap="gray")
     save_figure(traversal, root / "figures" / "traversals.png", dpi=40)
-    (root / "log.txt").write_text("stage train: done\nstage metrics: done\n" + HOSTILE + "\n")
+    log = [f"[12:00:{i:02d}] > {stage} ...\n[12:00:{i:02d}]   {stage}: done" for i, stage in enumerate(STATUS)]
+    (root / "log.txt").write_text("\n".join(log) + "\n" + HOSTILE + "\n")
     return root
 
 

@@ -14,7 +14,7 @@ from causalvae.report import build_report
 from causalvae.report import build as build_module
 from causalvae.report.run_folder import PNG_SIGNATURE
 
-from conftest import CIRCUIT_FACTORS, HOSTILE, TABLES
+from conftest import CIRCUIT_FACTORS, HOSTILE, STATUS, TABLES
 
 SECTION_IDS = ["stages", "metrics", "traversals", "effects", "alignment", "circuits", "tables", "settings",
                "network", "log"]
@@ -137,7 +137,7 @@ def test_report_shows_tables_settings_and_log(complete_report):
     assert "Showing the first 60 of 70 rows; the full table is tables/unit_classes.csv." in text
     assert "lr 0.0005" in text and "versions.torch 2.13.0" in text and "timings.train_s 41.2" in text
     assert "causalvae report — causal-sprites · beta-vae" in text
-    assert "stage train: done" in text
+    assert "[12:00:01] > train ... [12:00:01] train: done" in text
     assert "All 13 stages wrote their outputs." in text
 
 
@@ -181,13 +181,14 @@ def test_the_pipeline_status_names_failed_and_skipped_stages_with_their_messages
     status = json.loads((run_copy / "status.json").read_text())
     status["input_manipulation"] = {"state": "failed", "seconds": 0.5, "error": "RuntimeError: <boom>"}
     status["alignment"] = {"state": "skipped", "reason": "needs input_manipulation"}
-    (run_copy / "status.json").write_text(json.dumps(status))
     (run_copy / "effects" / "factor_unit.npz").unlink()
     for path in run_copy.glob("graphs/circuit_*"):
         path.unlink()
     status["circuits"] = {"state": "failed", "error": "ValueError: no paths"}
-    (run_copy / "status.json").write_text(json.dumps(status))
+    (run_copy / "status.json").write_text(json.dumps(dict(sorted(status.items()))))  # as write_json sorts keys
     text = parse(build_report(run_copy)).plain_text()
+    tokens = text[text.index("stage state time message"):text.index("stages' outputs")].split()
+    assert sorted(STATUS, key=tokens.index) == list(STATUS)  # rows in run order (from the log), not sorted
     assert ("Stage input_manipulation failed or was skipped: effects/factor_unit.npz is missing "
             "(pipeline: input_manipulation failed: RuntimeError: <boom>)") in text
     assert "no graphs/circuit_<factor>.svg or .dot found (pipeline: circuits failed: ValueError: no paths)" in text

@@ -41,6 +41,25 @@ def test_heatmap_of_non_negative_effects_uses_a_sequential_scale_from_min_to_max
     assert image.cmap.name.startswith("viridis")
 
 
+def test_large_heatmaps_clip_the_colour_scale_to_percentiles_so_outliers_do_not_wash_it_out():
+    values = np.tile(np.linspace(0.0, 1.0, 101), (2, 1))
+    values[0, 50] = 1000.0  # one exploding cell
+    image = plots.effect_heatmap(matrix(values)).axes[0].images[0]
+    low, high = np.quantile(values, [0.01, 0.99])
+    np.testing.assert_allclose(image.get_clim(), (low, high))
+    assert high < 2.0
+    assert "clipped to 1st–99th percentile" in image.colorbar.ax.get_ylabel()
+    exact = plots.effect_heatmap(matrix(values), robust=False).axes[0].images[0]
+    assert exact.get_clim() == (0.0, 1000.0) and "clipped" not in exact.colorbar.ax.get_ylabel()
+
+
+def test_robust_signed_scale_stays_symmetric():
+    values = np.linspace(-1.0, 1.0, 202).reshape(2, 101)
+    values[1, 0] = -50.0
+    bound = np.quantile(np.abs(values), 0.99)
+    assert plots.effect_heatmap(matrix(values)).axes[0].images[0].get_clim() == (-bound, bound)
+
+
 def test_heatmap_with_many_targets_labels_sites_and_draws_boundaries():
     targets = unit_ids("encoder.conv1", 30) + unit_ids("encoder.conv2", 20) + unit_ids("latent.mu", 5)
     fig = plots.effect_heatmap(matrix(np.ones((2, 55)), FACTORS, targets), max_tick_labels=40)
