@@ -195,6 +195,7 @@ def _in_run_order(run: RunFolder, stages: list[str]) -> list[str]:
     """``stages`` in the order the log starts them (lines like ``[12:00:01] > train ...``); the rest last."""
     if not run.log.ok:
         return stages
+
     def first_mention(stage: str) -> float:
         found = re.search(rf"^(?:\[[^\]]*\] )?[>x-] {re.escape(stage)}\b", run.log.value, re.M)
         return found.start() if found else math.inf
