@@ -77,8 +77,8 @@ def effect_heatmap(matrix: EffectMatrix, *, title: str | None = None, max_tick_l
     ----------
     matrix : the effects to draw; NaN cells are drawn grey.
     title : figure title (default: the matrix's intervention).
-    max_tick_labels : an axis with more entries than this is labelled by site (unit ids grouped
-        by :func:`causalvae.units.group_by_site`, separated by lines) instead of per entry.
+    max_tick_labels : an axis with more entries than this is labelled by site (each run of
+        consecutive ids of one site gets one label, runs are separated by lines) instead of per entry.
     annotate : write each value in its cell (default: when the matrix has at most 150 cells and
         both axes are labelled per entry).
     cmap : colormap; default diverging ``RdBu_r`` centred on 0 for signed values, else ``viridis``.
@@ -109,7 +109,9 @@ def effect_heatmap(matrix: EffectMatrix, *, title: str | None = None, max_tick_l
                   + ("\nclipped to 1st–99th percentile" if clipped else ""))
     _label_axis(ax, "y", matrix.sources, max_tick_labels)
     _label_axis(ax, "x", matrix.targets, max_tick_labels)
-    if annotate if annotate is not None else values.size <= 150 and max(n_rows, n_cols) <= max_tick_labels:
+    if annotate is None:
+        annotate = values.size <= 150 and max(n_rows, n_cols) <= max_tick_labels
+    if annotate:
         _annotate_cells(ax, values, image)
     ax.set_title(title or f"{matrix.intervention}: sources → targets", fontsize=11)
     return fig
