@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -118,7 +118,9 @@ def effect_heatmap(matrix: EffectMatrix, *, title: str | None = None, max_tick_l
 
 
 def comparison_plot(table: "pd.DataFrame", *, metrics: Sequence[str] | None = None,
-                    title: str | None = None, n_cols: int = 4) -> "Figure":
+                    title: str | None = None, n_cols: int = 4,
+                    reference: Mapping[str, Mapping[str, float]] | None = None,
+                    reference_label: str = "reference") -> "Figure":
     """Mean ± 95 % CI of each metric per variant, one panel per metric (metrics differ in scale).
 
     Parameters
@@ -128,6 +130,9 @@ def comparison_plot(table: "pd.DataFrame", *, metrics: Sequence[str] | None = No
         ``(metric, "mean" | "ci_low" | "ci_high")``.  Missing CIs (NaN) are drawn as bare points.
     metrics : which metrics to draw, in order (default: all, in order of appearance).
     n_cols : panels per row.
+    reference : published values to draw beside the measured ones as open diamonds,
+        ``{metric: {variant: value}}`` (e.g. the numbers of a paper); ``reference_label`` names them
+        in the legend.
     """
     long = comparison_long_form(table)
     names = list(dict.fromkeys(long["metric"])) if metrics is None else list(metrics)
@@ -144,6 +149,9 @@ def comparison_plot(table: "pd.DataFrame", *, metrics: Sequence[str] | None = No
     fig = new_figure(max(3.0 * cols, 4.0), 2.6 * rows + (0.4 if title else 0.0))
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     colours = [f"C{i % 10}" for i in range(len(variants))]
+    unknown = sorted(set(reference or {}) - set(names))
+    if unknown:
+        raise KeyError(f"reference metric(s) {unknown} are not plotted; plotted metrics are {names}")
     for ax, name in zip(axes, names):
         part = long[long["metric"] == name].set_index("variant").reindex(variants)
         x = np.arange(len(variants))
@@ -153,6 +161,12 @@ def comparison_plot(table: "pd.DataFrame", *, metrics: Sequence[str] | None = No
         for i in range(len(variants)):
             ax.errorbar(x[i], mean[i], yerr=errors[:, i:i + 1], fmt="o", color=colours[i], capsize=4, markersize=6)
         ax.set_xticks(x, variants, rotation=30 if len(variants) > 3 else 0, ha="right" if len(variants) > 3 else "center")
+        published = (reference or {}).get(name, {})
+        if published:
+            ax.plot([variants.index(v) + 0.18 for v in published if v in variants],
+                    [float(published[v]) for v in published if v in variants], "D", markerfacecolor="none",
+                    markeredgecolor="black", markersize=6, label=reference_label)
+            ax.legend(fontsize=7, loc="best")
         ax.set_xlim(-0.6, len(variants) - 0.4)
         ax.set_title(name, fontsize=10)
         ax.grid(axis="y", alpha=0.3)

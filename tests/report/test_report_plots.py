@@ -113,6 +113,19 @@ def test_comparison_plot_shows_means_and_ci_bounds_per_variant():
     np.testing.assert_allclose(bars, [(3.0, 5.5), (3.4, 3.4)])  # missing CI: zero-length bar
 
 
+def test_comparison_plot_draws_reference_values_beside_the_measured_ones():
+    fig = plots.comparison_plot(comparison_long(), reference={"ces": {"vae": 3.99, "beta-vae": 3.43, "other": 1.0}},
+                                reference_label="arXiv 2505.03530")
+    dci, ces = fig.axes[:2]
+    diamonds = [line for line in ces.lines if line.get_marker() == "D"]
+    assert len(diamonds) == 1 and not [line for line in dci.lines if line.get_marker() == "D"]
+    np.testing.assert_allclose(diamonds[0].get_xdata(), [0.18, 1.18])  # beside vae and beta-vae; "other" unplotted
+    np.testing.assert_allclose(diamonds[0].get_ydata(), [3.99, 3.43])
+    assert [t.get_text() for t in ces.get_legend().get_texts()] == ["arXiv 2505.03530"]
+    with pytest.raises(KeyError, match=r"reference metric\(s\) \['mig'\]"):
+        plots.comparison_plot(comparison_long(), reference={"mig": {"vae": 0.1}})
+
+
 def test_comparison_wide_form_equals_long_form():
     long = comparison_long()
     wide = long.set_index(["variant", "metric"])[["mean", "ci_low", "ci_high"]].unstack("metric")
