@@ -94,6 +94,20 @@ def _register_run(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_lazy("causalvae.pipeline", "run_command"))
 
 
+def _register_compare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compare", help="variants x seeds table of arXiv 2505.03530 (resumable)")
+    p.add_argument("--variants", default="vae,beta-vae,factor-vae", help="comma-separated variants")
+    p.add_argument("--seeds", type=_positive_int, default=3)
+    p.add_argument("--dataset", default="dsprites")
+    p.add_argument("--latent-dim", type=_positive_int, default=None)
+    p.add_argument("--steps", type=_non_negative_int, default=None)
+    p.add_argument("--n", type=_positive_int, default=None)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", default="runs/compare", help="folder of the cells and the table")
+    p.add_argument("--quick", action="store_true", help="tiny configuration, for smoke tests")
+    p.set_defaults(handler=_lazy("causalvae.pipeline.compare", "compare_command"))
+
+
 def _register_models(sub: argparse._SubParsersAction) -> None:
     from causalvae.models.cli import add_evaluate_arguments, add_train_arguments
 
@@ -113,7 +127,7 @@ def _register_graph(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_lazy("causalvae.graph.cli", "graph_command"))
 
 
-_REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [_register_run, _register_models, _register_graph]
+_REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [_register_run, _register_compare, _register_models, _register_graph]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

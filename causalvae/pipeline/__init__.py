@@ -18,7 +18,7 @@ from causalvae.pipeline.config import RunConfig
 from causalvae.pipeline.context import RunContext
 from causalvae.pipeline.runner import Progress, RunFolder
 
-__all__ = ["RunConfig", "run", "run_command", "STAGES"]
+__all__ = ["RunConfig", "run", "run_command", "check_names", "STAGES"]
 
 
 def _stages() -> list[tuple[str, Callable[[RunContext], None], tuple[str, ...]]]:
@@ -90,7 +90,7 @@ def run_command(args: argparse.Namespace) -> int:
     config = RunConfig.resolve(dataset=args.dataset, variant=args.variant, latent_dim=args.latent_dim,
                                steps=args.steps, n=args.n, seed=args.seed, device=args.device,
                                checkpoint=args.checkpoint, out=args.out, quick=args.quick or None)
-    _check_names(config)
+    check_names(config)
     ctx = run(config, progress=lambda line: print(line, file=sys.stderr, flush=True))
     failed = {k: v for k, v in ctx.folder.status.items() if v["state"] != "done"}
     print(f"run folder: {ctx.folder.root}")
@@ -101,7 +101,7 @@ def run_command(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _check_names(config: RunConfig) -> None:
+def check_names(config: RunConfig) -> None:
     """Fail fast (before any work) on an unknown dataset or variant."""
     from causalvae import data
     from causalvae.models.variants import VARIANTS
