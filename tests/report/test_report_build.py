@@ -14,7 +14,7 @@ from causalvae.report import build_report
 from causalvae.report import build as build_module
 from causalvae.report.run_folder import PNG_SIGNATURE
 
-from conftest import CIRCUIT_FACTORS, HOSTILE, STATUS, TABLES
+from report_run_folder import CIRCUIT_FACTORS, HOSTILE, STATUS, TABLES
 
 SECTION_IDS = ["stages", "metrics", "traversals", "effects", "alignment", "circuits", "tables", "settings",
                "network", "log"]

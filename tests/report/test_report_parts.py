@@ -14,7 +14,7 @@ from causalvae.report import markup as h
 from causalvae.report.metric_rows import MetricRow, compare_edges, find_metric, metric_rows
 from causalvae.report.run_folder import PNG_SIGNATURE, read_run_folder
 
-from conftest import CIRCUIT_FACTORS
+from report_run_folder import CIRCUIT_FACTORS
 
 
 def test_metric_rows_flatten_groups_estimates_and_deeper_nesting_in_file_order():
