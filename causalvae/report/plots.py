@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -132,7 +133,8 @@ def comparison_plot(table: "pd.DataFrame", *, metrics: Sequence[str] | None = No
     n_cols : panels per row.
     reference : published values to draw beside the measured ones as open diamonds,
         ``{metric: {variant: value}}`` (e.g. the numbers of a paper); ``reference_label`` names them
-        in the legend.
+        in the legend.  Metrics or variants that are not plotted are skipped (with a warning for
+        metrics).
     """
     long = comparison_long_form(table)
     names = list(dict.fromkeys(long["metric"])) if metrics is None else list(metrics)
@@ -149,9 +151,10 @@ def comparison_plot(table: "pd.DataFrame", *, metrics: Sequence[str] | None = No
     fig = new_figure(max(3.0 * cols, 4.0), 2.6 * rows + (0.4 if title else 0.0))
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     colours = [f"C{i % 10}" for i in range(len(variants))]
-    unknown = sorted(set(reference or {}) - set(names))
-    if unknown:
-        raise KeyError(f"reference metric(s) {unknown} are not plotted; plotted metrics are {names}")
+    unplotted = sorted(set(reference or {}) - set(names))
+    if unplotted:
+        warnings.warn(f"reference metric(s) {unplotted} are not in the plotted metrics {names}; "
+                      "their reference values are not drawn", stacklevel=2)
     for ax, name in zip(axes, names):
         part = long[long["metric"] == name].set_index("variant").reindex(variants)
         x = np.arange(len(variants))

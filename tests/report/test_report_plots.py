@@ -122,8 +122,9 @@ def test_comparison_plot_draws_reference_values_beside_the_measured_ones():
     np.testing.assert_allclose(diamonds[0].get_xdata(), [0.18, 1.18])  # beside vae and beta-vae; "other" unplotted
     np.testing.assert_allclose(diamonds[0].get_ydata(), [3.99, 3.43])
     assert [t.get_text() for t in ces.get_legend().get_texts()] == ["arXiv 2505.03530"]
-    with pytest.raises(KeyError, match=r"reference metric\(s\) \['mig'\]"):
-        plots.comparison_plot(comparison_long(), reference={"mig": {"vae": 0.1}})
+    with pytest.warns(UserWarning, match=r"reference metric\(s\) \['mig'\] are not in the plotted metrics"):
+        fig = plots.comparison_plot(comparison_long(), reference={"mig": {"vae": 0.1}})
+    assert not [line for ax in fig.axes for line in ax.lines if line.get_marker() == "D"]
 
 
 def test_comparison_wide_form_equals_long_form():
