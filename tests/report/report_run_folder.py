@@ -114,6 +114,18 @@ def computational_graph():
     return G
 
 
+def traversal_mosaic(n_latents: int = 3, n_steps: int = 7, size: int = 16) -> np.ndarray:
+    """A stand-in traversal grid: latent r moves a blob along x, along y or grows it."""
+    yy, xx = np.mgrid[:size, :size] / (size - 1)
+    mosaic = np.ones((n_latents * (size + 1), n_steps * (size + 1)))
+    for r in range(n_latents):
+        for s, t in enumerate(np.linspace(0.2, 0.8, n_steps)):
+            cx, cy, radius = (t, 0.5, 0.15) if r == 0 else (0.5, t, 0.15) if r == 1 else (0.5, 0.5, 0.3 * t)
+            tile = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * radius ** 2))
+            mosaic[r * (size + 1):r * (size + 1) + size, s * (size + 1):s * (size + 1) + size] = tile
+    return mosaic
+
+
 def make_run_folder(root: Path) -> Path:
     """Write a complete run folder under ``root`` and return it."""
     from causalvae.report.plots import new_figure, save_figure
@@ -139,9 +151,9 @@ def make_run_folder(root: Path) -> Path:
     (root / "tables").mkdir()
     for name, frame in TABLES.items():
         frame.to_csv(root / "tables" / f"{name}.csv", index=False)
-    traversal = new_figure(3, 2)
-    traversal.add_subplot().imshow(np.linspace(0, 1, 16 * 24).reshape(16, 24), cmap="gray")
-    save_figure(traversal, root / "figures" / "traversals.png", dpi=40)
+    traversal = new_figure(5, 3)
+    traversal.add_subplot().imshow(traversal_mosaic(), cmap="gray")
+    save_figure(traversal, root / "figures" / "traversals.png", dpi=60)
     log = [f"[12:00:{i:02d}] > {stage} ...\n[12:00:{i:02d}]   {stage}: done" for i, stage in enumerate(STATUS)]
     (root / "log.txt").write_text("\n".join(log) + "\n" + HOSTILE + "\n")
     return root
