@@ -22,11 +22,13 @@ from causalvae.effects import EffectMatrix
 
 
 class Output(NamedTuple):
-    """A known output: the stage that computes it, its title and what it shows."""
+    """A known output: the stage that computes it, its title, what it shows, and (tables) the
+    columns to sort its rows by, most important first."""
 
     stage: str
     title: str
     caption: str
+    sort_by: tuple[str, ...] = ()
 
 
 #: Effect matrices (``effects/<name>.npz``); the first three are expected, the rest shown when present.
@@ -64,7 +66,8 @@ TABLES = {
     "motifs": Output("motifs_and_classes", "Circuit motifs",
                      "Motif counts per layer against a degree-preserving null model."),
     "mediation": Output("mediation", "Mediation",
-                        "Total, natural direct and natural indirect effects of each factor through each mediator."),
+                        "Total, natural direct and natural indirect effects of each factor through each mediator.",
+                        sort_by=("q_value", "p_value")),
     "circuits": Output("circuits", "Circuits", "Size, share of the factor's effect carried, and faithfulness "
                                                "(output change when everything outside the circuit is ablated)."),
     "unit_classes": Output("motifs_and_classes", "Unit classes", "Class of every unit from its factor responses."),

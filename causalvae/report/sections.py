@@ -133,8 +133,12 @@ def _table(run: RunFolder, name: str, artifact: Artifact, *, heading: bool = Tru
     elif artifact.value.empty:
         parts.append(h.note(f"{_rel(run, artifact)} has no rows."))
     else:
-        caption = TABLES[name].caption if name in TABLES else f"From {_rel(run, artifact)}."
-        parts.append(h.note(caption) + h.frame_table(artifact.value, source=_rel(run, artifact)))
+        frame, caption = artifact.value, TABLES[name].caption if name in TABLES else f"From {_rel(run, artifact)}."
+        sort_by = [c for c in (TABLES[name].sort_by if name in TABLES else ()) if c in frame.columns]
+        if sort_by:
+            frame = frame.sort_values(sort_by, kind="stable", na_position="last")
+            caption += f" Rows sorted by {', '.join(sort_by)} (ascending)."
+        parts.append(h.note(caption) + h.frame_table(frame, source=_rel(run, artifact)))
     return "".join(parts)
 
 

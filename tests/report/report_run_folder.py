@@ -47,9 +47,9 @@ STATUS = {stage: {"state": "done", "seconds": seconds} for stage, seconds in  # 
            ("readouts", 1.2), ("unit_graph", 0.2), ("alignment", 0.2), ("mediation", 1.1), ("circuits", 0.3),
            ("motifs_and_classes", 0.5), ("export", 0.9))}
 TABLES = {
-    "mediation": pd.DataFrame({"treatment": ["factor.shape", "factor.scale"], "mediator": ["latent.mu[0]", "latent.mu[1]"],
-                               "te": [0.91, 0.42], "nie": [0.83, 0.40], "nde": [0.08, 0.02],
-                               "q_value": [0.001, 0.04]}),
+    "mediation": pd.DataFrame({"treatment": ["factor.scale", "factor.shape"], "mediator": ["latent.mu[1]", "latent.mu[0]"],
+                               "te": [0.42, 0.91], "nie": [0.40, 0.83], "nde": [0.02, 0.08],
+                               "q_value": [0.04, 0.001]}),
     "motifs": pd.DataFrame({"layer": ["encoder.conv1", "encoder.conv2"], "motif": ["detector", "convergent"],
                             "count": [7, 3], "null_mean": [2.5, 4.0], "z": [3.1, -0.6]}),
     "unit_class_fractions": pd.DataFrame({"layer": ["encoder.conv1", "encoder.conv2", HOSTILE],

@@ -133,7 +133,8 @@ def test_report_shows_tables_settings_and_log(complete_report):
     text = parse(complete_report).plain_text()
     for frame in TABLES.values():
         assert " ".join(map(str, frame.columns)) in text
-    assert "latent.mu[0] 0.91 0.83 0.08 0.001" in text  # a mediation row, numbers as written
+    assert ("Rows sorted by q_value (ascending). treatment mediator te nie nde q_value "
+            "factor.shape latent.mu[0] 0.91 0.83 0.08 0.001 factor.scale latent.mu[1] 0.42 0.4 0.02 0.04") in text
     assert "Showing the first 60 of 70 rows; the full table is tables/unit_classes.csv." in text
     assert "lr 0.0005" in text and "versions.torch 2.13.0" in text and "timings.train_s 41.2" in text
     assert "causalvae report — causal-sprites · beta-vae" in text
