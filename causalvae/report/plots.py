@@ -163,7 +163,8 @@ def comparison_plot(table: "pd.DataFrame", *, metrics: Sequence[str] | None = No
         errors = np.vstack([np.where(np.isfinite(low), mean - low, 0.0), np.where(np.isfinite(high), high - mean, 0.0)])
         for i in range(len(variants)):
             ax.errorbar(x[i], mean[i], yerr=errors[:, i:i + 1], fmt="o", color=colours[i], capsize=4, markersize=6)
-        ax.set_xticks(x, variants, rotation=30 if len(variants) > 3 else 0, ha="right" if len(variants) > 3 else "center")
+        tilted = len(variants) > 3
+        ax.set_xticks(x, variants, rotation=30 if tilted else 0, ha="right" if tilted else "center")
         published = (reference or {}).get(name, {})
         if published:
             ax.plot([variants.index(v) + 0.18 for v in published if v in variants],

@@ -130,7 +130,8 @@ def read_run_folder(run_dir: str | Path) -> RunFolder:
     if not root.is_dir():
         raise NotADirectoryError(f"expected a run folder, got the file {str(root)!r}")
     graphs = root / "graphs"
-    circuit_names = sorted({p.stem[len("circuit_"):] for ext in ("svg", "dot") for p in graphs.glob(f"circuit_*.{ext}")})
+    circuit_names = sorted({p.stem.removeprefix("circuit_") for ext in ("svg", "dot")
+                            for p in graphs.glob(f"circuit_*.{ext}")})
     optional_graphs = {n: o for n, o in OPTIONAL_GRAPHS.items() if any(graphs.glob(f"{n}.*"))}
     folder = RunFolder(
         root=root,

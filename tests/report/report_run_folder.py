@@ -47,7 +47,8 @@ STATUS = {stage: {"state": "done", "seconds": seconds} for stage, seconds in  # 
            ("readouts", 1.2), ("unit_graph", 0.2), ("alignment", 0.2), ("mediation", 1.1), ("circuits", 0.3),
            ("motifs_and_classes", 0.5), ("export", 0.9))}
 TABLES = {
-    "mediation": pd.DataFrame({"treatment": ["factor.scale", "factor.shape"], "mediator": ["latent.mu[1]", "latent.mu[0]"],
+    "mediation": pd.DataFrame({"treatment": ["factor.scale", "factor.shape"],
+                               "mediator": ["latent.mu[1]", "latent.mu[0]"],
                                "te": [0.42, 0.91], "nie": [0.40, 0.83], "nde": [0.02, 0.08],
                                "q_value": [0.04, 0.001]}),
     "motifs": pd.DataFrame({"layer": ["encoder.conv1", "encoder.conv2"], "motif": ["detector", "convergent"],
@@ -136,7 +137,8 @@ def make_run_folder(root: Path) -> Path:
     (root / "status.json").write_text(json.dumps(STATUS, indent=2))
     factors = [factor_id(f) for f in FACTORS]
     for name, sources, targets, seed in (("factor_latent", factors, LATENTS, 1), ("factor_unit", factors, UNITS, 2),
-                                         ("latent_readout", LATENTS, factors, 3), ("unit_latent", UNITS[:8], LATENTS, 4)):
+                                         ("latent_readout", LATENTS, factors, 3),
+                                         ("unit_latent", UNITS[:8], LATENTS, 4)):
         EffectMatrix(planted_matrix(sources, targets, seed=seed), sources, targets, intervention="factor-pair",
                      statistic="mean_abs", n_samples=64, seed=seed).save(root / "effects" / f"{name}.npz")
     graphs = root / "graphs"
