@@ -18,6 +18,12 @@ LOG_TAIL_LINES = 200
 MAX_INLINE_SVG_BYTES = 8_000_000
 #: The stage that writes every file of the run folder; a failure there explains any missing output.
 WRITER_STAGE = "export"
+#: Metrics shown as headline tiles when present (``group.name`` keys of metrics.json), with labels.
+HEADLINE = {"alignment.shd": "SHD (aligned vs true DAG)", "n_active_latents": "active latents",
+            "recon.mse": "reconstruction MSE", "ces.paper": "CES (paper)",
+            "disentanglement.dci.random-forest.disentanglement": "DCI disentanglement (RF)",
+            "disentanglement.dci_disentanglement": "DCI disentanglement", "disentanglement.mig": "MIG",
+            "specificity.bounded": "specificity (bounded)", "circuit_modularity.mean": "circuit modularity"}
 #: Labels of the SHD lines, by metric group.
 SHD_LABELS = {"alignment": "aligned factor graph vs true factor DAG",
               "discovery": "factor DAG learned from the data vs true factor DAG"}
@@ -46,7 +52,16 @@ def headline_metrics(run: RunFolder) -> tuple[str, str, str]:
     for row in rows:
         groups.setdefault(row.group, []).append(row)
     cards = "".join(_metric_card(group or "overall", members) for group, members in groups.items() if members)
-    return "metrics", title, _shd_paragraph(run, rows) + f'<div class="cards">{cards}</div>'
+    return "metrics", title, _headline_tiles(rows) + _shd_paragraph(run, rows) + f'<div class="cards">{cards}</div>'
+
+
+def _headline_tiles(rows: list[MetricRow]) -> str:
+    by_key = {f"{row.group}.{row.name}" if row.group else row.name: row for row in rows}
+    tiles = [f'<div class="tile"><div class="label">{h.esc(label)}</div>'
+             f'<div class="value">{h.esc(h.fmt_number(by_key[key].value))}</div>'
+             f'<div class="ci">{h.esc(_ci_text(by_key[key]))}</div></div>'
+             for key, label in HEADLINE.items() if key in by_key]
+    return f'<div class="tiles">{"".join(tiles)}</div>' if tiles else ""
 
 
 def _metric_card(title: str, rows: list[MetricRow]) -> str:

@@ -24,6 +24,12 @@ img.graph { margin: 0 auto; max-height: 620px; }
 img.wide { max-height: none; }
 .side-by-side { display: grid; grid-template-columns: 1fr 1fr; gap: 1.2rem; }
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 1.2rem; }
+.tiles { display: flex; flex-wrap: wrap; gap: .7rem; margin-bottom: 1rem; }
+.tile { border: 1px solid var(--line); border-left: 4px solid var(--accent); border-radius: 4px;
+        padding: .4rem .8rem; min-width: 150px; }
+.tile .label { color: var(--muted); font-size: .8rem; }
+.tile .value { font-size: 1.35rem; font-weight: 600; font-variant-numeric: tabular-nums; }
+.tile .ci { color: var(--muted); font-size: .8rem; min-height: 1em; }
 .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(330px, 1fr)); gap: 1rem;
          align-items: start; }
 .card { border: 1px solid var(--line); border-radius: 6px; padding: .5rem .9rem .3rem; }

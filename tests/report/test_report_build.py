@@ -116,6 +116,9 @@ def test_report_shows_metrics_with_cis_and_the_shd_line(complete_report):
     text = parse(complete_report).plain_text()
     assert "dci_disentanglement 0.412 [0.35, 0.47]" in text
     assert "mig 0.1234 [0.1, 0.15]" in text
+    assert ("SHD (aligned vs true DAG) 3 active latents 4 reconstruction MSE 21.75 CES (paper) 3.99 [3.5, 4.4] "
+            "DCI disentanglement 0.412 [0.35, 0.47] MIG 0.1234 [0.1, 0.15] specificity (bounded) 0.31 "
+            "circuit modularity 0.64 Structural Hamming") in text  # headline tiles, then the SHD lines
     assert "overall metric value 95 % CI n_active_latents 4" in text  # ungrouped metrics first
     assert "recon metric value 95 % CI mse 21.75" in text  # flat "recon.mse" grouped under recon
     assert "unit_class metric value 95 % CI dead —" in text  # null (undefined) metric
