@@ -32,7 +32,8 @@ SHD_LABELS = {"alignment": "aligned factor graph vs true factor DAG",
 def stage_overview(run: RunFolder) -> tuple[str, str, str]:
     outputs, n_broken = _outputs_table(run)
     parts = [_status_table(run)] if run.status.ok else []
-    if n_broken:
+    if n_broken:  # the table stays open unless status.json already explains the failures
+        outputs = h.details("outputs per stage", outputs) if run.status.ok else outputs
         parts.append(f'<p class="missing">{n_broken} of {len(run.stages)} stages\' outputs are missing, '
                      "unreadable or incomplete.</p>" + outputs)
     else:
