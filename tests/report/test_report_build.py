@@ -193,6 +193,7 @@ def test_the_pipeline_status_names_failed_and_skipped_stages_with_their_messages
     text = parse(build_report(run_copy)).plain_text()
     tokens = text[text.index("stage state time message"):text.index("stages' outputs")].split()
     assert sorted(STATUS, key=tokens.index) == list(STATUS)  # rows in run order (from the log), not sorted
+    assert "<details><summary>outputs per stage</summary>" in stages_section(run_copy / "report.html")
     assert ("Stage input_manipulation failed or was skipped: effects/factor_unit.npz is missing "
             "(pipeline: input_manipulation failed: RuntimeError: <boom>)") in text
     assert "no graphs/circuit_<factor>.svg or .dot found (pipeline: circuits failed: ValueError: no paths)" in text
@@ -210,7 +211,14 @@ def test_circuits_and_traversals_missing(run_copy):
     assert "traversals" not in page.ids()  # an absent traversal grid is omitted, not reported
 
 
+def stages_section(path: Path) -> str:
+    html = path.read_text(encoding="utf-8")
+    start = html.index('<section id="stages">')
+    return html[start:html.index("</section>", start)]
+
+
 def test_an_empty_folder_still_builds_a_report_naming_every_stage(tmp_path):
+    assert "<details>" not in stages_section(build_report(tmp_path))  # no status.json: outputs table open
     page = parse(build_report(tmp_path))
     text = page.plain_text()
     assert page.errors == [] and page.images() == []
