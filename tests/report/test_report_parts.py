@@ -7,7 +7,7 @@ import sys
 import networkx as nx
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from causalvae.report import markup as h
@@ -122,6 +122,24 @@ def test_read_run_folder_groups_artifacts_by_stage(complete_run):
                                "unit_ablation", "graph", "unit_graph", "alignment", "circuits", "motifs_and_classes",
                                "mediation"}
     assert all(a.ok for artifacts in run.stages.values() for a in artifacts)
+
+
+RUN_FILES = ["config.json", "status.json", "metrics.json", "effects/factor_latent.npz", "effects/extra.npz",
+             "graphs/aligned.svg", "graphs/aligned.graphml", "graphs/circuit_x.dot", "tables/mediation.csv",
+             "figures/traversals.png", "log.txt"]
+
+
+@settings(max_examples=30, deadline=None)
+@given(files=st.dictionaries(st.sampled_from(RUN_FILES), st.binary(max_size=64), min_size=1))
+def test_reading_arbitrary_file_contents_never_raises(tmp_path_factory, files):
+    root = tmp_path_factory.mktemp("fuzz")
+    for name, content in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(content)
+    run = read_run_folder(root)
+    artifacts = [a for group in run.stages.values() for a in group] + [run.status]
+    assert all(a.ok or a.problem == "missing" or a.problem.startswith("unreadable: ") for a in artifacts)
+    assert {a.path.relative_to(root).as_posix() for a in artifacts if a.ok or a.problem != "missing"} <= set(files)
 
 
 def test_an_unknown_effect_matrix_is_read_after_the_known_ones(run_copy):
