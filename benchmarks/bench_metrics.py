@@ -40,7 +40,7 @@ def make_data(n: int, seed: int = 0):
     obs = rng.normal(scale=0.05, size=(n, OBS_DIM)).astype(np.float32)
     obs[:, :5] += (factors / (np.array(SIZES) - 1)).astype(np.float32)
     readout = np.zeros((OBS_DIM, 10), dtype=np.float32)
-    readout[:5, :5] = np.eye(5) + 0.3 * rng.normal(size=(5, 5))
+    readout[:5, :5] = np.eye(5) + rng.normal(size=(5, 5))
     readout[5:10, 5:10] = np.eye(5)
     hidden = rng.normal(scale=OBS_DIM**-0.5, size=(OBS_DIM, HIDDEN)).astype(np.float32)
     mix = rng.normal(scale=0.02, size=(HIDDEN, 10)).astype(np.float32)

@@ -25,6 +25,7 @@ back end                  importance of latent i for factor k                   
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -39,14 +40,14 @@ def _standardise(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.nd
     return (train - mean) / std, (test - mean) / std
 
 
-def _classifier_fit(model, x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, y_te: np.ndarray,
-                    importance: Callable[[object], np.ndarray]) -> FitResult:
+def _classifier_fit(model: Any, x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, y_te: np.ndarray,
+                    importance: Callable[[Any], np.ndarray]) -> FitResult:
     model.fit(x_tr, y_tr)
     return (np.abs(importance(model)), float(np.mean(model.predict(x_tr) == y_tr)),
             float(np.mean(model.predict(x_te) == y_te)))
 
 
-def fit_gbt(x_tr, y_tr, x_te, y_te, *, seed: int) -> FitResult:
+def fit_gbt(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, y_te: np.ndarray, *, seed: int) -> FitResult:
     """disentanglement_lib's estimator: ``GradientBoostingClassifier`` with default settings."""
     from sklearn.ensemble import GradientBoostingClassifier
 
@@ -54,7 +55,8 @@ def fit_gbt(x_tr, y_tr, x_te, y_te, *, seed: int) -> FitResult:
                            lambda m: m.feature_importances_)
 
 
-def fit_random_forest(x_tr, y_tr, x_te, y_te, *, seed: int, n_jobs: int = 1) -> FitResult:
+def fit_random_forest(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, y_te: np.ndarray, *, seed: int,
+                      n_jobs: int = 1) -> FitResult:
     """Impurity importances of a 100-tree, depth-8 random forest (results do not depend on ``n_jobs``)."""
     from sklearn.ensemble import RandomForestClassifier
 
@@ -62,7 +64,7 @@ def fit_random_forest(x_tr, y_tr, x_te, y_te, *, seed: int, n_jobs: int = 1) -> 
     return _classifier_fit(model, x_tr, y_tr, x_te, y_te, lambda m: m.feature_importances_)
 
 
-def fit_logistic(x_tr, y_tr, x_te, y_te, *, seed: int) -> FitResult:
+def fit_logistic(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, y_te: np.ndarray, *, seed: int) -> FitResult:
     """Summed absolute multinomial logistic-regression weights on standardised codes."""
     from sklearn.linear_model import LogisticRegression
 
@@ -71,7 +73,8 @@ def fit_logistic(x_tr, y_tr, x_te, y_te, *, seed: int) -> FitResult:
     return _classifier_fit(model, x_tr, y_tr, x_te, y_te, lambda m: np.abs(m.coef_).sum(axis=0))
 
 
-def fit_lasso(x_tr, y_tr, x_te, y_te, *, seed: int, alpha: float = 0.02) -> FitResult:
+def fit_lasso(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, y_te: np.ndarray, *, seed: int,
+              alpha: float = 0.02) -> FitResult:
     """Absolute Lasso weights for the standardised factor label; scores are R^2."""
     from sklearn.linear_model import Lasso
 
