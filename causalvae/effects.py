@@ -154,6 +154,27 @@ class EffectMatrix:
         return dataclasses.replace(first, values=cat("values"), stderr=cat("stderr"), ci_low=cat("ci_low"),
                                    ci_high=cat("ci_high"), meta=dict(first.meta), **{axis: labels})
 
+    @staticmethod
+    def average(replicates: Sequence["EffectMatrix"]) -> "EffectMatrix":
+        """Mean of independent replicate measurements (e.g. disjoint input batches), with ``stderr``.
+
+        ``stderr`` is the standard error of the mean over replicates (sample std / sqrt(R), the
+        batch-means estimator); ``n_samples`` is the replicates' total. Labels, intervention and
+        statistic must agree.
+        """
+        if len(replicates) < 2:
+            raise ValueError(f"average needs at least 2 replicates for a standard error, got {len(replicates)}")
+        first = replicates[0]
+        for r in replicates[1:]:
+            if (r.sources, r.targets, r.intervention, r.statistic) != (first.sources, first.targets,
+                                                                       first.intervention, first.statistic):
+                raise ValueError("average needs replicates with equal sources, targets, intervention and statistic")
+        stack = np.stack([r.values for r in replicates])
+        return dataclasses.replace(
+            first, values=stack.mean(axis=0), stderr=stack.std(axis=0, ddof=1) / np.sqrt(len(replicates)),
+            ci_low=None, ci_high=None, n_samples=sum(r.n_samples for r in replicates),
+            meta={**first.meta, "replicates": len(replicates), "stderr": "batch means"})
+
     # -- persistence ---------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
         """Write an ``.npz`` (no pickles) atomically."""

@@ -75,3 +75,15 @@ def test_unknown_labels_and_unreadable_file(tmp_path):
     bad.write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="not a readable EffectMatrix"):
         EffectMatrix.load(bad)
+
+
+def test_average_gives_batch_means_stderr():
+    reps = [make(np.full((2, 3), v), n_samples=10) for v in (1.0, 2.0, 3.0, 6.0)]
+    avg = EffectMatrix.average(reps)
+    np.testing.assert_allclose(avg.values, 3.0)
+    np.testing.assert_allclose(avg.stderr, np.std([1, 2, 3, 6], ddof=1) / 2)  # sample std / sqrt(4)
+    assert avg.n_samples == 40 and avg.meta["replicates"] == 4
+    with pytest.raises(ValueError, match="at least 2"):
+        EffectMatrix.average(reps[:1])
+    with pytest.raises(ValueError, match="equal sources"):
+        EffectMatrix.average([reps[0], make(statistic="mean")])
