@@ -78,8 +78,8 @@ def screen_then_verify(model: nn.Module, x, *, sources: dict[str, list[int]], ta
 
     Units are ranked by their largest column-normalised |estimate|.  The returned values hold the
     exact effects for verified units and the estimates elsewhere; ``meta`` reports the verified
-    units and the Spearman rank correlation between estimate and exact effect on them (NaN when
-    undefined -- it is measured, never assumed).
+    units and the Spearman rank correlation between estimate and exact effect on them, over the
+    entries where either is non-zero (NaN when undefined -- it is measured, never assumed).
     """
     from scipy.stats import spearmanr
 
@@ -99,7 +99,10 @@ def screen_then_verify(model: nn.Module, x, *, sources: dict[str, list[int]], ta
                             method="exact", device=device, batch_size=batch_size, units_per_pass=units_per_pass)
     values = estimates.copy()
     values[top] = exact
-    est_top = estimates[top].ravel()
-    rho = float(spearmanr(est_top, exact.ravel())[0]) if est_top.size > 1 else float("nan")
+    est_top, exact_flat = estimates[top].ravel(), exact.ravel()
+    informative = (est_top != 0) | (exact_flat != 0)  # structural zeros (no path to the target) agree trivially
+    rho = (float(spearmanr(est_top[informative], exact_flat[informative])[0]) if informative.sum() > 1
+           else float("nan"))
     return values, {**info, "method": "screen", "verify_fraction": float(verify_fraction), "n_verified": int(k),
-                    "verified_rows": [int(i) for i in top], "verified_rank_correlation": rho}
+                    "verified_rows": [int(i) for i in top], "verified_rank_correlation": rho,
+                    "rank_correlation_entries": int(informative.sum())}
