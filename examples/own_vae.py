@@ -28,6 +28,7 @@ from torch import nn
 from causalvae import causal, data, graph, interventions
 from causalvae.effects import EffectMatrix
 from causalvae.io import write_json
+from edge_selection import threshold_blocks
 
 ENCODER_SITES = ["encoder.1", "encoder.3"]  # post-ReLU outputs of the two hidden layers
 LATENT_SITE = "mu"
@@ -69,11 +70,6 @@ def train_own_loop(model: TinyVAE, x: np.ndarray, *, steps: int, beta: float, ob
         opt.step()
     model.eval()
     return float(loss.detach())
-
-
-def relative_thresholds(matrices: list[EffectMatrix], *, fraction: float = 0.1) -> list[float]:
-    """Keep an edge when its |effect| is at least ``fraction`` of the largest one in its matrix."""
-    return [fraction * float(np.max(np.abs(m.values))) for m in matrices]
 
 
 def save_matrix(matrix: EffectMatrix, out: Path, name: str) -> None:
@@ -123,7 +119,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     # 3. causal unit graph, unit classes, alignment with the true factor DAG
     matrices = [factor_unit, factor_latent, edges]
-    G = causal.causal_unit_graph(matrices, rule="threshold", thresholds=relative_thresholds(matrices))
+    G = causal.causal_unit_graph(**threshold_blocks(matrices))
     classes = causal.classify_units(responses)
     aligned = causal.align(G, responses, reference=ds.factor_dag)
     best_latent = {f: factor_latent.targets[int(np.argmax(row))] for f, row in
