@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     compare(f"DCI gbt ({n_tr}/{n_te}), importances",
             lambda: importance_matrix(ztr[:n_tr], vtr[:n_tr], zte[:n_te], vte[:n_te], backend="gbt", n_jobs=2)[0],
             lambda: ref.dci(rt(ztr[:n_tr]), rt(vtr[:n_tr]), rt(zte[:n_te]), rt(vte[:n_te]))["importance"],
-            1, rows, lambda a, b: f"identical: {np.array_equal(a, b)} (max |diff| {np.abs(a - b).max():.1e})")
+            1, rows, lambda a, b: f"identical: {np.array_equal(a, b)} (max abs diff {np.abs(a - b).max():.1e})")
     compare("modularity + explicitness",
             lambda: modularity(ztr, vtr)["modularity"] + explicitness(ztr, vtr, zte, vte)["explicitness_test"],
             lambda: (lambda d: d["modularity"] + d["explicitness_test"])(
