@@ -21,14 +21,17 @@ import sys
 import networkx as nx
 import pandas as pd
 
-from causalvae import causal, data
+from causalvae import causal
 from causalvae.pipeline import RunConfig, run
 
-QUICK = dict(steps=200, n=2000, n_analysis=32, n_pairs=32)
+QUICK = dict(steps=200, n=2000, n_analysis=32, n_pairs=32, hyper={"hidden": (32, 32)})
 
 
 def edges(G: nx.DiGraph) -> str:
-    return ", ".join(f"{a}->{b}" for a, b in sorted(G.edges)) or "(none)"
+    """``a->b`` for directed edges, ``a--b`` for undirected ones (both directions present, as in a CPDAG)."""
+    shown = [f"{a}--{b}" if G.has_edge(b, a) else f"{a}->{b}" for a, b in sorted(G.edges)
+             if not (G.has_edge(b, a) and b < a)]
+    return ", ".join(shown) or "(none)"
 
 
 def strongest_mediators(table: pd.DataFrame, *, top: int = 5) -> pd.DataFrame:
