@@ -19,7 +19,7 @@ def test_trained_beta_vae_beats_random_encoder_on_mig():
     position = data.factors[:, [names.index("posX"), names.index("posY")]]
 
     def vae():
-        return make_vae("beta-vae", input_shape=(x.shape[1],), latent_dim=4, hidden=(256, 64), seed=0,
+        return make_vae("beta-vae", input_shape=(x.shape[1],), latent_dim=4, hidden=(128, 32), seed=0,
                         likelihood="bernoulli", beta=4.0)
 
     def score(model):
@@ -28,6 +28,6 @@ def test_trained_beta_vae_beats_random_encoder_on_mig():
 
     random_mig = score(vae())
     trained = vae()
-    train(trained, x, steps=120, lr=2e-3, seed=0, progress=False)
+    train(trained, x, steps=50, lr=2e-3, seed=0, progress=False)
     trained_mig = score(trained)
-    assert trained_mig > random_mig + 0.03, (trained_mig, random_mig)
+    assert trained_mig > max(2 * random_mig, random_mig + 0.03), (trained_mig, random_mig)

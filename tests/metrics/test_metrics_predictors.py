@@ -69,18 +69,19 @@ def test_backends_are_labelled_variants_with_different_numbers(split, make_entan
     assert len({round(v, 6) for v in values.values()}) == len(values)
 
 
+@pytest.mark.slow
 def test_gbt_parallel_matches_sequential_reference():
     from sklearn.ensemble import GradientBoostingClassifier
 
     rng = np.random.default_rng(0)
-    v = rng.integers(2, size=(150, 3)).astype(float)
-    z = np.hstack([v + rng.normal(scale=0.3, size=v.shape), rng.normal(size=(150, 1))])
-    imp, train_acc, test_acc = importance_matrix(z[:100], v[:100], z[100:], v[100:], backend="gbt", seed=7, n_jobs=2)
+    v = rng.integers(2, size=(90, 3)).astype(float)
+    z = np.hstack([v + rng.normal(scale=0.3, size=v.shape), rng.normal(size=(90, 1))])
+    imp, train_acc, test_acc = importance_matrix(z[:60], v[:60], z[60:], v[60:], backend="gbt", seed=7, n_jobs=2)
     for k in range(3):
-        ref = GradientBoostingClassifier(random_state=7).fit(z[:100], v[:100, k])
+        ref = GradientBoostingClassifier(random_state=7).fit(z[:60], v[:60, k])
         np.testing.assert_array_equal(imp[:, k], ref.feature_importances_)
-        assert train_acc[k] == np.mean(ref.predict(z[:100]) == v[:100, k])
-        assert test_acc[k] == np.mean(ref.predict(z[100:]) == v[100:, k])
+        assert train_acc[k] == np.mean(ref.predict(z[:60]) == v[:60, k])
+        assert test_acc[k] == np.mean(ref.predict(z[60:]) == v[60:, k])
     assert np.argmax(imp[:3], axis=0).tolist() == [0, 1, 2]
 
 

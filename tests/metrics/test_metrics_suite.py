@@ -34,8 +34,8 @@ def test_suite_reports_every_metric_once_encoded(grid, make_disentangled):
 
 
 def test_suite_does_not_depend_on_encoding_batch_size(grid, make_disentangled):
-    a = suite(encoded_pool(grid, make_disentangled, 7)[0], n_train=500, n_test=200, dci_backends=("lasso",))
-    b = suite(CodeCache(grid, codes=make_disentangled(grid)), n_train=500, n_test=200, dci_backends=("lasso",))
+    a = suite(encoded_pool(grid, make_disentangled, 7)[0], n_train=300, n_test=150, dci_backends=("lasso",))
+    b = suite(CodeCache(grid, codes=make_disentangled(grid)), n_train=300, n_test=150, dci_backends=("lasso",))
     assert a == b
 
 
