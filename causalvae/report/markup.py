@@ -10,6 +10,7 @@ import base64
 import html
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from numbers import Integral, Real
 from typing import Any
@@ -56,6 +57,18 @@ def data_uri(data: bytes, mime: str) -> str:
 def image(data: bytes, *, mime: str, alt: str, css_class: str = "plot") -> str:
     """An ``<img>`` with ``data`` inlined as a base64 data URI."""
     return f'<img class="{esc(css_class)}" src="{data_uri(data, mime)}" alt="{esc(alt)}">'
+
+
+def svg_size(data: bytes) -> tuple[float, float] | None:
+    """Width and height of an SVG's root element (Graphviz writes them in pt), if stated."""
+    root = re.search(rb"<svg\b[^>]*>", data[:4096])
+    if root is None:
+        return None
+    sizes = [re.search(rb'\b%s="([\d.]+)(?:pt|px)?"' % name, root.group(0)) for name in (b"width", b"height")]
+    if any(size is None for size in sizes):
+        return None
+    width, height = (float(size.group(1)) for size in sizes)
+    return (width, height) if width > 0 and height > 0 else None
 
 
 def figure(content: str, caption: str) -> str:

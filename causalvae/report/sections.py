@@ -16,6 +16,8 @@ SectionFn = Callable[[RunFolder], "tuple[str, str, str] | None"]
 LOG_TAIL_LINES = 200
 #: Larger graph renderings are linked by name instead of inlined, to keep the page loadable.
 MAX_INLINE_SVG_BYTES = 8_000_000
+#: Graph renderings wider than this (width / height) get a full-width, horizontally scrolling panel.
+WIDE_ASPECT = 3.0
 #: The stage that writes every file of the run folder; a failure there explains any missing output.
 WRITER_STAGE = "export"
 #: Metrics shown as headline tiles when present (``group.name`` keys of metrics.json), with labels.
@@ -128,8 +130,13 @@ def circuits(run: RunFolder) -> tuple[str, str, str]:
             "circuits", "no graphs/circuit_<factor>.svg or .dot found" + _recorded_failure(run, "circuits"))
     panels = []
     for factor, artifact in run.circuits.items():
-        content = _svg_image(run, artifact, f"circuit of {factor}") if artifact.ok else _notice(run, artifact)
-        panels.append(f'<div class="panel"><h3>{h.esc(factor)}</h3>{content}</div>')
+        size = h.svg_size(artifact.value) if artifact.ok and artifact.value is not None else None
+        wide = size is not None and size[0] / size[1] > WIDE_ASPECT
+        content = (_svg_image(run, artifact, f"circuit of {factor}", css_class="plot wide-graph") if wide
+                   else _svg_image(run, artifact, f"circuit of {factor}") if artifact.ok else _notice(run, artifact))
+        if wide:  # a circuit of hundreds of units: full width, drawn tall enough to read, scroll sideways
+            content = f'<div class="scroll">{content}</div>'
+        panels.append(f'<div class="panel{" wide" if wide else ""}"><h3>{h.esc(factor)}</h3>{content}</div>')
     intro = h.note("Per factor: the minimal subgraph of the unit graph carrying the set fraction of the "
                    "factor's total effect (edge width ∝ |effect|).")
     return "circuits", "Circuits per factor", intro + f'<div class="grid">{"".join(panels)}</div>'

@@ -22,6 +22,8 @@ img.plot { display: block; max-width: 100%; height: auto; border: 1px solid var(
            background: #fff; }
 img.graph { margin: 0 auto; max-height: 620px; }
 img.wide { max-height: none; }
+img.wide-graph { height: 420px; width: auto; max-width: none; }
+.panel.wide { grid-column: 1 / -1; }
 .side-by-side { display: grid; grid-template-columns: 1fr 1fr; gap: 1.2rem; }
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 1.2rem; }
 .tiles { display: flex; flex-wrap: wrap; gap: .7rem; margin-bottom: 1rem; }

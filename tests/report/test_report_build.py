@@ -251,6 +251,14 @@ def test_empty_and_all_nan_effect_matrices_still_build(run_copy):
     assert any(img["alt"] == "heatmap of extra" for img in page.images())
 
 
+def test_a_very_wide_circuit_gets_a_full_width_scrolling_panel(run_copy):
+    (run_copy / "graphs" / "circuit_wide.svg").write_text(
+        '<svg width="5000pt" height="500pt" xmlns="http://www.w3.org/2000/svg"><rect width="10" height="10"/></svg>')
+    html = build_report(run_copy).read_text(encoding="utf-8")
+    assert html.count('<div class="panel wide"><h3>wide</h3><div class="scroll"><img class="plot wide-graph"') == 1
+    assert html.count('<div class="panel"><h3>shape</h3><img class="plot graph"') == 1  # a narrow one is unchanged
+
+
 def test_a_graph_with_only_a_dot_file_is_rendered_from_it(run_copy):
     (run_copy / "graphs" / "circuit_shape.svg").unlink()
     images = parse(build_report(run_copy)).images()

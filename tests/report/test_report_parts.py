@@ -105,6 +105,15 @@ def test_esc_leaves_no_markup(text):
     assert html.unescape(escaped) == text
 
 
+@pytest.mark.parametrize("svg, size", [
+    (b'<?xml?>\n<svg width="5162pt" height="573pt"\n viewBox="0 0 5162 573">', (5162.0, 573.0)),
+    (b'<svg height="20px" width="40.5">', (40.5, 20.0)),
+    (b'<svg viewBox="0 0 10 10">', None), (b'<svg width="0pt" height="3pt">', None), (b"<html>", None),
+])
+def test_svg_size(svg, size):
+    assert h.svg_size(svg) == size
+
+
 def test_table_escapes_cells_and_aligns_numeric_columns():
     out = h.table(["name", "<b>value</b>"], [["<i>x</i>", 1.5], ["y", None]])
     assert "<i>" not in out and "&lt;b&gt;value&lt;/b&gt;" in out
