@@ -17,11 +17,11 @@ TARGETS = ["latent.mu", "decoder.deconv2", "output", "recon_error", "output_l2"]
 
 
 def _pick(model, x):
-    """First, middle and last unit of every site, plus two units that are zero on every input."""
+    """First and last unit of every site, plus one unit that is zero on every input at two sites."""
     acts = capture(model, x, ["encoder.fc", "decoder.fc2"])
-    units = {s.name: sorted({0, s.n_units // 2, s.n_units - 1}) for s in model.sites}
+    units = {s.name: sorted({0, s.n_units - 1}) for s in model.sites}
     for site, a in acts.items():
-        dead = torch.nonzero(a.abs().amax(0) == 0).ravel()[:2].tolist()
+        dead = torch.nonzero(a.abs().amax(0) == 0).ravel()[:1].tolist()
         units[site] = sorted(set(units[site]) | set(dead))
     return units
 
@@ -47,6 +47,7 @@ def test_engine_equals_hook_loop_for_other_alternatives(conv_vae, binary_images,
     assert np.abs(exact.values - naive.values).max() <= 1e-5
 
 
+@pytest.mark.slow
 def test_stacked_interventions_linear_path_and_chunks_agree(conv_vae, binary_images):
     units = {"encoder.conv1": [0, 31], "encoder.fc": [5, 6], "latent.mu": [0, 9], "decoder.fc2": [1, 2, 3],
              "decoder.deconv2": [4, 5], "decoder.deconv3": [7]}
