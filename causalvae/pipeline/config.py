@@ -10,13 +10,13 @@ from typing import Any
 
 #: Per-dataset defaults; ``quick`` overrides them for smoke tests (seconds, not minutes).
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
-    "causal-sprites": dict(latent_dim=6, steps=1500, n=20_000, batch_size=64, lr=1e-3),
+    "causal-sprites": dict(latent_dim=6, steps=1000, n=20_000, batch_size=64, lr=1e-3),
     "dsprites": dict(latent_dim=10, steps=3000, n=50_000, batch_size=64, lr=5e-4),
     "scm-linear": dict(latent_dim=6, steps=2000, n=10_000, batch_size=128, lr=1e-3),
     "scm-nonlinear": dict(latent_dim=6, steps=2000, n=10_000, batch_size=128, lr=1e-3),
 }
 FALLBACK_DEFAULTS: dict[str, Any] = dict(latent_dim=8, steps=2000, n=10_000, batch_size=64, lr=1e-3)
-QUICK_OVERRIDES: dict[str, Any] = dict(steps=30, n=600, n_analysis=32, n_pairs=32, batch_size=32)
+QUICK_OVERRIDES: dict[str, Any] = dict(steps=30, n=600, n_analysis=16, n_pairs=16, batch_size=32)
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,8 @@ class RunConfig:
     device: str = "cpu"
     checkpoint: str | None = None
     out: str = "runs/default"
-    n_analysis: int = 128
-    n_pairs: int = 128
+    n_analysis: int = 64
+    n_pairs: int = 64
     quick: bool = False
     hyper: dict[str, Any] = field(default_factory=dict)
 

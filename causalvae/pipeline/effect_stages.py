@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import numpy as np
 
+from collections.abc import Callable
+
 from causalvae.effects import EffectMatrix
 from causalvae.pipeline.context import RunContext
 from causalvae.units import unit_id
 
 LATENT = "latent.mu"
 GRID = tuple(float(c) for c in range(-3, 4))
+#: Independent input batches per measured matrix; their spread gives the effects' standard errors,
+#: which the unit graph's FDR edge test needs.
+REPLICATES = 4
+
+
+def replicated(measure: Callable[[int], EffectMatrix], replicates: int = REPLICATES) -> EffectMatrix:
+    """``measure(r)`` on ``replicates`` independent batches, averaged with batch-means standard errors."""
+    return EffectMatrix.average([measure(r) for r in range(replicates)])
+
+
+def batches(x: np.ndarray, replicates: int = REPLICATES) -> list[np.ndarray]:
+    if len(x) < 2 * replicates:
+        raise ValueError(f"need at least {2 * replicates} analysis inputs for {replicates} batches, got {len(x)}")
+    return np.array_split(x, replicates)
 
 
 def site_names(model, stage: str) -> list[str]:
@@ -23,8 +39,9 @@ def input_manipulation(ctx: RunContext) -> None:
 
     cfg, model = ctx.config, ctx.model
     sites = [*site_names(model, "encoder"), LATENT]
-    responses = interventions.factor_effects(model, ctx.dataset, sites=sites, n_pairs=cfg.n_pairs, seed=cfg.seed,
-                                             device=cfg.device)
+    per_batch = max(2, cfg.n_pairs // REPLICATES)
+    responses = replicated(lambda r: interventions.factor_effects(
+        model, ctx.dataset, sites=sites, n_pairs=per_batch, seed=cfg.seed * REPLICATES + r, device=cfg.device))
     latents = [t for t in responses.targets if t.startswith(LATENT + "[")]
     ctx.effects["factor_unit"] = responses.select(targets=[t for t in responses.targets if t not in latents])
     ctx.effects["factor_latent"] = responses.select(targets=latents)
@@ -73,25 +90,33 @@ def unit_ablation(ctx: RunContext) -> None:
 
     cfg, model = ctx.config, ctx.model
     sites = [*site_names(model, "encoder"), LATENT]
-    ctx.effects["unit_edges"] = interventions.edge_effects(model, ctx.x_analysis, sites=sites, kind="zero",
-                                                           statistic="mean_abs", seed=cfg.seed, device=cfg.device)
+    parts = batches(ctx.x_analysis)
+    ctx.effects["unit_edges"] = replicated(lambda r: interventions.edge_effects(
+        model, parts[r], sites=sites, kind="zero", statistic="mean_abs", seed=cfg.seed, device=cfg.device))
     ctx.effects["unit_latent"] = interventions.ablation_effects(
         model, ctx.x_analysis, sites=site_names(model, "encoder"), targets=[LATENT],
         kind="mean", statistic="mean_abs", device=cfg.device)
 
 
-def decoded(model, x: np.ndarray, *, latent: int | None = None, value: float = 0.0, device: str = "cpu") -> np.ndarray:
-    """Reconstructions of ``x`` (z = mu), optionally with ``do(z_latent = value)``."""
+def decoded_under_do(model, x: np.ndarray, values: tuple[float, ...], *, device: str = "cpu",
+                     max_batch: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Reconstructions of ``x`` (z = mu) and under every ``do(z_i = c)``: (N, ...) and (L, V, N, ...).
+
+    ``x`` is encoded once; all L x V intervened codes are decoded in batches of ``max_batch``.
+    """
     import torch
 
     with torch.no_grad():
         mu, _ = model.encode(torch.as_tensor(x, device=device))
-        if latent is not None:
-            mu = mu.clone()
-            mu[:, latent] = value
-        out = model.decode(mu)
+        n, d = mu.shape
+        z = mu.repeat(d * len(values), 1).view(d, len(values), n, d).clone()
+        for i in range(d):
+            z[i, :, :, i] = torch.as_tensor(values, dtype=mu.dtype, device=device)[:, None]
+        codes = torch.cat([mu, z.reshape(-1, d)])
+        out = torch.cat([model.decode(chunk) for chunk in codes.split(max_batch)])
         out = torch.sigmoid(out) if model.config.likelihood == "bernoulli" else out
-    return out.double().cpu().numpy()
+    out = out.double().cpu().numpy()
+    return out[:n], out[n:].reshape(d, len(values), n, *out.shape[1:])
 
 
 def readout_effects(ctx: RunContext) -> None:
@@ -104,12 +129,14 @@ def readout_effects(ctx: RunContext) -> None:
     ctx.tables["readout_scores"] = scores
     for _, row in scores.iterrows():
         ctx.metric(f"readout.{row['factor']}.{row['metric']}", row["test"])
-    base = decoded(model, x, device=cfg.device)
-    baseline = np.concatenate([base] * len(GRID))
-    intervened = {unit_id(LATENT, i): np.concatenate([decoded(model, x, latent=i, value=c, device=cfg.device)
-                                                       for c in GRID])
-                  for i in range(model.latent_dim)}
-    B = ctx.readouts.effects(baseline, intervened, intervention="do(z=c)", statistic="mean_abs")
+    def readout_effects_on(part: np.ndarray) -> EffectMatrix:
+        base, under_do = decoded_under_do(model, part, GRID, device=cfg.device)
+        baseline = np.concatenate([base] * len(GRID))
+        intervened = {unit_id(LATENT, i): under_do[i].reshape(-1, *base.shape[1:]) for i in range(model.latent_dim)}
+        return ctx.readouts.effects(baseline, intervened, intervention="do(z=c)", statistic="mean_abs")
+
+    parts = batches(x)
+    B = replicated(lambda r: readout_effects_on(parts[r]))
     ctx.effects["latent_readout"] = B
     from causalvae.metrics import interventional
 
