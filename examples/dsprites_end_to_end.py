@@ -34,8 +34,8 @@ from edge_selection import threshold_blocks
 
 LATENT = "latent.mu"
 CES_GRID = tuple(float(c) for c in range(-3, 4))
-QUICK = dict(n=256, steps=4, batch_size=16, n_analysis=8, n_pairs=8, n_metric=256)
-FULL = dict(n=50_000, steps=3000, batch_size=64, n_analysis=128, n_pairs=128, n_metric=6000)
+QUICK = dict(n=256, steps=4, batch_size=16, n_analysis=8, n_pairs=8, n_metric=256, latent_dim=6)
+FULL = dict(n=50_000, steps=3000, batch_size=64, n_analysis=128, n_pairs=128, n_metric=6000, latent_dim=10)
 
 
 def discrete(ds: data.FactorDataset, rows: np.ndarray) -> np.ndarray:
@@ -51,19 +51,18 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="tiny settings (well under a minute)")
     parser.add_argument("--out", default="runs/dsprites_example", help="output folder")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--latent-dim", type=int, default=10)
+    parser.add_argument("--latent-dim", type=int, default=None, help="latents (default: 6 quick, 10 full)")
     parser.add_argument("--beta", type=float, default=4.0)
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: 4 quick, 3000 full)")
     args = parser.parse_args(argv)
     cfg = dict(QUICK if args.quick else FULL)
-    if args.steps is not None:
-        cfg["steps"] = args.steps
+    cfg.update({k: v for k, v in (("steps", args.steps), ("latent_dim", args.latent_dim)) if v is not None})
     out = Path(args.out)
     torch.set_num_threads(min(2, torch.get_num_threads()))
 
     # 1. data and model
     ds = data.load("dsprites", n=cfg["n"], seed=args.seed)
-    model = models.make_vae("beta-vae", input_shape=ds.obs_shape, latent_dim=args.latent_dim, seed=args.seed,
+    model = models.make_vae("beta-vae", input_shape=ds.obs_shape, latent_dim=cfg["latent_dim"], seed=args.seed,
                             beta=args.beta)
     result = models.train(model, ds, steps=cfg["steps"], batch_size=cfg["batch_size"], lr=5e-4, seed=args.seed,
                           checkpoint_dir=out / "checkpoint", progress=False)
@@ -73,7 +72,7 @@ def main(argv: list[str] | None = None) -> dict:
     kl = models.latent_kl(model, x)
     recon = models.reconstruction_quality(model, x)
     print(f"trained beta-VAE (beta={args.beta}) for {result.steps} steps on {len(ds)} dSprites images "
-          f"in {result.seconds:.0f}s; active latents {int((kl > 0.01).sum())}/{args.latent_dim}")
+          f"in {result.seconds:.0f}s; active latents {int((kl > 0.01).sum())}/{cfg['latent_dim']}")
 
     # 2. computational graph
     comp = graph.extract(model, torch.as_tensor(x[:2]))
