@@ -131,6 +131,23 @@ def test_every_stage_page_is_linked_from_index():
         assert f"]({page})" in index, f"docs/index.md does not link {page}"
 
 
+def test_pipeline_defaults_table_matches_run_config():
+    from causalvae.pipeline.config import DATASET_DEFAULTS, QUICK_OVERRIDES, RunConfig
+
+    text = (DOCS / "pipeline.md").read_text(encoding="utf-8")
+    for dataset, d in DATASET_DEFAULTS.items():
+        row = next((line for line in text.splitlines() if line.startswith("|") and dataset in line), None)
+        assert row is not None, f"docs/pipeline.md has no defaults row for {dataset}"
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        expected = [str(d["latent_dim"]), str(d["steps"]), f"{d['n']:,}", str(d["batch_size"])]
+        assert cells[1:5] == expected, f"{dataset}: documented {cells[1:5]}, RunConfig has {expected}"
+        assert float(cells[5]) == d["lr"], f"{dataset}: documented lr {cells[5]}, RunConfig has {d['lr']}"
+    quick = next(line for line in text.splitlines() if line.startswith("| `--quick`"))
+    assert f"| {QUICK_OVERRIDES['steps']} | {QUICK_OVERRIDES['n']} |" in quick
+    assert f"n_analysis = n_pairs = {QUICK_OVERRIDES['n_analysis']}" in quick
+    assert f"`n_analysis` (default {RunConfig.n_analysis})" in text
+
+
 def test_python_blocks_helper_finds_sections():
     text = "# t\n## A\n```python\na = 1\n```\n## B\n```python\nb = 2\n```\n"
     assert python_blocks(text, section="B") == ["b = 2\n"]
