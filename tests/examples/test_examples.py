@@ -98,7 +98,9 @@ def test_own_vae_quick(tmp_path):
     assert {d["site"] for _, d in G.nodes(data=True)} >= {"factor", "encoder.1", "encoder.3", "mu"}
     responses = EffectMatrix.load(tmp_path / "factor_latent.npz")
     assert responses.sources == tuple(f"factor.{k}" for k in "abcdef")
-    assert np.all(np.isfinite(responses.values)) and np.all(responses.values >= 0)
+    assert np.all(np.isfinite(responses.values)) and responses.statistic == "mean"
+    assert responses.stderr is not None and np.all(responses.stderr >= 0)  # from the replicate batches
+    assert G.graph["threshold_rule"] == "fdr"
     assert (tmp_path / "aligned.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
     assert summary["alignment"]["shd"] >= 0
 
