@@ -1,6 +1,5 @@
 """Table-driven tests over every VAE variant: build, shapes, sites, fx, training, save/load."""
 
-import numpy as np
 import pytest
 import torch
 import torch.fx
