@@ -67,8 +67,16 @@ def _check_batch(batch: torch.Tensor, model: VAE, step: int) -> None:
 def _read_log(path: Path, *, until: int) -> list[dict[str, float]]:
     if not path.exists():
         return []
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in records if r["step"] <= until]
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:  # a line cut by the kill: everything from here is past the checkpoint
+            break
+        if record["step"] > until:
+            break
+        records.append(record)
+    return records
 
 
 def _resume(directory: Path, model: VAE, optimizers: dict, run: dict[str, Any]) -> tuple[int, list[dict]]:

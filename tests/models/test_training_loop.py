@@ -99,6 +99,16 @@ def test_conv_resume_in_channels_last_is_bit_exact(tmp_path):
     assert _same_weights(full, resumed)
 
 
+def test_resume_discards_log_lines_past_the_checkpoint_including_a_cut_line(tmp_path):
+    train(mlp_vae(), tabular(), steps=4, batch_size=32, checkpoint_dir=tmp_path, progress=False)
+    with open(tmp_path / "log.jsonl", "a") as fh:
+        fh.write('{"step": 5, "loss": 1.0}\n{"step": 6, "lo')
+    result = train(mlp_vae(), tabular(), steps=6, batch_size=32, checkpoint_dir=tmp_path, progress=False)
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == list(range(1, 7)) and records[4]["loss"] != 1.0
+    assert records == list(result.history)
+
+
 _SCRIPT = textwrap.dedent("""
     import sys
     import torch
