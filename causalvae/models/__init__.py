@@ -23,7 +23,7 @@ _EXPORTS = {
     "save_checkpoint": "checkpoint", "load_checkpoint": "checkpoint", "load_model": "checkpoint",
     "Checkpoint": "checkpoint", "CheckpointError": "checkpoint",
     "encode_dataset": "diagnostics", "latent_kl": "diagnostics", "active_latents": "diagnostics",
-    "reconstruction_quality": "diagnostics",
+    "reconstruction_quality": "diagnostics", "ACTIVE_KL_THRESHOLD": "diagnostics",
     "latent_traversal": "traversals", "plot_traversals": "traversals",
     "train_command": "cli", "cli_train": "cli", "add_train_arguments": "cli",
     "evaluate_command": "cli", "cli_evaluate": "cli", "add_evaluate_arguments": "cli",
