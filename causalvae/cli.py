@@ -14,6 +14,13 @@ from collections.abc import Callable, Sequence
 USER_ERRORS = (ValueError, KeyError, FileNotFoundError, NotADirectoryError, PermissionError, IsADirectoryError)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (plus a pointer to --help), exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -62,7 +69,7 @@ def _lazy(module: str, function: str) -> Callable[[argparse.Namespace], int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="causalvae", description=(
+    parser = _Parser(prog="causalvae", description=(
         "Mechanistic interpretability of VAEs through causal interventions."))
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

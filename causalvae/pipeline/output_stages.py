@@ -38,6 +38,10 @@ def discrete_factors(factors: np.ndarray, kinds, *, n_bins: int = 20) -> np.ndar
     return out
 
 
+#: Larger graphs are unreadable as one picture (and slow to lay out): they get GraphML / DOT / JSON only.
+MAX_RENDER_NODES, MAX_RENDER_EDGES = 400, 1500
+
+
 def export(ctx: RunContext) -> None:
     """Write effect matrices (NPZ + CSV), graphs (GraphML, DOT, JSON, SVG), tables (CSV) and metrics.json."""
     from causalvae import graph
@@ -51,7 +55,7 @@ def export(ctx: RunContext) -> None:
         graph.write_graphml(G, folder.path(f"graphs/{name}.graphml"))
         graph.write_dot(G, folder.path(f"graphs/{name}.dot"))
         graph.write_json(G, folder.path(f"graphs/{name}.json"))
-        if G.number_of_nodes() <= 400:  # larger graphs are unreadable as one picture; use the GraphML
+        if G.number_of_nodes() <= MAX_RENDER_NODES and G.number_of_edges() <= MAX_RENDER_EDGES:
             graph.render(G, folder.path(f"graphs/{name}.svg"))
     for name, table in ctx.tables.items():
         if not name.startswith("_"):
