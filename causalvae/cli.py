@@ -134,7 +134,14 @@ def _register_graph(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_lazy("causalvae.graph.cli", "graph_command"))
 
 
-_REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [_register_run, _register_compare, _register_models, _register_graph]
+def _register_report(sub: argparse._SubParsersAction) -> None:
+    from causalvae.report.cli import register
+
+    register(sub)
+
+
+_REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _register_run, _register_compare, _register_models, _register_graph, _register_report]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

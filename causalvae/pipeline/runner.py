@@ -7,6 +7,7 @@ what earlier stages wrote stays in place, and stages that need the failed one ar
 from __future__ import annotations
 
 import time
+import warnings
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -66,7 +67,9 @@ class RunFolder:
         self.log(f"> {name} ...")
         start = time.perf_counter()
         try:
-            result = body()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("default")
+                result = body()
         except Exception as exc:  # a failed stage must not lose earlier results
             seconds = time.perf_counter() - start
             self.status[name] = {"state": "failed", "seconds": round(seconds, 3),
@@ -77,7 +80,10 @@ class RunFolder:
         else:
             seconds = time.perf_counter() - start
             self.status[name] = {"state": "done", "seconds": round(seconds, 3)}
-            self.log(f"  {name}: done in {seconds:.1f}s")
+            for w in caught:  # library warnings belong in the log, not in the middle of the progress lines
+                self._log.write(f"warning in {name}: {w.category.__name__}: {w.message}\n")
+            note = f" ({len(caught)} warning(s), see log.txt)" if caught else ""
+            self.log(f"  {name}: done in {seconds:.1f}s{note}")
         self._save_status()
         return result
 
