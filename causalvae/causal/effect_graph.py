@@ -8,7 +8,11 @@ one of these rules (recorded in ``G.graph["threshold_rule"]``):
 ``"fdr"``
     each matrix carries ``stderr``; two-sided z-test ``p = 2 Φ(−|e| / se)``, Benjamini–Hochberg
     within each matrix, keep ``q ≤ alpha`` (false-discovery-rate control).  Valid for signed
-    statistics (``mean``); absolute ones (``mean_abs``) are positive under no effect, so they warn.
+    statistics (``mean``).  Absolute ones (``mean_abs``) are positive under a *noisy* null, so they
+    warn — unless the caller passes ``deterministic=True``: with exact, noise-free interventions
+    (z = μ, do-operations, zero/mean ablation) a source with no causal path to a target changes it
+    by exactly 0 on every input, and the test asks whether a nonzero effect is consistent across
+    independent input batches (``stderr`` from :meth:`causalvae.effects.EffectMatrix.average`).
 ``"max-null"``
     a family-wise permutation rule: for each matrix the caller passes draws of the null
     distribution of ``max |effect|`` (e.g. :func:`causalvae.causal.stats.sign_flip_max_null` of the
@@ -68,8 +72,8 @@ def _role(site: str) -> str:
 
 
 def _keep_masks(matrices: Sequence[EffectMatrix], rule: str, alpha: float,
-                null_maxima: Sequence[np.ndarray] | None,
-                thresholds: Sequence[float] | None) -> list[tuple[np.ndarray, np.ndarray | None, float]]:
+                null_maxima: Sequence[np.ndarray] | None, thresholds: Sequence[float] | None,
+                deterministic: bool = False) -> list[tuple[np.ndarray, np.ndarray | None, float]]:
     """Per matrix: (keep mask, p-values or None, threshold or NaN)."""
     from scipy import stats
 
@@ -86,7 +90,7 @@ def _keep_masks(matrices: Sequence[EffectMatrix], rule: str, alpha: float,
             if m.stderr is None:
                 raise ValueError(f"rule 'fdr' needs stderr on every matrix; matrix {k} "
                                  f"({m.intervention}, {m.sources[0]} -> {m.targets[0]} ...) has none")
-            if m.statistic in ABSOLUTE_STATISTICS:
+            if m.statistic in ABSOLUTE_STATISTICS and not deterministic:
                 warnings.warn(f"rule 'fdr' tests effect = 0, but statistic {m.statistic!r} is positive even without "
                               "an effect; use rule 'max-null' with draws measured under a null intervention",
                               stacklevel=3)
@@ -126,7 +130,7 @@ def _layers(G: nx.DiGraph, measured: set[tuple[str, str]], site_order: Sequence[
 
 def causal_unit_graph(matrices: Sequence[EffectMatrix], *, rule: str = "fdr", alpha: float = 0.05,
                       null_maxima: Sequence[np.ndarray] | None = None, thresholds: Sequence[float] | None = None,
-                      site_order: Sequence[str] | None = None) -> nx.DiGraph:
+                      site_order: Sequence[str] | None = None, deterministic: bool = False) -> nx.DiGraph:
     """Build the ``kind="unit"`` causal graph whose edges are the significant measured effects.
 
     Parameters
@@ -134,6 +138,8 @@ def causal_unit_graph(matrices: Sequence[EffectMatrix], *, rule: str = "fdr", al
     matrices : factor × unit, factor × latent, unit → unit (edge effects), latent × decoder-unit and
         latent × read-out-factor matrices, in any order.
     rule : edge-selection rule, ``"fdr"``, ``"max-null"`` or ``"threshold"`` (module docstring).
+    deterministic : the effects come from exact, noise-free interventions, so ``"fdr"`` may test
+        absolute statistics (module docstring).
     alpha : FDR level (``"fdr"``) or family-wise error level (``"max-null"``).
     null_maxima : for ``"max-null"``, one array of null ``max |effect|`` draws per matrix.
     thresholds : for ``"threshold"``, one threshold per matrix.
@@ -151,7 +157,7 @@ def causal_unit_graph(matrices: Sequence[EffectMatrix], *, rule: str = "fdr", al
     if not matrices or not all(isinstance(m, EffectMatrix) for m in matrices):
         raise TypeError("matrices must be a non-empty sequence of EffectMatrix")
     G = new_graph("unit", threshold_rule=rule, alpha=float(alpha))
-    masks = _keep_masks(matrices, rule, alpha, null_maxima, thresholds)
+    masks = _keep_masks(matrices, rule, alpha, null_maxima, thresholds, deterministic)
     measured: set[tuple[str, str]] = set()
     for m, (keep, p, thr) in zip(matrices, masks):
         sources = [_node_id(s, as_target=False) for s in m.sources]

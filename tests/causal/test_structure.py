@@ -1,3 +1,4 @@
+import warnings
 import networkx as nx
 import numpy as np
 import pytest
@@ -168,3 +169,15 @@ def test_fdr_rule_warns_for_absolute_statistics():
                      stderr=np.full((1, 1), 0.1))
     with pytest.warns(UserWarning, match="positive even without an effect"):
         causal_unit_graph([m])
+
+
+def test_fdr_on_exact_interventions_tests_consistency_without_warning():
+    """deterministic=True: no causal path means an exact 0 (p = 1); a consistent nonzero effect is kept."""
+    values = np.array([[0.0, 0.5, 0.02]])
+    stderr = np.array([[0.0, 0.05, 0.05]])  # third: mean |change| small and inconsistent across batches
+    m = EffectMatrix(values, ["a[0]"], ["b[0]", "b[1]", "b[2]"], intervention="zero-ablation",
+                     statistic="mean_abs", n_samples=16, stderr=stderr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        G = causal_unit_graph([m], deterministic=True)
+    assert set(G.edges) == {("a[0]", "b[1]")}
