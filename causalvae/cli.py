@@ -97,8 +97,14 @@ def _register_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--checkpoint", default=None, help="analyse an existing checkpoint instead of training")
     p.add_argument("--out", default="runs/default", help="run folder")
+    _analysis_arguments(p)
     p.add_argument("--quick", action="store_true", help="tiny configuration (seconds), for smoke tests")
     p.set_defaults(handler=_lazy("causalvae.pipeline", "run_command"))
+
+
+def _analysis_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--n-analysis", type=_positive_int, default=None, help="inputs of every sweep (default 64)")
+    p.add_argument("--n-pairs", type=_positive_int, default=None, help="factor-controlled pairs per factor (default 64)")
 
 
 def _register_compare(sub: argparse._SubParsersAction) -> None:
@@ -111,6 +117,7 @@ def _register_compare(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n", type=_positive_int, default=None)
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default="runs/compare", help="folder of the cells and the table")
+    _analysis_arguments(p)
     p.add_argument("--quick", action="store_true", help="tiny configuration, for smoke tests")
     p.set_defaults(handler=_lazy("causalvae.pipeline.compare", "compare_command"))
 

@@ -89,7 +89,8 @@ def run_command(args: argparse.Namespace) -> int:
     """``causalvae run``: resolve the options, run, print where the results are."""
     config = RunConfig.resolve(dataset=args.dataset, variant=args.variant, latent_dim=args.latent_dim,
                                steps=args.steps, n=args.n, seed=args.seed, device=args.device,
-                               checkpoint=args.checkpoint, out=args.out, quick=args.quick or None)
+                               checkpoint=args.checkpoint, out=args.out, quick=args.quick or None,
+                               n_analysis=args.n_analysis, n_pairs=args.n_pairs)
     check_names(config)
     ctx = run(config, progress=lambda line: print(line, file=sys.stderr, flush=True))
     failed = {k: v for k, v in ctx.folder.status.items() if v["state"] != "done"}

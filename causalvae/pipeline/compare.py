@@ -133,7 +133,8 @@ def compare_command(args: argparse.Namespace) -> int:
     if not variants:
         raise ValueError(f"--variants must list at least one variant, got {args.variants!r}")
     base = RunConfig.resolve(dataset=args.dataset, steps=args.steps, n=args.n, latent_dim=args.latent_dim,
-                             device=args.device, quick=args.quick or None, out=args.out)
+                             device=args.device, quick=args.quick or None, out=args.out,
+                             n_analysis=args.n_analysis, n_pairs=args.n_pairs)
     from causalvae.pipeline import check_names
 
     for variant in variants:
