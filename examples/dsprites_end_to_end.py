@@ -27,13 +27,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from causalvae.effects import EffectMatrix
 from causalvae import causal, data, graph, interventions, metrics, models
 from causalvae.metrics import interventional
 from causalvae.io import write_json
-from edge_selection import threshold_blocks
 
 LATENT = "latent.mu"
 CES_GRID = tuple(float(c) for c in range(-3, 4))
+REPLICATES = 4
 QUICK = dict(n=256, steps=4, batch_size=16, n_analysis=8, n_pairs=8, n_metric=256, latent_dim=6)
 FULL = dict(n=50_000, steps=3000, batch_size=64, n_analysis=128, n_pairs=128, n_metric=6000, latent_dim=10)
 
@@ -79,19 +80,22 @@ def main(argv: list[str] | None = None) -> dict:
     encoder = [s.name for s in model.sites if s.stage == "encoder"]
 
     # 3. interventions
-    responses = interventions.factor_effects(model, ds, sites=[*encoder, LATENT], n_pairs=cfg["n_pairs"],
-                                             seed=args.seed)
+    # Effects on REPLICATES independent batches: mean ± batch-means standard error (for the FDR edge test).
+    responses = EffectMatrix.average([
+        interventions.factor_effects(model, ds, sites=[*encoder, LATENT], n_pairs=cfg["n_pairs"] // REPLICATES,
+                                     seed=args.seed * REPLICATES + r) for r in range(REPLICATES)])
     latent_cols = [t for t in responses.targets if t.startswith(LATENT + "[")]
     factor_unit = responses.select(targets=[t for t in responses.targets if t not in latent_cols])
     factor_latent = responses.select(targets=latent_cols)
     unit_mu = interventions.ablation_effects(model, x, sites=encoder, targets=[LATENT], kind="mean")
-    edges = interventions.edge_effects(model, x, sites=[*encoder, LATENT], kind="zero", seed=args.seed)
+    edges = EffectMatrix.average([interventions.edge_effects(model, part, sites=[*encoder, LATENT], kind="zero")
+                                  for part in np.array_split(x, REPLICATES)])
     ces_matrix = interventions.latent_effects(model, x, values=CES_GRID, targets=["output_l2"], statistic="mean")
     profiles = interventions.latent_output_profiles(model, x)
 
     # 4. causal unit graph, unit classes, circuits
     matrices = [factor_unit, factor_latent, edges]
-    G = causal.causal_unit_graph(**threshold_blocks(matrices))
+    G = causal.causal_unit_graph(matrices, rule="fdr", alpha=0.05, deterministic=True)
     classes = causal.classify_units(factor_unit)
     found = {}
     for factor in factor_unit.sources:

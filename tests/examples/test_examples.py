@@ -18,7 +18,6 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 sys.path.insert(0, str(EXAMPLES))
 
-import edge_selection  # noqa: E402  (an example module, found through EXAMPLES)
 
 
 def run_example(name: str, out: Path, *extra: str) -> str:
@@ -38,35 +37,6 @@ def read_unit_graph(path: Path):
 
 
 # --- helpers: known answers -------------------------------------------------------------------
-
-def test_by_site_pair_splits_blocks_and_drops_all_zero_ones():
-    m = EffectMatrix(np.array([[1.0, 2.0, 0.0], [3.0, 4.0, 0.0], [0.0, 0.0, 0.0]]),
-                     ["a[0]", "a[1]", "b[0]"], ["b[0]", "b[1]", "c[0]"], intervention="zero-ablation",
-                     statistic="mean_abs", n_samples=4)
-    blocks = edge_selection.by_site_pair(m)
-    assert [(b.sources, b.targets) for b in blocks] == [(("a[0]", "a[1]"), ("b[0]", "b[1]"))]
-    np.testing.assert_array_equal(blocks[0].values, [[1.0, 2.0], [3.0, 4.0]])
-
-
-def test_factors_form_one_layer_and_thresholds_are_relative():
-    m = EffectMatrix(np.array([[10.0, -1.0], [0.5, 2.0]]), ["factor.a", "factor.b"], ["u[0]", "u[1]"],
-                     intervention="factor-pair", statistic="mean", n_samples=8)
-    assert edge_selection.layer_of("factor.a") == "factor"
-    kwargs = edge_selection.threshold_blocks([m], fraction=0.25)
-    assert len(kwargs["matrices"]) == 1 and kwargs["rule"] == "threshold"
-    assert kwargs["thresholds"] == [2.5]
-
-
-def test_threshold_blocks_keep_weak_later_layers(tmp_path):
-    """A globally weak layer pair keeps its own strongest edge (one global threshold would drop it)."""
-    from causalvae import causal
-
-    m = EffectMatrix(np.array([[100.0, 0.0], [0.0, 0.0], [0.0, 0.01]]), ["a[0]", "a[1]", "b[0]"],
-                     ["b[0]", "c[0]"], intervention="zero-ablation", statistic="mean_abs", n_samples=4)
-    G = causal.causal_unit_graph(**edge_selection.threshold_blocks([m]))
-    assert G.has_edge("a[0]", "b[0]") and G.has_edge("b[0]", "c[0]")
-    assert G.number_of_edges() == 2
-
 
 def test_scm_helpers():
     import networkx as nx
