@@ -147,8 +147,22 @@ def _register_report(sub: argparse._SubParsersAction) -> None:
     register(sub)
 
 
+def _register_sweep(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="variants x datasets x seeds grid from a TOML/JSON file, locally or on Ray")
+    p.add_argument("grid", help="grid file (.toml or .json): variants, datasets, seeds, options, analysis")
+    p.add_argument("--backend", choices=("local", "ray"), default="local")
+    p.add_argument("--address", default=None, help="Ray cluster address (e.g. auto, HOST:6379, ray://HOST:10001)")
+    p.add_argument("--workers", type=_positive_int, default=None,
+                   help="local processes (default: CPU count); CPUs of a Ray cluster started here")
+    p.add_argument("--threads", type=_positive_int, default=1, help="CPU threads per cell")
+    p.add_argument("--gpus-per-cell", type=float, default=1.0, help="GPUs a Ray task requests for a CUDA cell")
+    p.add_argument("--max-retries", type=_non_negative_int, default=3, help="re-runs of a cell whose worker died")
+    p.add_argument("--out", default=None, help="folder of the cells and the table (default: the grid's out)")
+    p.set_defaults(handler=_lazy("causalvae.sweep.command", "sweep_command"))
+
+
 _REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
-    _register_run, _register_compare, _register_models, _register_graph, _register_report]
+    _register_run, _register_compare, _register_models, _register_graph, _register_report, _register_sweep]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -72,29 +72,43 @@ def compare(base: RunConfig, *, variants: Sequence[str], seeds: int, out: str | 
 def aggregate(out: Path, *, variants: Sequence[str], seeds: int) -> tuple["pd.DataFrame", list[str]]:  # noqa: F821
     """Long table ``variant, metric, mean, ci_low, ci_high, n`` from the complete cells."""
     import pandas as pd
-    from scipy import stats
 
     rows, missing = [], []
     for variant in variants:
-        values: dict[str, list[float]] = {label: [] for label, _ in TABLE_METRICS}
-        for seed in range(seeds):
-            run_dir = cell_dir(out, variant, seed)
-            if not is_complete(run_dir):
-                missing.append(f"{variant}/seed{seed}")
-                continue
-            metrics = json.loads((run_dir / "metrics.json").read_text())
-            for label, key in TABLE_METRICS:
-                value = metrics.get(key)
-                value = value.get("value") if isinstance(value, dict) else value
-                if value is not None and np.isfinite(value):
-                    values[label].append(float(value))
-        for label, xs in values.items():
-            n = len(xs)
-            mean = float(np.mean(xs)) if n else float("nan")
-            half = float(stats.t.ppf(0.975, n - 1) * np.std(xs, ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
-            rows.append({"variant": variant, "metric": label, "mean": mean, "ci_low": mean - half,
-                         "ci_high": mean + half, "n": n})
+        run_dirs = {f"{variant}/seed{seed}": cell_dir(out, variant, seed) for seed in range(seeds)}
+        summary, absent = summarise_cells(run_dirs)
+        rows += [{"variant": variant, **row} for row in summary]
+        missing += absent
     return pd.DataFrame(rows), missing
+
+
+def summarise_cells(run_dirs: Mapping[str, Path]) -> tuple[list[dict], list[str]]:
+    """Mean and 95 % t-interval of every table metric over the complete run folders of one group.
+
+    ``run_dirs`` maps a cell's name to its folder; returns rows ``metric, mean, ci_low, ci_high, n``
+    and the names of the incomplete (missing) cells, which contribute nothing.
+    """
+    from scipy import stats
+
+    values: dict[str, list[float]] = {label: [] for label, _ in TABLE_METRICS}
+    missing = []
+    for name, run_dir in run_dirs.items():
+        if not is_complete(run_dir):
+            missing.append(name)
+            continue
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        for label, key in TABLE_METRICS:
+            value = metrics.get(key)
+            value = value.get("value") if isinstance(value, dict) else value
+            if value is not None and np.isfinite(value):
+                values[label].append(float(value))
+    rows = []
+    for label, xs in values.items():
+        n = len(xs)
+        mean = float(np.mean(xs)) if n else float("nan")
+        half = float(stats.t.ppf(0.975, n - 1) * np.std(xs, ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+        rows.append({"metric": label, "mean": mean, "ci_low": mean - half, "ci_high": mean + half, "n": n})
+    return rows, missing
 
 
 def table_markdown(table: "pd.DataFrame", missing: Sequence[str]) -> str:  # noqa: F821

@@ -1,0 +1,101 @@
+"""Run or reuse one grid cell, and a whole grid on a backend.
+
+A cell counts only when its ``status.json`` says every stage finished (``compare.is_complete``):
+complete cells are skipped before any task is sent; an incomplete folder (a dead worker's half-written
+run, or a failed stage of an earlier launch) is deleted before the cell runs again, so partial results
+are never mixed with complete ones.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from causalvae.pipeline.compare import is_complete
+from causalvae.pipeline.runner import Progress
+from causalvae.sweep.grid import Cell, SweepGrid
+
+CellRunner = Callable[[None, Cell], "CellOutcome"]
+
+
+@dataclass(frozen=True)
+class CellOutcome:
+    """What happened to a cell: ``state`` is ``"done"``, ``"reused"`` or ``"failed"`` (with the stages)."""
+
+    name: str
+    key: str
+    state: str
+    seconds: float = 0.0
+    error: str | None = None
+
+
+def run_cell(_shared: None, cell: Cell) -> CellOutcome:
+    """Train or load, analyse and write the cell's run folder (a task of :func:`run_grid`)."""
+    from causalvae.pipeline import run
+
+    if is_complete(cell.run_dir):
+        return CellOutcome(cell.name, cell.key, "reused")
+    if cell.run_dir.exists():
+        shutil.rmtree(cell.run_dir)
+    start = time.perf_counter()
+    ctx = run(cell.config)
+    seconds = round(time.perf_counter() - start, 3)
+    if is_complete(cell.run_dir):
+        return CellOutcome(cell.name, cell.key, "done", seconds)
+    failed = {k: v.get("error") or v.get("reason") for k, v in ctx.folder.status.items() if v["state"] != "done"}
+    return CellOutcome(cell.name, cell.key, "failed", seconds,
+                       error="; ".join(f"{k}: {v}" for k, v in failed.items()) or "incomplete")
+
+
+def run_grid(grid: SweepGrid, *, backend: str = "local", workers: int | None = None, address: str | None = None,
+             max_retries: int = 3, threads: int = 1, gpus_per_cell: float = 1.0, progress: Progress | None = None,
+             runner: CellRunner = run_cell) -> list[CellOutcome]:
+    """Run every incomplete cell of ``grid`` as one task each; complete cells are reused.
+
+    Parameters
+    ----------
+    backend, workers, address, max_retries, threads : see :func:`causalvae.sweep.backends.map_tasks`.
+    gpus_per_cell : GPUs a Ray task requests for a cell whose ``device`` is CUDA (CPU cells ask for none).
+    progress : called with one line per finished cell.
+    runner : the task body (default :func:`run_cell`); a module-level function ``runner(None, cell)``.
+
+    Returns
+    -------
+    One outcome per cell, in grid order.
+    """
+    from causalvae.pipeline import check_names
+    from causalvae.sweep.backends import map_tasks
+
+    cells = grid.cells()
+    for cell in cells:
+        check_names(cell.config)
+    outcomes: dict[str, CellOutcome] = {}
+    todo: list[Cell] = []
+    for cell in cells:
+        if is_complete(cell.run_dir):
+            outcomes[cell.key] = CellOutcome(cell.name, cell.key, "reused")
+            _report(progress, outcomes[cell.key])
+        else:
+            todo.append(cell)
+    cuda = any(c.config.device.startswith("cuda") for c in todo)
+    results = map_tasks(runner, todo, backend=backend, workers=workers, address=address, max_retries=max_retries,
+                        threads=threads, gpus_per_task=gpus_per_cell if cuda and backend == "ray" else 0.0,
+                        on_result=lambda _, outcome: _report(progress, outcome))
+    outcomes.update({o.key: o for o in results})
+    return [outcomes[c.key] for c in cells]
+
+
+def missing_cells(cells: Sequence[Cell]) -> list[str]:
+    """Names of the cells whose run folder is not complete."""
+    return [c.name for c in cells if not is_complete(c.run_dir)]
+
+
+def _report(progress: Progress | None, outcome: CellOutcome) -> None:
+    if progress is None:
+        return
+    mark = {"done": "+", "reused": "=", "failed": "x"}[outcome.state]
+    detail = f" in {outcome.seconds:.1f}s" if outcome.state == "done" else (
+        f": {outcome.error}" if outcome.error else "")
+    progress(f"{mark} {outcome.name}: {outcome.state}{detail}")

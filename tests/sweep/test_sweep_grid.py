@@ -1,0 +1,147 @@
+"""Grid files, cell hashing, unit chunking and the local process backend (no pipeline runs here)."""
+
+import dataclasses
+import json
+import os
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from causalvae.interventions import ablation_effects
+from causalvae.pipeline import RunConfig
+from causalvae.sweep import (SweepGrid, cell_key, grid_from_dict, load_grid, map_tasks, split_ablation_effects,
+                             unit_chunks)
+
+TOML = """
+out = "OUT"
+variants = ["vae", "beta-vae"]
+datasets = ["scm-linear"]
+seeds = 2
+[options]
+quick = true
+steps = 7
+[[analysis]]
+n_analysis = 8
+[[analysis]]
+n_analysis = 12
+"""
+
+
+def test_toml_and_json_grids_give_the_same_cells(tmp_path):
+    (tmp_path / "g.toml").write_text(TOML.replace("OUT", str(tmp_path / "s")))
+    spec = {"out": str(tmp_path / "s"), "variants": ["vae", "beta-vae"], "datasets": ["scm-linear"], "seeds": [0, 1],
+            "options": {"quick": True, "steps": 7}, "analysis": [{"n_analysis": 8}, {"n_analysis": 12}]}
+    (tmp_path / "g.json").write_text(json.dumps(spec))
+    a, b = load_grid(tmp_path / "g.toml").cells(), load_grid(tmp_path / "g.json").cells()
+    assert a == b and len(a) == 1 * 2 * 2 * 2
+    assert {c.config.steps for c in a} == {7} and {c.config.n_analysis for c in a} == {8, 12}
+    assert {c.config.n_pairs for c in a} == {RunConfig.resolve(quick=True).n_pairs}  # quick defaults still apply
+    assert len({c.run_dir for c in a}) == len(a) and all(c.run_dir.parent == tmp_path / "s" / "cells" for c in a)
+    assert a[0].name == "scm-linear/vae/n_analysis=8/seed0" and a[0].key in a[0].run_dir.name
+
+
+def test_cell_key_ignores_out_and_tracks_every_other_option():
+    base = RunConfig.resolve(dataset="scm-linear", quick=True, out="a")
+    assert cell_key(base) == cell_key(dataclasses.replace(base, out="b"))
+    changed = [dataclasses.replace(base, **{k: v}) for k, v in
+               dict(seed=1, variant="vae", steps=31, lr=2e-3, n_pairs=17, hyper={"beta": 2.0}).items()]
+    keys = {cell_key(c) for c in changed}
+    assert len(keys) == len(changed) and cell_key(base) not in keys
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"variants": ["vae"], "datasets": ["scm-linear"]}, "missing ['seeds']"),
+    ({"variants": ["vae"], "datasets": ["scm-linear"], "seeds": 0}, "must be positive"),
+    ({"variants": ["vae"], "datasets": ["scm-linear"], "seeds": [-1]}, "integers >= 0"),
+    ({"variants": [], "datasets": ["scm-linear"], "seeds": 1}, "at least one"),
+    ({"variants": ["vae"], "datasets": ["scm-linear"], "seeds": 1, "options": {"sed": 3}}, "unknown run option"),
+    ({"variants": ["vae"], "datasets": ["scm-linear"], "seeds": 1, "options": {"seed": 3}}, "unknown run option"),
+    ({"variants": ["vae"], "datasets": ["scm-linear"], "seeds": 1, "colour": 1}, "unknown grid key"),
+    ({"variants": [3], "datasets": ["scm-linear"], "seeds": 1}, "list of names"),
+])
+def test_bad_grids_are_refused(spec, message):
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        grid_from_dict(spec)
+
+
+def test_bad_grid_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="grid file not found"):
+        load_grid(tmp_path / "none.toml")
+    (tmp_path / "g.yaml").write_text("")
+    with pytest.raises(ValueError, match=r"\.toml or \.json"):
+        load_grid(tmp_path / "g.yaml")
+    (tmp_path / "g.toml").write_text("variants = [")
+    with pytest.raises(ValueError, match="not valid TOML"):
+        load_grid(tmp_path / "g.toml")
+
+
+def test_unknown_variant_fails_before_any_work(tmp_path):
+    from causalvae.sweep import run_grid
+
+    grid = SweepGrid(variants=("no-such-vae",), datasets=("scm-linear",), seeds=(0,), options={"quick": True},
+                     out=str(tmp_path))
+    with pytest.raises(ValueError, match="unknown variant 'no-such-vae'"):
+        run_grid(grid)
+    assert not (tmp_path / "cells").exists()
+
+
+def test_unit_chunks_cover_every_unit_once_in_order():
+    sources = {"a": list(range(7)), "b": [3, 1], "c": [0]}
+    for k in (1, 2, 3, 10):
+        chunks = unit_chunks(sources, k)
+        assert all(len(c) == 1 and 1 <= len(next(iter(c.values()))) <= k for c in chunks)
+        assert [(s, u) for c in chunks for s, us in c.items() for u in us] == \
+               [(s, u) for s, us in sources.items() for u in us]
+    with pytest.raises(ValueError, match="units_per_task must be >= 1, got 0"):
+        unit_chunks(sources, 0)
+
+
+def _square_plus(shared, item):
+    return item * item + shared
+
+
+def _die_once(marker, item):
+    if item == 2 and not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(3)
+    return item * 10
+
+
+@pytest.mark.slow  # two process pools importing torch
+def test_local_backend_keeps_order_and_survives_a_dead_worker(tmp_path):
+    seen = []
+    assert map_tasks(_square_plus, [3, 1, 2], shared=5, workers=2, on_result=lambda i, r: seen.append(i)) == [14, 6, 9]
+    assert sorted(seen) == [0, 1, 2]
+    marker = str(tmp_path / "died")
+    assert map_tasks(_die_once, [1, 2, 3], shared=marker, workers=2) == [10, 20, 30]
+    assert os.path.exists(marker)
+
+
+def test_backend_options_are_checked():
+    with pytest.raises(ValueError, match="backend must be one of"):
+        map_tasks(_square_plus, [1], backend="slurm")
+    with pytest.raises(ValueError, match="need backend='ray'"):
+        map_tasks(_square_plus, [1], address="10.0.0.1:6379")
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        map_tasks(_square_plus, [1], workers=0)
+
+
+def _planted_net():
+    torch.manual_seed(0)
+    layers = dict(enc=nn.Linear(5, 9), relu=nn.ReLU(), mid=nn.Linear(9, 7), tanh=nn.Tanh(), head=nn.Linear(7, 3))
+    return nn.Sequential(OrderedDict(layers)).eval()
+
+
+def test_split_on_local_processes_equals_single_process():
+    net, x = _planted_net(), np.random.default_rng(1).normal(size=(20, 5)).astype(np.float32)
+    whole = ablation_effects(net, x, sites=["enc", "mid"], targets=["output", "head"], kind="mean")
+    split = split_ablation_effects(net, x, sites=["enc", "mid"], targets=["output", "head"], kind="mean", units_per_task=4,
+                                   workers=2)
+    assert split.sources == whole.sources and split.targets == whole.targets
+    assert np.array_equal(split.values, whole.values)
+    assert split.meta["split"]["tasks"] == 3 + 2
+    with pytest.raises(ValueError, match="only the exact sweep"):
+        split_ablation_effects(net, x, method="attribution")
