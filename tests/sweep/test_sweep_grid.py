@@ -145,3 +145,13 @@ def test_split_on_local_processes_equals_single_process():
     assert split.meta["split"]["tasks"] == 3 + 2
     with pytest.raises(ValueError, match="only the exact sweep"):
         split_ablation_effects(net, x, method="attribution")
+
+
+def test_cli_sweep_bad_grid_is_a_one_line_error(tmp_path, capsys):
+    from causalvae.cli import main
+
+    assert main(["sweep", str(tmp_path / "none.toml")]) == 2
+    assert "causalvae sweep: error: grid file not found" in capsys.readouterr().err
+    (tmp_path / "g.json").write_text(json.dumps({"variants": ["vae"], "datasets": ["nope"], "seeds": 1}))
+    assert main(["sweep", str(tmp_path / "g.json"), "--out", str(tmp_path / "o")]) == 2
+    assert "unknown dataset 'nope'" in capsys.readouterr().err

@@ -127,4 +127,6 @@ def test_split_exact_sweep_on_ray_equals_single_process(kind):
     per_site = {}
     for uid in whole.sources:
         per_site[uid.split("[")[0]] = per_site.get(uid.split("[")[0], 0) + 1
+    for counter in ("skipped_noops", "linear_path_units", "recomputed_units"):
+        assert split.meta[counter] == whole.meta[counter]  # chunk counters add up to the whole sweep's
     assert split.meta["split"]["tasks"] == sum(-(-n // 5) for n in per_site.values()) > len(per_site)
