@@ -155,3 +155,16 @@ def test_cli_sweep_bad_grid_is_a_one_line_error(tmp_path, capsys):
     (tmp_path / "g.json").write_text(json.dumps({"variants": ["vae"], "datasets": ["nope"], "seeds": 1}))
     assert main(["sweep", str(tmp_path / "g.json"), "--out", str(tmp_path / "o")]) == 2
     assert "unknown dataset 'nope'" in capsys.readouterr().err
+
+
+def test_the_grid_file_shown_in_the_docs_loads(tmp_path):
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "sweep.md").read_text(encoding="utf-8")
+    block = re.search(r"```toml\n(.*?)```", text, re.S).group(1)
+    (tmp_path / "study.toml").write_text(block)
+    grid = load_grid(tmp_path / "study.toml", out=str(tmp_path / "o"))
+    cells = grid.cells()
+    assert len(cells) == 3 * 2 * 3 * 2 and {c.config.steps for c in cells} == {3000}
+    assert {c.analysis for c in cells} == {"n_analysis=64", "n_analysis=256"}

@@ -130,3 +130,11 @@ def test_split_exact_sweep_on_ray_equals_single_process(kind):
     for counter in ("skipped_noops", "linear_path_units", "recomputed_units"):
         assert split.meta[counter] == whole.meta[counter]  # chunk counters add up to the whole sweep's
     assert split.meta["split"]["tasks"] == sum(-(-n // 5) for n in per_site.values()) > len(per_site)
+
+
+def test_gpu_cells_ask_ray_for_gpus_and_are_refused_where_there_are_none(tmp_path):
+    grid = SweepGrid(variants=("vae",), datasets=("scm-linear",), seeds=(0,), options={**TINY, "device": "cuda"},
+                     out=str(tmp_path))
+    with pytest.raises(ValueError, match=r"asks for 0.5 GPU\(s\) but the Ray cluster has 0"):
+        sweep(grid, backend="ray", gpus_per_cell=0.5)
+    assert not (tmp_path / "cells").exists()
