@@ -55,7 +55,8 @@ def is_complete(run_dir: Path) -> bool:
 def compare(base: RunConfig, *, variants: Sequence[str], seeds: int, out: str | Path,
             progress: Progress | None = None) -> tuple["pd.DataFrame", list[str]]:  # noqa: F821
     """Run (or reuse) every cell, then aggregate; returns the table and the missing cells."""
-    from causalvae.pipeline import run
+    from causalvae.sweep.cells import run_cell
+    from causalvae.sweep.grid import Cell, cell_key
 
     out = Path(out)
     for variant in variants:
@@ -65,7 +66,8 @@ def compare(base: RunConfig, *, variants: Sequence[str], seeds: int, out: str | 
                 if progress:
                     progress(f"= {variant} seed {seed}: complete, reused")
                 continue
-            run(replace(base, variant=variant, seed=seed, out=str(run_dir)), progress=progress)
+            config = replace(base, variant=variant, seed=seed, out=str(run_dir))
+            run_cell(None, Cell(config, cell_key(config), ""), progress=progress)  # a stale partial is deleted first
     return aggregate(out, variants=variants, seeds=seeds)
 
 

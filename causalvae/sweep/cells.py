@@ -31,8 +31,11 @@ class CellOutcome:
     error: str | None = None
 
 
-def run_cell(_shared: None, cell: Cell) -> CellOutcome:
-    """Train or load, analyse and write the cell's run folder (a task of :func:`run_grid`)."""
+def run_cell(_shared: None, cell: Cell, *, progress: Progress | None = None) -> CellOutcome:
+    """Train or load, analyse and write the cell's run folder (a task of :func:`run_grid`).
+
+    A complete folder is reused; an incomplete one is deleted first; ``progress`` gets the run's log lines.
+    """
     from causalvae.pipeline import run
 
     if is_complete(cell.run_dir):
@@ -40,7 +43,7 @@ def run_cell(_shared: None, cell: Cell) -> CellOutcome:
     if cell.run_dir.exists():
         shutil.rmtree(cell.run_dir)
     start = time.perf_counter()
-    ctx = run(cell.config)
+    ctx = run(cell.config, progress=progress)
     seconds = round(time.perf_counter() - start, 3)
     if is_complete(cell.run_dir):
         return CellOutcome(cell.name, cell.key, "done", seconds)
