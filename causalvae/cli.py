@@ -11,6 +11,8 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from causalvae.argtypes import non_negative_int, positive_int
+
 USER_ERRORS = (ValueError, KeyError, FileNotFoundError, NotADirectoryError, PermissionError, IsADirectoryError)
 
 
@@ -19,26 +21,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
 
 
 def _cmd_datasets(args: argparse.Namespace) -> int:
@@ -76,8 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("datasets", help="list the datasets, or summarise one")
     p.add_argument("name", nargs="?", help="dataset to summarise")
-    p.add_argument("--n", type=_positive_int, default=None, help="sample size (default: whole dataset)")
-    p.add_argument("--seed", type=_non_negative_int, default=0)
+    p.add_argument("--n", type=positive_int, default=None, help="sample size (default: whole dataset)")
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--path", default=None, help="local file for datasets read from disk (official dSprites .npz)")
     p.set_defaults(handler=_cmd_datasets)
 
@@ -90,10 +72,10 @@ def _register_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run the whole pipeline: train, intervene, analyse, report")
     p.add_argument("--dataset", default="causal-sprites")
     p.add_argument("--variant", default="beta-vae")
-    p.add_argument("--latent-dim", type=_positive_int, default=None)
-    p.add_argument("--steps", type=_non_negative_int, default=None, help="training steps (0 with --checkpoint)")
-    p.add_argument("--n", type=_positive_int, default=None, help="dataset size to draw")
-    p.add_argument("--seed", type=_non_negative_int, default=0)
+    p.add_argument("--latent-dim", type=positive_int, default=None)
+    p.add_argument("--steps", type=non_negative_int, default=None, help="training steps (0 with --checkpoint)")
+    p.add_argument("--n", type=positive_int, default=None, help="dataset size to draw")
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--checkpoint", default=None, help="analyse an existing checkpoint instead of training")
     p.add_argument("--out", default="runs/default", help="run folder")
@@ -103,18 +85,18 @@ def _register_run(sub: argparse._SubParsersAction) -> None:
 
 
 def _analysis_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--n-analysis", type=_positive_int, default=None, help="inputs of every sweep (default 64)")
-    p.add_argument("--n-pairs", type=_positive_int, default=None, help="factor-controlled pairs per factor (default 64)")
+    p.add_argument("--n-analysis", type=positive_int, default=None, help="inputs of every sweep (default 64)")
+    p.add_argument("--n-pairs", type=positive_int, default=None, help="factor-controlled pairs per factor (default 64)")
 
 
 def _register_compare(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="variants x seeds table of arXiv 2505.03530 (resumable)")
     p.add_argument("--variants", default="vae,beta-vae,factor-vae", help="comma-separated variants")
-    p.add_argument("--seeds", type=_positive_int, default=3)
+    p.add_argument("--seeds", type=positive_int, default=3)
     p.add_argument("--dataset", default="dsprites")
-    p.add_argument("--latent-dim", type=_positive_int, default=None)
-    p.add_argument("--steps", type=_non_negative_int, default=None)
-    p.add_argument("--n", type=_positive_int, default=None)
+    p.add_argument("--latent-dim", type=positive_int, default=None)
+    p.add_argument("--steps", type=non_negative_int, default=None)
+    p.add_argument("--n", type=positive_int, default=None)
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default="runs/compare", help="folder of the cells and the table")
     _analysis_arguments(p)
@@ -152,11 +134,11 @@ def _register_sweep(sub: argparse._SubParsersAction) -> None:
     p.add_argument("grid", help="grid file (.toml or .json): variants, datasets, seeds, options, analysis")
     p.add_argument("--backend", choices=("local", "ray"), default="local")
     p.add_argument("--address", default=None, help="Ray cluster address (e.g. auto, HOST:6379, ray://HOST:10001)")
-    p.add_argument("--workers", type=_positive_int, default=None,
+    p.add_argument("--workers", type=positive_int, default=None,
                    help="local processes (default: CPU count); CPUs of a Ray cluster started here")
-    p.add_argument("--threads", type=_positive_int, default=1, help="CPU threads per cell")
+    p.add_argument("--threads", type=positive_int, default=1, help="CPU threads per cell")
     p.add_argument("--gpus-per-cell", type=float, default=1.0, help="GPUs a Ray task requests for a CUDA cell")
-    p.add_argument("--max-retries", type=_non_negative_int, default=3, help="re-runs of a cell whose worker died")
+    p.add_argument("--max-retries", type=non_negative_int, default=3, help="re-runs of a cell whose worker died")
     p.add_argument("--out", default=None, help="folder of the cells and the table (default: the grid's out)")
     p.set_defaults(handler=_lazy("causalvae.sweep.command", "sweep_command"))
 

@@ -18,6 +18,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from causalvae.argtypes import positive_float, positive_int
+
 
 def _hyper(text: str) -> tuple[str, float]:
     key, sep, value = text.partition("=")
@@ -29,33 +31,20 @@ def _hyper(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"expected KEY=NUMBER (e.g. beta=4), got {text!r}") from None
 
 
-def _positive(kind: type):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {value}")
-        return value
-
-    return parse
-
-
 def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the ``train`` options to ``parser`` (cheap: no torch import)."""
     parser.add_argument("--dataset", required=True, help="dataset name for causalvae.data.load")
-    parser.add_argument("--n", type=_positive(int), default=None, help="dataset size to draw")
+    parser.add_argument("--n", type=positive_int, default=None, help="dataset size to draw")
     parser.add_argument("--path", default=None, help="local file for datasets read from disk")
     parser.add_argument("--variant", default="beta-vae", help="vae, beta-vae, beta-tc-vae, factor-vae, dip-vae-ii")
-    parser.add_argument("--latent-dim", type=_positive(int), default=10)
-    parser.add_argument("--steps", type=_positive(int), required=True, help="total training steps of the run")
-    parser.add_argument("--batch-size", type=_positive(int), default=64)
-    parser.add_argument("--lr", type=_positive(float), default=1e-4)
+    parser.add_argument("--latent-dim", type=positive_int, default=10)
+    parser.add_argument("--steps", type=positive_int, required=True, help="total training steps of the run")
+    parser.add_argument("--batch-size", type=positive_int, default=64)
+    parser.add_argument("--lr", type=positive_float, default=1e-4)
     parser.add_argument("--seed", type=int, default=0, help="seeds data draw, weights, batches and noise")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", default="runs/train", help="checkpoint directory (resumed if it holds a run)")
-    parser.add_argument("--checkpoint-every", type=_positive(int), default=500)
+    parser.add_argument("--checkpoint-every", type=positive_int, default=500)
     parser.add_argument("--hyper", type=_hyper, action="append", default=[], metavar="KEY=VALUE",
                         help="variant hyper-parameter, repeatable (e.g. --hyper beta=8)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -89,7 +78,7 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     parser.add_argument("--checkpoint", required=True, help="a last.safetensors written by train")
     parser.add_argument("--dataset", required=True, help="dataset name for causalvae.data.load")
     parser.add_argument("--path", default=None, help="local file for datasets read from disk")
-    parser.add_argument("--n", type=_positive(int), default=2048, help="observations to evaluate on")
+    parser.add_argument("--n", type=positive_int, default=2048, help="observations to evaluate on")
     parser.add_argument("--seed", type=int, default=0, help="seeds the dataset and the evaluation sample")
     parser.add_argument("--figure", default=None, help="write a latent-traversal figure here (PNG/SVG)")
     parser.add_argument("--json", default=None, help="write the numbers here as JSON")
