@@ -14,42 +14,37 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from causalvae.pipeline import causal_stages as c
+from causalvae.pipeline import effect_stages as e
+from causalvae.pipeline import model_stages as m
+from causalvae.pipeline import output_stages as o
 from causalvae.pipeline.config import RunConfig
 from causalvae.pipeline.context import RunContext
 from causalvae.pipeline.runner import Progress, RunFolder
 
-__all__ = ["RunConfig", "run", "run_command", "check_names", "STAGES"]
+__all__ = ["RunConfig", "run", "run_command", "check_names", "STAGES", "STAGE_TABLE"]
 
 
-def _stages() -> list[tuple[str, Callable[[RunContext], None], tuple[str, ...]]]:
-    from causalvae.pipeline import causal_stages as c
-    from causalvae.pipeline import effect_stages as e
-    from causalvae.pipeline import model_stages as m
-    from causalvae.pipeline import output_stages as o
-
-    return [
-        ("data", m.load_data, ()),
-        ("train", m.train_or_load, ("data",)),
-        ("diagnostics", m.diagnostics, ("train",)),
-        ("graph", m.extract_graph, ("train",)),
-        ("input_manipulation", e.input_manipulation, ("train",)),
-        ("latent_perturbation", e.latent_perturbation, ("diagnostics",)),
-        ("unit_ablation", e.unit_ablation, ("train",)),
-        ("readouts", e.readout_effects, ("train",)),
-        ("unit_graph", c.unit_graph, ("input_manipulation", "unit_ablation", "readouts")),
-        ("alignment", c.alignment, ("unit_graph",)),
-        ("mediation", c.mediation, ("readouts", "diagnostics")),
-        ("circuits", c.circuits, ("unit_graph",)),
-        ("motifs_and_classes", c.motifs_and_classes, ("unit_graph",)),
-        ("disentanglement", o.disentanglement, ("diagnostics",)),
-        ("export", o.export, ("data",)),
-        ("report", o.report, ("export",)),
-    ]
-
-
-STAGES = ("data", "train", "diagnostics", "graph", "input_manipulation", "latent_perturbation", "unit_ablation", "readouts",
-          "unit_graph", "alignment", "mediation", "circuits", "motifs_and_classes", "disentanglement", "export",
-          "report")
+#: (name, body, prerequisite stages) in run order.
+STAGE_TABLE: tuple[tuple[str, Callable[[RunContext], None], tuple[str, ...]], ...] = (
+    ("data", m.load_data, ()),
+    ("train", m.train_or_load, ("data",)),
+    ("diagnostics", m.diagnostics, ("train",)),
+    ("graph", m.extract_graph, ("train",)),
+    ("input_manipulation", e.input_manipulation, ("train",)),
+    ("latent_perturbation", e.latent_perturbation, ("diagnostics",)),
+    ("unit_ablation", e.unit_ablation, ("train",)),
+    ("readouts", e.readout_effects, ("train",)),
+    ("unit_graph", c.unit_graph, ("input_manipulation", "unit_ablation", "readouts")),
+    ("alignment", c.alignment, ("unit_graph",)),
+    ("mediation", c.mediation, ("readouts", "diagnostics")),
+    ("circuits", c.circuits, ("unit_graph",)),
+    ("motifs_and_classes", c.motifs_and_classes, ("unit_graph",)),
+    ("disentanglement", o.disentanglement, ("diagnostics",)),
+    ("export", o.export, ("data",)),
+    ("report", o.report, ("export",)),
+)
+STAGES = tuple(name for name, _, _ in STAGE_TABLE)
 
 
 def run(config: RunConfig, *, progress: Progress | None = None) -> RunContext:
@@ -62,12 +57,10 @@ def run(config: RunConfig, *, progress: Progress | None = None) -> RunContext:
     write_json(folder.path("config.json"), {**config.to_dict(), "versions": _versions(causalvae.__version__)})
     folder.log(f"causalvae run: {config.dataset} / {config.variant} / seed {config.seed} -> {folder.root}")
     try:
-        for name, body, needs in _stages():
+        for name, body, needs in STAGE_TABLE:
             folder.run_stage(name, lambda body=body: body(ctx), needs=needs)
             if name not in ("export", "report"):
-                from causalvae.pipeline.output_stages import write_metrics
-
-                write_metrics(ctx)  # metrics so far survive a later failure
+                o.write_metrics(ctx)  # metrics so far survive a later failure
     finally:
         folder.close()
     return ctx

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 
 import numpy as np
 
@@ -58,17 +57,6 @@ def factor_graph(dag, ds):
     return validate(G)
 
 
-def _pairs(ctx: RunContext):
-    """Factor-controlled pairs per factor, drawn once per run (shared by mediation and circuits)."""
-    from causalvae import data
-
-    @lru_cache(maxsize=None)
-    def pairs(factor: str):
-        return data.factor_pairs(ctx.dataset, factor, n=ctx.config.n_pairs, seed=ctx.config.seed)
-
-    return pairs
-
-
 def _predicted_factors(ctx: RunContext, output: np.ndarray) -> np.ndarray:
     """Read-out predictions (N, K) from flattened decoder outputs (logits for Bernoulli models)."""
     out = output.reshape((-1, *ctx.dataset.obs_shape))
@@ -84,12 +72,11 @@ def mediation(ctx: RunContext) -> None:
     from causalvae import causal, interventions
 
     cfg, ds = ctx.config, ctx.dataset
-    pairs = ctx.tables.setdefault("_pairs", _pairs(ctx))
     active = np.flatnonzero(ctx.effects["latent_kl"] > 0.01)
     latents = active if active.size else np.arange(ctx.model.latent_dim)
     frames = []
     for factor in ds.factor_names:
-        p = pairs(factor)
+        p = ctx.pairs(factor)
         outcomes = {}
         for i in latents:
             raw = interventions.mediation_outcomes(ctx.model, p.x, p.x_prime, mediators=[unit_id(LATENT, int(i))],
@@ -107,12 +94,11 @@ def circuits(ctx: RunContext) -> None:
     from causalvae import causal, interventions
 
     cfg, ds = ctx.config, ctx.dataset
-    pairs = ctx.tables.setdefault("_pairs", _pairs(ctx))
     sites = [*site_names(ctx.model, "encoder"), LATENT]
 
     def evaluate(factor: str, keep: set[str]) -> float:
         name = factor.removeprefix("factor.")
-        p, k = pairs(name), ds.factor_index(name)
+        p, k = ctx.pairs(name), ds.factor_index(name)
         before, after = (interventions.ablate_outside(ctx.model, x, keep, sites=sites, kind="mean", outcome="output",
                                                       device=cfg.device) for x in (p.x, p.x_prime))
         return float(np.mean(np.abs(_predicted_factors(ctx, after)[:, k] - _predicted_factors(ctx, before)[:, k])))

@@ -26,9 +26,16 @@ class RunContext:
     metrics: dict[str, Any] = field(default_factory=dict)
     readouts: Any = None
 
-    @property
-    def rng_seed(self) -> int:
-        return self.config.seed
+    _pairs: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def pairs(self, factor: str):
+        """Factor-controlled pairs for ``factor``, drawn once per run (shared by mediation and circuits)."""
+        if factor not in self._pairs:
+            from causalvae import data
+
+            self._pairs[factor] = data.factor_pairs(self.dataset, factor, n=self.config.n_pairs,
+                                                    seed=self.config.seed)
+        return self._pairs[factor]
 
     def metric(self, key: str, value: Any, *, ci: tuple[float, float] | None = None) -> None:
         """Record a metric (a float, or a float with its confidence interval)."""

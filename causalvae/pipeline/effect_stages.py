@@ -170,7 +170,3 @@ def readout_effects(ctx: RunContext) -> None:
     active = ctx.effects["latent_kl"] > 0.01
     specificity = interventional.factor_specificity(B.values)
     ctx.metric("specificity.factor_level", np.mean(specificity[active]) if active.any() else float("nan"))
-
-
-def effect_matrices(ctx: RunContext) -> dict[str, EffectMatrix]:
-    return {k: v for k, v in ctx.effects.items() if isinstance(v, EffectMatrix)}

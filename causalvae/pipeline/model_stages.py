@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from causalvae.pipeline.causal_stages import factor_graph
 from causalvae.pipeline.context import RunContext
 
 
@@ -16,8 +17,6 @@ def load_data(ctx: RunContext) -> None:
     rows = np.sort(rng.choice(len(ds), size=min(cfg.n_analysis, len(ds)), replace=False))
     ctx.dataset = ds
     ctx.x_analysis = ds.images(rows)
-    from causalvae.pipeline.causal_stages import factor_graph
-
     ctx.graphs["factor_true"] = factor_graph(ds.factor_dag, ds)
     ctx.folder.log(f"  {ds.name}: {len(ds)} observations {ds.obs_shape}, factors {list(ds.factor_names)}, "
                    f"{ctx.dataset.factor_dag.number_of_edges()} DAG edges; {len(rows)} analysis inputs")

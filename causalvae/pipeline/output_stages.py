@@ -58,8 +58,7 @@ def export(ctx: RunContext) -> None:
         if G.number_of_nodes() <= MAX_RENDER_NODES and G.number_of_edges() <= MAX_RENDER_EDGES:
             graph.render(G, folder.path(f"graphs/{name}.svg"))
     for name, table in ctx.tables.items():
-        if not name.startswith("_"):
-            _write_csv(table, folder.path(f"tables/{name}.csv"), index=False)
+        _write_csv(table, folder.path(f"tables/{name}.csv"), index=False)
     write_metrics(ctx)
 
 

@@ -85,12 +85,14 @@ def test_same_seed_same_numbers(tabular_run, tmp_path):
 
 
 def test_failing_stage_keeps_earlier_outputs(tmp_path, monkeypatch):
-    from causalvae.pipeline import causal_stages
+    import causalvae.pipeline as pipeline
 
     def broken(ctx):
         raise RuntimeError("planted failure")
 
-    monkeypatch.setattr(causal_stages, "alignment", broken)
+    table = tuple((name, broken if name == "alignment" else body, needs)
+                  for name, body, needs in pipeline.STAGE_TABLE)
+    monkeypatch.setattr(pipeline, "STAGE_TABLE", table)
     ctx = run(RunConfig.resolve(dataset="scm-linear", quick=True, out=str(tmp_path / "r")))
     status = ctx.folder.status
     assert status["alignment"]["state"] == "failed" and "planted failure" in status["alignment"]["error"]
