@@ -58,6 +58,19 @@ class Checkpoint:
                 raise CheckpointError(f"{self.path}: no state for optimiser {name!r}; "
                                       f"checkpoint has {sorted(self.optimizer_states)}")
             opt.load_state_dict(self.optimizer_states[name])
+            _match_parameter_layouts(opt)
+
+
+def _match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
+    """Give every per-parameter state tensor its parameter's memory layout.
+
+    States are saved contiguous; a channels-last parameter paired with a contiguous state makes
+    torch's fused Adam update the wrong elements (it pairs them by memory position), silently.
+    """
+    for param, state in optimizer.state.items():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor) and value.shape == param.shape and value.stride() != param.stride():
+                state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
 def check_compatible(saved: VAEConfig, expected: VAEConfig, *, path: Path | str = "checkpoint") -> None:
