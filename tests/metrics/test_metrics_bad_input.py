@@ -9,6 +9,7 @@ import pytest
 
 from causalvae.metrics import (CodeCache, beta_vae_score, dci, explicitness, factor_vae_score,
                                gaussian_total_correlation, irs, mig, modularity, sap)
+from causalvae.metrics.validation import check_codes
 
 RNG = np.random.default_rng(0)
 V = RNG.integers(3, size=(120, 2)).astype(float)
@@ -45,6 +46,11 @@ def test_non_finite_codes(metric, bad):
     z[7, 1] = bad
     with pytest.raises(ValueError, match="non-finite values.*row 7, column 1"):
         metric(z, V) if metric is not gaussian_total_correlation else metric(z)
+
+
+def test_finite_codes_whose_sum_overflows_are_accepted():
+    huge = np.full((4, 2), 1e308)  # the fast check's sum overflows to inf; every value is finite
+    np.testing.assert_array_equal(check_codes(huge), huge)
 
 
 def test_wrong_dimensions_name_the_expected_shape():
