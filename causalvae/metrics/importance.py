@@ -25,11 +25,13 @@ back end                  importance of latent i for factor k                   
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from causalvae.metrics.discrete import labels
+from causalvae.metrics.parallel import map_largest_first, one_thread
 
 FitResult = tuple[np.ndarray, float, float]
 
@@ -65,12 +67,16 @@ def fit_random_forest(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, y_te
 
 
 def fit_logistic(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, y_te: np.ndarray, *, seed: int) -> FitResult:
-    """Summed absolute multinomial logistic-regression weights on standardised codes."""
+    """Summed absolute multinomial logistic-regression weights on standardised codes.
+
+    Fitted with one BLAS/OpenMP thread (see :func:`causalvae.metrics.parallel.one_thread`).
+    """
     from sklearn.linear_model import LogisticRegression
 
     x_tr, x_te = _standardise(x_tr, x_te)
     model = LogisticRegression(max_iter=1000, random_state=seed)
-    return _classifier_fit(model, x_tr, y_tr, x_te, y_te, lambda m: np.abs(m.coef_).sum(axis=0))
+    with one_thread():
+        return _classifier_fit(model, x_tr, y_tr, x_te, y_te, lambda m: np.abs(m.coef_).sum(axis=0))
 
 
 def fit_lasso(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, y_te: np.ndarray, *, seed: int,
@@ -109,20 +115,16 @@ def importance_matrix(codes_train: np.ndarray, factors_train: np.ndarray, codes_
     """Fit one ``backend`` predictor per factor; return (d x K importance, train scores, test scores).
 
     Inputs must already be validated. Factor values are relabelled 0..m-1 jointly over train
-    and test. "gbt" runs the per-factor fits in ``n_jobs`` processes (largest first, for load
-    balance); "random-forest" uses ``n_jobs`` for its trees; the others are sequential and fast.
-    Every back end gives the same numbers for any ``n_jobs``.
+    and test. "gbt" and "logistic" run the per-factor fits in ``n_jobs`` processes (most classes
+    first, for load balance); "random-forest" uses ``n_jobs`` for its trees; "lasso" is sequential
+    and fast. Every back end gives the same numbers for any ``n_jobs``.
     """
     fit = check_backend(backend)
     n_train, n_factors = factors_train.shape
     ys = [labels(np.concatenate([factors_train[:, k], factors_test[:, k]])) for k in range(n_factors)]
     tasks = [(codes_train, y[:n_train], codes_test, y[n_train:]) for y, _ in ys]
-    if backend == "gbt" and n_jobs != 1 and n_factors > 1:
-        from joblib import Parallel, delayed
-
-        order = sorted(range(n_factors), key=lambda k: -ys[k][1])
-        done = Parallel(n_jobs=n_jobs)(delayed(fit)(*tasks[k], seed=seed) for k in order)
-        results = [done[order.index(k)] for k in range(n_factors)]
+    if backend in ("gbt", "logistic"):
+        results = map_largest_first(partial(fit, seed=seed), tasks, [m for _, m in ys], n_jobs=n_jobs)
     elif backend == "random-forest":
         results = [fit(*task, seed=seed, n_jobs=n_jobs) for task in tasks]
     else:

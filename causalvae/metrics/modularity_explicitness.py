@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from causalvae.metrics.discrete import discrete_mutual_info, histogram_discretize, labels
+from causalvae.metrics.parallel import map_largest_first, one_thread
 from causalvae.metrics.validation import check_pair, check_split, varying_factor_columns
 
 
@@ -66,28 +67,28 @@ def _macro_auc(y: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> float:
 def _explicitness_one(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, y_te: np.ndarray) -> tuple[float, float]:
     from sklearn.linear_model import LogisticRegression
 
-    clf = LogisticRegression().fit(x_tr, y_tr)
+    with one_thread():
+        clf = LogisticRegression().fit(x_tr, y_tr)
     return (_macro_auc(y_tr, clf.predict_proba(x_tr), clf.classes_),
             _macro_auc(y_te, clf.predict_proba(x_te), clf.classes_))
 
 
 def explicitness(codes_train: np.ndarray, factors_train: np.ndarray, codes_test: np.ndarray,
                  factors_test: np.ndarray, *, n_jobs: int = 2) -> dict[str, float]:
-    """Explicitness (train and test) of the codes; per-factor fits run on ``n_jobs`` threads.
+    """Explicitness (train and test) of the codes; the per-factor fits run single-threaded in
+    ``n_jobs`` processes (see :mod:`causalvae.metrics.parallel`).
 
     Returns ``{"explicitness_train": float, "explicitness_test": float}``; the numbers do not
     depend on ``n_jobs``.
     """
-    from joblib import Parallel, delayed
-
     ctr, ftr, cte, fte = check_split(codes_train, factors_train, codes_test, factors_test)
     kept = varying_factor_columns(ftr, metric="explicitness")
     mean, std = ctr.mean(axis=0), ctr.std(axis=0)
     std = np.where(std > 0, std, np.inf)
     x_tr, x_te = (ctr - mean) / std, (cte - mean) / std
     n_train = len(ctr)
-    ys = [labels(np.concatenate([ftr[:, k], fte[:, k]]))[0] for k in kept]
-    scores = Parallel(n_jobs=n_jobs, prefer="threads")(
-        delayed(_explicitness_one)(x_tr, y[:n_train], x_te, y[n_train:]) for y in ys)
+    ys = [labels(np.concatenate([ftr[:, k], fte[:, k]])) for k in kept]
+    tasks = [(x_tr, y[:n_train], x_te, y[n_train:]) for y, _ in ys]
+    scores = map_largest_first(_explicitness_one, tasks, [m for _, m in ys], n_jobs=n_jobs)
     train, test = np.array(scores).T
     return {"explicitness_train": float(train.mean()), "explicitness_test": float(test.mean())}

@@ -85,6 +85,26 @@ def test_gbt_parallel_matches_sequential_reference():
     assert np.argmax(imp[:3], axis=0).tolist() == [0, 1, 2]
 
 
+@pytest.mark.parametrize("metric", [
+    lambda *a, n_jobs: dci(*a, backend="logistic", n_jobs=n_jobs),
+    lambda *a, n_jobs: explicitness(*a, n_jobs=n_jobs)], ids=["dci-logistic", "explicitness"])
+def test_single_threaded_fits_give_the_same_numbers_in_workers(metric, split, make_entangled):
+    # per-factor fits run here (n_jobs=1) or in worker processes, most classes first (n_jobs=2):
+    # the same numbers, in factor order
+    train, test = split
+    z_train, z_test = make_entangled(train), make_entangled(test)
+    assert metric(z_train, train, z_test, test, n_jobs=1) == metric(z_train, train, z_test, test, n_jobs=2)
+
+
+def test_map_largest_first_returns_results_in_task_order():
+    from causalvae.metrics.parallel import map_largest_first
+
+    tasks = [(k,) for k in range(5)]
+    sizes = [1, 9, 3, 7, 5]
+    for n_jobs in (1, 2):
+        assert map_largest_first(lambda k: k * k, tasks, sizes, n_jobs=n_jobs) == [0, 1, 4, 9, 16]
+
+
 def test_random_forest_is_seed_stable(split, make_entangled):
     train, test = split
     train, test = train[:500], test[:200]
