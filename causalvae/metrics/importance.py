@@ -87,7 +87,7 @@ def fit_lasso(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, y_te: np.nda
     x_tr, x_te = _standardise(x_tr, x_te)
     mean, std = y_tr.mean(), y_tr.std()
     t_tr, t_te = (y_tr - mean) / std, (y_te - mean) / std
-    model = Lasso(alpha=alpha, random_state=seed).fit(x_tr, t_tr)
+    model = Lasso(alpha=alpha, precompute=True, random_state=seed).fit(x_tr, t_tr)  # d x d Gram: same fit, faster
 
     def r2(x: np.ndarray, t: np.ndarray) -> float:
         ss = np.sum((t - t.mean()) ** 2)
