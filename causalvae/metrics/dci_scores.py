@@ -50,10 +50,10 @@ def dci_from_importance(importance: np.ndarray) -> dict[str, float]:
     if not np.all(np.isfinite(r)) or np.any(r < 0):
         raise ValueError("importance must be finite and non-negative")
     weights = r if r.sum() > 0 else np.ones_like(r)
-    code_weight = weights.sum(axis=1) / weights.sum()
-    factor_weight = weights.sum(axis=0) / weights.sum()
-    return {"disentanglement": float(np.sum(_one_minus_entropy(r, axis=1) * code_weight)),
-            "completeness": float(np.sum(_one_minus_entropy(r, axis=0) * factor_weight))}
+    code_weight, factor_weight = weights.sum(axis=1), weights.sum(axis=0)
+    # weighted means with the normalisation last, so that all-ones scores average to exactly 1
+    return {"disentanglement": float(np.sum(_one_minus_entropy(r, axis=1) * code_weight) / code_weight.sum()),
+            "completeness": float(np.sum(_one_minus_entropy(r, axis=0) * factor_weight) / factor_weight.sum())}
 
 
 def dci_importance(codes_train: np.ndarray, factors_train: np.ndarray, codes_test: np.ndarray,
