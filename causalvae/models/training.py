@@ -43,6 +43,8 @@ class TrainingResult:
     history : the per-step log records of the whole run.
     seconds : wall time of this call's steps.
     images_per_second : training throughput of this call.
+    data_seconds : part of ``seconds`` spent obtaining batches (indexing, or waiting for the
+        prefetch worker): near 0 when data loading is off the critical path.
     checkpoint : path of the final checkpoint (None without ``checkpoint_dir``).
     """
 
@@ -50,6 +52,7 @@ class TrainingResult:
     history: tuple[dict[str, float], ...]
     seconds: float
     images_per_second: float
+    data_seconds: float
     checkpoint: Path | None
 
 
@@ -162,8 +165,12 @@ def train(model: VAE, data: Any, *, steps: int, batch_size: int = 64, lr: float 
     batches = source.iterate(start, steps)
     began = time.perf_counter()
     model.train()
+    data_seconds = 0.0
     try:
-        for step, batch in enumerate(batches, start=start):
+        for step in range(start, steps):
+            fetch_started = time.perf_counter()
+            batch = next(batches)
+            data_seconds += time.perf_counter() - fetch_started
             _check_batch(batch, model, step)
             batch = batch.to(device, non_blocking=True).contiguous(
                 memory_format=memory_format if batch.dim() == 4 else torch.contiguous_format)
@@ -201,6 +208,6 @@ def train(model: VAE, data: Any, *, steps: int, batch_size: int = 64, lr: float 
     done = steps - start
     if directory is not None and start == steps and not (directory / CHECKPOINT_NAME).exists():
         checkpoint(steps)
-    return TrainingResult(steps=steps, history=tuple(history), seconds=seconds,
+    return TrainingResult(steps=steps, history=tuple(history), seconds=seconds, data_seconds=data_seconds,
                           images_per_second=done * batch_size / seconds if seconds > 0 and done else 0.0,
                           checkpoint=directory / CHECKPOINT_NAME if directory is not None else None)
