@@ -31,10 +31,10 @@ from causalvae.metrics import (CodeCache, beta_vae_score, dci, explicitness, fac
 
 SIZES = (3, 6, 40, 32, 32)
 NOTES = """Notes. Every pair computes the same definition with the same estimator and seed, so the values
-agree to float rounding (GBT importances bit for bit). Speed-ups of the parallel paths (GBT over
-factors in 2 processes; random-forest trees, SAP and explicitness fits in 2 threads) need free
-cores: at a load average far above the core count they measure about 1x (or below, from process
-start-up), and they are not a change of definition. The sampling scores differ in kind: ours
+agree to float rounding (GBT importances bit for bit). Speed-ups of the parallel paths (GBT,
+logistic and explicitness fits over factors in 2 processes, each single-threaded; random-forest
+trees and SAP fits in 2 threads) need free cores: at a load average far above the core count they
+measure about 1x (or below, from process start-up), and they are not a change of definition. The sampling scores differ in kind: ours
 encode each pool item once through the shared cache, the references encode every batch; both
 draw from the same pool but with different random draws, so their values agree only up to
 sampling noise (about 0.01 here)."""

@@ -11,8 +11,8 @@ def one_thread() -> Any:
 
     sklearn's lbfgs solvers converge along a path that depends on the thread count (results move
     by ~1e-10), so fits run single-threaded give the same numbers wherever they run, in this
-    process or a worker; at these sizes they are also faster (1.1 s instead of 2.6 s for the five
-    logistic fits of the metrics benchmark), and the parallelism goes to the fits instead.
+    process or a worker. At these sizes lbfgs gains little from its own threads, so the cores go
+    to whole fits instead (logistic DCI in ``benchmarks/results/metrics.md``: 3.7x the reference).
     """
     from threadpoolctl import threadpool_limits
 
