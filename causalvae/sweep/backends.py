@@ -67,7 +67,7 @@ def map_local(func: Callable[[Any, T], R], items: Sequence[T], *, shared: Any, w
     pending = list(range(len(items)))
     crashes = 0
     while pending:
-        with ProcessPoolExecutor(max_workers=min(workers, len(pending)), initializer=set_worker_threads,
+        with ProcessPoolExecutor(max_workers=min(workers, len(pending)), initializer=init_worker,
                                  initargs=(threads,), mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {pool.submit(func, shared, items[i]): i for i in pending}
             try:
@@ -85,8 +85,25 @@ def map_local(func: Callable[[Any, T], R], items: Sequence[T], *, shared: Any, w
     return [results[i] for i in range(len(items))]
 
 
-def set_worker_threads(threads: int) -> None:
-    """Worker initializer: ``threads`` BLAS/OpenMP threads (before torch is imported, or via torch)."""
+def init_worker(threads: int) -> None:
+    """Worker initializer: ``threads`` BLAS/OpenMP threads (before torch is imported, or via torch),
+    and joblib's worker processes released when this worker exits.
+
+    A process started by ``multiprocessing`` joins its children on exit; joblib's reusable loky
+    workers (the metrics' per-factor fits) only leave after 300 idle seconds, so without the
+    shutdown every sweep worker would linger 5 minutes after its last cell.
+    """
     os.environ["OMP_NUM_THREADS"] = str(threads)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
+    from multiprocessing.util import Finalize
+
+    Finalize(None, _shut_down_joblib_workers, exitpriority=10)  # runs before the children are joined
+
+
+def _shut_down_joblib_workers() -> None:
+    if "joblib.externals.loky" in sys.modules:  # only if this worker used joblib processes
+        from joblib.externals.loky import get_reusable_executor
+
+        # the workers are idle here; killing them is immediate (a polite shutdown waits for their timeout)
+        get_reusable_executor(kill_workers=True).shutdown(wait=True, kill_workers=True)

@@ -110,6 +110,17 @@ def _die_once(marker, item):
     return item * 10
 
 
+def _fits_in_joblib_workers(shared, item):
+    from causalvae.metrics.parallel import map_largest_first
+
+    return sum(map_largest_first(abs, [(-item,), (-2 * item,)], [1, 2], n_jobs=2))
+
+
+@pytest.mark.timeout(120)  # without the release at exit, each worker lingers 300 s for its idle joblib workers
+def test_local_workers_that_used_joblib_processes_exit_promptly():
+    assert map_tasks(_fits_in_joblib_workers, [1, 2], shared=None, workers=2) == [3, 6]
+
+
 @pytest.mark.slow  # two process pools importing torch
 def test_local_backend_keeps_order_and_survives_a_dead_worker(tmp_path):
     seen = []
