@@ -1,4 +1,4 @@
-"""Resampling statistics shared by the causal layer: bootstrap, paired tests, FDR and max-statistic nulls."""
+"""Statistics shared by the causal layer: bootstrap, paired tests, minimal-effect tests, FDR and FWER."""
 
 from __future__ import annotations
 
@@ -67,35 +67,78 @@ def paired_t_pvalue(differences: np.ndarray) -> np.ndarray:
     return np.where(constant, np.where(np.abs(mean) <= 1e-12 * scale, 1.0, 0.0), p)
 
 
-def sign_flip_max_null(differences: np.ndarray, *, n_perm: int = 199, seed: int = 0) -> np.ndarray:
-    """Null distribution of ``max |mean|`` over all effects, by random sign flips of paired differences.
+def holm(p_values: np.ndarray) -> np.ndarray:
+    """Holm–Bonferroni adjusted p-values (family-wise error control); NaN p-values stay NaN.
+
+    >>> holm(np.array([0.01, 0.04, 0.03])).round(3).tolist()
+    [0.03, 0.06, 0.06]
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    finite = np.isfinite(p)
+    vals = p[finite]
+    if vals.size == 0:
+        return out
+    order = np.argsort(vals)
+    scaled = vals[order] * (vals.size - np.arange(vals.size))
+    adjusted = np.empty(vals.size)
+    adjusted[order] = np.maximum.accumulate(scaled).clip(max=1.0)
+    out[finite] = adjusted
+    return out
+
+
+def minimal_effect_pvalues(values: np.ndarray, stderr: np.ndarray, *, dof: int, floor: np.ndarray | float,
+                           signed: bool) -> np.ndarray:
+    """p-values of ``H0: |effect| <= floor`` from replicate means with a t(dof) sampling distribution.
 
     Parameters
     ----------
-    differences : (N, ...) per-input paired changes (e.g. activation under intervention minus clean).
-    n_perm : number of sign-flip permutations.
-    seed : seed of the flips.
+    values : estimated effects (means of ``dof + 1`` independent replicates).
+    stderr : their standard errors (replicate std / sqrt(replicates)).
+    dof : degrees of freedom of the t distribution, ``replicates - 1`` (>= 1).
+    floor : the minimal effect of interest (>= 0), broadcast against ``values``.
+    signed : ``True`` for a signed statistic (``mean``): the null is the interval [-floor, floor] and the
+        p-value is exact at its boundary, ``sf((|e| - floor)/se) + sf((|e| + floor)/se)`` (two-sided
+        t-test when floor = 0).  ``False`` for a non-negative statistic (``mean_abs``, ``rms``): the
+        null is ``effect <= floor`` and ``p = sf((e - floor)/se)`` (one-sided).
 
-    Returns
-    -------
-    (n_perm,) maxima; under "no effect anywhere" each paired difference is symmetric around zero, so
-    the observed ``|mean|`` exceeds the ``1 - alpha`` quantile of these maxima anywhere with
-    probability ≤ alpha (family-wise, Westfall–Young max-statistic).
+    An effect with zero standard error (identical replicates: an exact, noise-free measurement) gets
+    p = 0 when it exceeds the floor and p = 1 otherwise.
+
+    >>> minimal_effect_pvalues(np.array([0.0, 1.0, 1.0]), np.array([0.1, 0.1, 0.0]), dof=3, floor=0.5,
+    ...                        signed=True).round(4).tolist()
+    [1.0, 0.008, 0.0]
     """
-    d = np.asarray(differences, dtype=np.float64)
-    if d.ndim < 1 or d.shape[0] < 2:
-        raise ValueError(f"differences must have >= 2 samples on axis 0, got shape {d.shape}")
-    flat = d.reshape(d.shape[0], -1)
-    signs = np.random.default_rng(seed).choice([-1.0, 1.0], size=(n_perm, flat.shape[0]))
-    return np.abs(signs @ flat / flat.shape[0]).max(axis=1)
+    from scipy import stats
+
+    if int(dof) != dof or dof < 1:
+        raise ValueError(f"dof must be an integer >= 1 (replicates - 1), got {dof!r}")
+    e = np.abs(np.asarray(values, dtype=np.float64))
+    se = np.asarray(stderr, dtype=np.float64)
+    floor = np.broadcast_to(np.asarray(floor, dtype=np.float64), e.shape)
+    if e.shape != se.shape:
+        raise ValueError(f"values and stderr must have one shape, got {e.shape} and {se.shape}")
+    bad = ~np.isfinite(e) | ~np.isfinite(se) | (se < 0) | ~np.isfinite(floor) | (floor < 0)
+    if bad.any():
+        i = np.argwhere(bad)[0]
+        raise ValueError(f"effects, standard errors and floors must be finite with stderr >= 0 and floor >= 0; "
+                         f"entry {tuple(int(v) for v in i)} has effect {e[tuple(i)]}, stderr {se[tuple(i)]}, "
+                         f"floor {floor[tuple(i)]}")
+    noisy = se > 0
+    safe = np.where(noisy, se, 1.0)
+    p = stats.t.sf((e - floor) / safe, dof)
+    if signed:
+        p = p + stats.t.sf((e + floor) / safe, dof)
+    return np.where(noisy, np.minimum(p, 1.0), np.where(e > floor, 0.0, 1.0))
 
 
-def max_null_threshold(null_maxima: np.ndarray, *, alpha: float = 0.05) -> float:
-    """The ``1 - alpha`` quantile of max-statistic null draws: the family-wise edge threshold."""
-    draws = np.asarray(null_maxima, dtype=np.float64).ravel()
-    if draws.size == 0 or not np.isfinite(draws).all():
-        raise ValueError(f"need finite null maxima, got {draws.size} values")
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
-    return float(np.quantile(draws, 1 - alpha, method="higher"))
+def t_interval(values: np.ndarray, stderr: np.ndarray, *, dof: int, confidence: float = 0.95
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """``values ± t_{(1+confidence)/2, dof} · stderr``: the confidence interval of a replicate mean."""
+    from scipy import stats
 
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    half = stats.t.ppf((1 + confidence) / 2, dof) * np.asarray(stderr, dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64)
+    return values - half, values + half

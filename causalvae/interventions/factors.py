@@ -12,6 +12,7 @@ from causalvae.effects import EffectMatrix
 from causalvae.interventions.alternatives import Alternative
 from causalvae.interventions.batching import chunks, to_tensor
 from causalvae.interventions.hooks import forward_capture
+from causalvae.interventions.spread import DEFAULT_RELATIVE_FLOOR, Moments, floored
 from causalvae.interventions.sweep import as_inputs, probe, resolve, resolve_device, resolve_sources, run_exact
 from causalvae.interventions.targets import OUTPUT_L2, STATISTICS, StatisticAccumulator, columns
 from causalvae.units import factor_id, unit_id
@@ -22,14 +23,17 @@ DEFAULT_QUANTILES = (0.02, 0.16, 0.5, 0.84, 0.98)
 
 def factor_effects(model: nn.Module, dataset, *, sites: Sequence[str] | None = None, n_pairs: int = 256,
                    seed: int = 0, factors: Sequence[str] | None = None, statistic: str = "mean_abs",
-                   eps: float = 1e-8, hold: str = "noise", device: torch.device | str | None = None,
-                   batch_size: int = 64) -> EffectMatrix:
+                   relative_floor: float = DEFAULT_RELATIVE_FLOOR, hold: str = "noise",
+                   device: torch.device | str | None = None, batch_size: int = 64) -> EffectMatrix:
     """Factor x unit responses from factor-controlled pairs (DESIGN §5, input manipulation).
 
     For factor k, pairs (x, x'_k) come from :func:`causalvae.data.factor_pairs`; the response of
-    unit u is ``stat(a_u(x'_k) - a_u(x)) / (std_x a_u + eps)``, the statistic running over pairs
-    (and positions of conv units) and the std over the base inputs of all pairs (per position,
-    then averaged over positions).
+    unit u is ``stat(a_u(x'_k) - a_u(x)) / spread_u``, the statistic running over pairs (and
+    positions of conv units).  ``spread_u`` is the unit's standard deviation pooled over every x and
+    x' of all factors' pairs, floored at ``relative_floor`` × its site's RMS spread
+    (:mod:`causalvae.interventions.spread`), so a unit that is silent on the data cannot dominate.
+    The result is *standardised* (``meta["standardised"]``: responses are in units of the target's
+    spread); ``meta["silent"]`` lists the units below their site's floor.
 
     Returns
     -------
@@ -47,34 +51,37 @@ def factor_effects(model: nn.Module, dataset, *, sites: Sequence[str] | None = N
     sources = resolve_sources(model, info, sites)
     cols = [unit_id(s, u) for s, units in sources.items() for u in units]
     acc = StatisticAccumulator(len(names), len(cols))
-    moments: dict[str, list] = {}  # site -> [sum, sum of squares] per (unit, position), float64
-    n_base = 0
+    moments = Moments()
     for k, name in enumerate(names):
         pairs = factor_pairs(dataset, name, n=n_pairs, seed=seed, hold=hold)
         if len(pairs) != n_pairs:
             raise ValueError(f"factor_pairs returned {len(pairs)} pairs for {name!r}; expected {n_pairs}")
         for rows in chunks(len(pairs), batch_size):
-            base = forward_capture(model, to_tensor(pairs.x, rows, dev), list(sources))[0]
-            changed = forward_capture(model, to_tensor(pairs.x_prime, rows, dev), list(sources))[0]
-            n_base += rows.stop - rows.start
+            base, changed = (_captured(model, xs, rows, dev, sources) for xs in (pairs.x, pairs.x_prime))
+            for acts in (base, changed):
+                moments.add(acts, rows.stop - rows.start)
             start = 0
             for site, units in sources.items():
-                a = _positions(base[site][:, units])
-                b = _positions(changed[site][:, units])
+                a, b = _positions(base[site]), _positions(changed[site])
                 col = slice(start, start + len(units))
                 acc.add([k], col, (b - a)[None])
                 if k == 0:
                     acc.add_count(col, a.shape[0] * a.shape[2])
-                m = moments.setdefault(site, [0.0, 0.0])
-                m[0], m[1] = m[0] + a.sum(0), m[1] + (a * a).sum(0)
                 start += len(units)
-    std = torch.cat([torch.sqrt(torch.clamp(s2 / n_base - (s1 / n_base) ** 2, min=0.0)).mean(1)
-                     for s1, s2 in moments.values()]).cpu().numpy()
-    values = acc.result(statistic) / (std[None] + eps)
+    spread = floored({s: moments.spread(s, range(len(u))) for s, u in sources.items()}, sources,
+                     relative_floor=relative_floor)
+    values = acc.result(statistic) / np.array([spread.values[c] for c in cols])[None]
     return EffectMatrix(values, [factor_id(n) for n in names], cols, intervention="factor-pair", statistic=statistic,
                         n_samples=int(n_pairs), seed=seed,
-                        meta={"hold": hold, "eps": float(eps), "normalisation": "std over base inputs",
-                              "device": str(dev)})
+                        meta={"hold": hold, "standardised": True, "relative_floor": float(relative_floor),
+                              "normalisation": "std pooled over x and x', floored per site",
+                              "silent": list(spread.silent), "device": str(dev)})
+
+
+def _captured(model: nn.Module, x, rows: slice, dev: torch.device,
+              sources: dict[str, list[int]]) -> dict[str, torch.Tensor]:
+    acts = forward_capture(model, to_tensor(x, rows, dev), list(sources))[0]
+    return {s: acts[s][:, units] for s, units in sources.items()}
 
 
 def _positions(a: torch.Tensor) -> torch.Tensor:

@@ -31,12 +31,27 @@ def identity_net():
 
 
 def test_factor_effects_closed_form(grid_dataset, identity_net):
-    m = factor_effects(identity_net, grid_dataset, sites=["0"], n_pairs=6, seed=4, eps=0.0)
+    m = factor_effects(identity_net, grid_dataset, sites=["0"], n_pairs=6, seed=4)
     assert m.sources == ("factor.a", "factor.b") and m.targets == ("0[0]", "0[1]")
-    delta_a = np.abs(factor_pairs(grid_dataset, "a", n=6, seed=4).delta).mean()
-    # unit 0 = 3a: its change 3|da| over its std 3 * std(a); unit 1 = b never moves with a
-    np.testing.assert_allclose(m.values, [[delta_a / np.std([0, 1, 2]), 0.0], [0.0, 1.0 / 0.5]], atol=1e-6)
+    pairs = [factor_pairs(grid_dataset, f, n=6, seed=4) for f in "ab"]
+    # the observations are the factors: unit 0 = 3a, unit 1 = b; spread pooled over every x and x'
+    seen = np.concatenate([np.concatenate([p.x, p.x_prime]) for p in pairs])
+    spread = np.array([3 * seen[:, 0].std(), seen[:, 1].std()])
+    delta_a = np.abs(pairs[0].delta).mean()
+    np.testing.assert_allclose(m.values, [[3 * delta_a / spread[0], 0.0], [0.0, 1.0 / spread[1]]], rtol=1e-6)
     assert m.intervention == "factor-pair" and m.seed == 4 and m.n_samples == 6
+    assert m.meta["standardised"] and m.meta["silent"] == []
+
+
+def test_a_unit_silent_on_the_data_cannot_dominate_the_responses(grid_dataset):
+    # unit 1 fires on one input in a thousand-fold smaller amount: its own std would blow its response up
+    net = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[3.0, 0.0], [1e-6, 0.0]]))
+        net[0].bias.copy_(torch.tensor([0.0, -1.5e-6]))  # fires only where a = 2, by 5e-7
+    m = factor_effects(net, grid_dataset, sites=["0"], n_pairs=6, seed=4)
+    assert m.meta["silent"] == ["0[1]"]
+    assert m.value("factor.a", "0[1]") < 1e-3 * m.value("factor.a", "0[0]")
 
 
 def test_factor_effects_bad_factor(grid_dataset, identity_net):
