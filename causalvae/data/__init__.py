@@ -11,6 +11,8 @@ name               what
 ``scm-linear``     6-factor linear-Gaussian SCM (chain, fork, collider), mixed into ``dim`` dims
 ``scm-nonlinear``  6-factor nonlinear additive-noise SCM on the same DAG, mixed likewise
 ``causal-sprites`` 64 x 64 sprites whose factors follow shape -> scale -> brightness, posX -> posY
+``pendulum``       64 x 64 pendulum, light and shadow (CausalVAE's pendulum as an SCM): both angles
+                   -> shadow_length and shadow_position; continuous labels, mechanism noise
 =================  ==========================================================================
 
 Importing this package does not import torch, dowhy, pgmpy or matplotlib.
@@ -37,12 +39,13 @@ __all__ = ["FactorDataset", "FactorPairs", "factor_pairs", "load", "names"]
 
 
 def _loaders() -> dict[str, Callable[..., FactorDataset]]:
-    from causalvae.data import causal_sprites, dsprites, synthetic
+    from causalvae.data import causal_sprites, dsprites, pendulum, synthetic
 
     return {
         dsprites.NAME: _load_dsprites,
         **{name: partial(synthetic.load, name) for name in synthetic.SCMS},
         causal_sprites.NAME: causal_sprites.load,
+        pendulum.NAME: pendulum.load,
     }
 
 

@@ -42,9 +42,10 @@ def factor_graph(name: str, factor_names: Iterable[str], factor_kinds: Iterable[
 
 def generator_dags() -> dict[str, Callable[[], nx.DiGraph]]:
     """Dataset name -> function building that dataset's factor DAG from its generator."""
-    from causalvae.data import causal_sprites, dsprites, synthetic
+    from causalvae.data import causal_sprites, dsprites, pendulum, synthetic
 
     return {dsprites.NAME: dsprites.factor_dag, causal_sprites.NAME: causal_sprites.factor_dag,
+            pendulum.NAME: pendulum.factor_dag,
             **{name: partial(synthetic.factor_dag, name) for name in synthetic.SCMS}}
 
 

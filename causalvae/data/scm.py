@@ -78,6 +78,34 @@ class Squashed(Additive):
 
 
 @dataclass(frozen=True)
+class BoundedAdditive(Additive):
+    """``v = f(parents) + noise_scale * e`` with bounded noise ``e ~ U(-sqrt 3, sqrt 3)`` (mean 0, sd 1).
+
+    ``[low, high]`` is the factor's declared range: ``do()`` values are checked against it, and
+    sampled values stay inside it when ``f`` stays at least ``sqrt(3) * noise_scale`` inside it
+    (the defining module's job).  Abduction is exact: ``e = (v - f(parents)) / noise_scale``.
+
+    Examples
+    --------
+    >>> m = BoundedAdditive(("a",), Linear((2.0,)), 0.25, low=-5.0, high=5.0)
+    >>> pa, e = np.array([[1.0]]), np.array([0.5])
+    >>> v = m(pa, e)
+    >>> float(v[0]), float(m.abduct(pa, v)[0])
+    (2.125, 0.5)
+    """
+
+    low: float = -np.inf
+    high: float = np.inf
+
+    def sample_noise(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return rng.uniform(-np.sqrt(3.0), np.sqrt(3.0), n)
+
+    def check(self, name: str, values: np.ndarray) -> None:
+        super().check(name, values)
+        _check_range(name, values, self.low, self.high)
+
+
+@dataclass(frozen=True)
 class Uniform:
     """A root ``v = low + (high - low) * u``, ``u ~ U(0, 1)``."""
 

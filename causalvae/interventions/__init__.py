@@ -14,7 +14,10 @@ from causalvae.interventions.mediation import ablate_outside, mediation_outcomes
 from causalvae.interventions.ops import (UnitOp, add, conditional_mean, mean, patch, resample, scale, set_value,
                                          zero)
 from causalvae.interventions.sites import SiteInfo, sites
+from causalvae.interventions.spread import Spread, activation_spread
+from causalvae.interventions.targets import Readout
 
-__all__ = ["SiteInfo", "UnitOp", "ablate_outside", "ablation_effects", "add", "capture", "conditional_mean",
+__all__ = ["Readout", "SiteInfo", "Spread", "UnitOp", "ablate_outside", "ablation_effects", "activation_spread", "add",
+           "capture", "conditional_mean",
            "edge_effects", "factor_effects", "intervene", "latent_effects", "latent_output_profiles", "mean",
            "mediation_outcomes", "patch", "patching_effects", "resample", "scale", "set_value", "sites", "zero"]

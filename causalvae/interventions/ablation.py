@@ -11,7 +11,7 @@ from torch import nn
 from causalvae.effects import EffectMatrix
 from causalvae.interventions.alternatives import prepare_alternative
 from causalvae.interventions.sweep import as_inputs, probe, resolve, resolve_device, run_exact
-from causalvae.interventions.targets import STATISTICS, columns
+from causalvae.interventions.targets import STATISTICS, Readout, columns
 from causalvae.units import unit_id
 
 DEFAULT_TARGETS = ("output", "recon_error")
@@ -28,7 +28,7 @@ def ablation_effects(model: nn.Module, x, *, sites: Sequence[str] | Mapping[str,
                      method: str = "exact", value: float = 0.0, labels: Sequence[int] | None = None,
                      x_source=None, seed: int = 0, device: torch.device | str | None = None,
                      batch_size: int = 64, units_per_pass: int | None = None,
-                     verify_fraction: float = 0.05) -> EffectMatrix:
+                     verify_fraction: float = 0.05, readout: Readout | None = None) -> EffectMatrix:
     """Effect of replacing each unit of ``sites`` on every column of ``targets``.
 
     Parameters
@@ -47,6 +47,8 @@ def ablation_effects(model: nn.Module, x, *, sites: Sequence[str] | Mapping[str,
     device : where to compute (default: the model's device).
     batch_size : inputs per chunk (bounds memory); units_per_pass: interventions stacked along the
         batch axis (default 1 on CPU, 16 on CUDA).
+    readout : also measure the change of these factor predictions of the output (columns
+        ``factor.<name>``; exact methods only).
 
     Returns
     -------
@@ -62,6 +64,10 @@ def ablation_effects(model: nn.Module, x, *, sites: Sequence[str] | Mapping[str,
     if statistic not in STATISTICS:
         raise ValueError(f"statistic must be one of {STATISTICS}, got {statistic!r}")
     dev, _, sources, tgts = resolve(model, x, sites, targets, device)
+    if readout is not None:
+        if method in ("attribution", "screen"):
+            raise ValueError(f"readout targets need an exact method ('exact' or 'naive'), got method={method!r}")
+        tgts = [*tgts, readout.target()]
     alternative = prepare_alternative(model, x, list(sources), kind=kind, value=value, labels=labels,
                                       x_source=x_source, seed=seed, batch_size=batch_size, device=dev)
     common = dict(sources=sources, targets=tgts, alternative=alternative, statistic=statistic, device=dev,

@@ -1,8 +1,9 @@
 """Targets of an effect sweep and the float64 reduction of their changes.
 
 A target is a site (one column per unit, or a unit id for one column), ``"output"`` (one
-column per output channel / feature), ``"recon_error"`` (the per-input reconstruction loss)
-or ``"output_l2"`` (per-input Euclidean norm of the output change, the CES integrand).
+column per output channel / feature), ``"recon_error"`` (the per-input reconstruction loss),
+``"output_l2"`` (per-input Euclidean norm of the output change, the CES integrand) or a
+:class:`Readout` of the output (one column per factor it predicts).
 For conv units the statistic runs over inputs *and* spatial positions.
 """
 
@@ -15,12 +16,38 @@ import numpy as np
 import torch
 
 from causalvae.interventions.trace import OUTPUT
-from causalvae.units import parse_unit, unit_id
+from causalvae.units import factor_id, parse_unit, unit_id
 
 RECON_ERROR = "recon_error"
 OUTPUT_L2 = "output_l2"
 SCALAR_TARGETS = (RECON_ERROR, OUTPUT_L2)
 STATISTICS = ("mean_abs", "mean", "rms")
+
+
+@dataclass(frozen=True)
+class Readout:
+    """Factor predictions from the model output: ``fn`` maps an output batch to an (N, K) tensor whose
+    columns predict the factors ``names`` (e.g. read-outs fitted on decoded images)."""
+
+    fn: Callable[[torch.Tensor], torch.Tensor]
+    names: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not callable(self.fn):
+            raise TypeError(f"Readout.fn must be callable, got {type(self.fn).__name__}")
+        if isinstance(self.names, str) or not self.names:
+            raise ValueError(f"Readout.names must be a non-empty sequence of factor names, got {self.names!r}")
+        object.__setattr__(self, "names", tuple(map(str, self.names)))
+
+    def target(self) -> "Target":
+        return Target("readout", OUTPUT, None, self)
+
+    def __call__(self, output: torch.Tensor) -> torch.Tensor:
+        values = self.fn(output)
+        if tuple(values.shape) != (output.shape[0], len(self.names)):
+            raise ValueError(f"read-out returned shape {tuple(values.shape)}; expected ({output.shape[0]}, "
+                             f"{len(self.names)}) for factors {list(self.names)}")
+        return values
 
 
 @dataclass(frozen=True)
@@ -30,9 +57,12 @@ class Target:
     name: str  # site, "output", "recon_error" or "output_l2"
     source: str  # the site / "output" whose value it reads
     units: tuple[int, ...] | None  # selected unit indices (None for scalar targets)
+    readout: Readout | None = None
 
     @property
     def columns(self) -> list[str]:
+        if self.readout is not None:
+            return [factor_id(n) for n in self.readout.names]
         if self.units is None:
             return [self.name]
         return [unit_id(self.name, u) for u in self.units]
@@ -85,6 +115,10 @@ def per_input_change(target: Target, clean: torch.Tensor, new: torch.Tensor, x: 
     """Float64 change of ``target``: ``(repeat, N, n_columns, positions)``."""
     n = clean.shape[0]
     new = new.reshape((repeat, n) + tuple(clean.shape[1:]))
+    if target.readout is not None:
+        base = target.readout(clean).double()
+        changed = torch.stack([target.readout(new[r]).double() for r in range(repeat)])
+        return (changed - base[None]).reshape(repeat, n, len(target.readout.names), 1)
     if target.name == RECON_ERROR:
         base = loss(x, clean)
         changed = torch.stack([loss(x, new[r]) for r in range(repeat)])

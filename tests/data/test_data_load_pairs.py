@@ -13,7 +13,7 @@ from causalvae.data import dsprites as D
 
 
 def test_names_and_load_every_dataset():
-    assert names() == ["causal-sprites", "dsprites", "scm-linear", "scm-nonlinear"]
+    assert names() == ["causal-sprites", "dsprites", "pendulum", "scm-linear", "scm-nonlinear"]
     for name in names():
         ds = load(name, n=7, seed=1)
         assert isinstance(ds, FactorDataset) and len(ds) == 7 and ds.name == name
