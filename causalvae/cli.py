@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", help="dataset to summarise")
     p.add_argument("--n", type=positive_int, default=None, help="sample size (default: whole dataset)")
     p.add_argument("--seed", type=non_negative_int, default=0)
-    p.add_argument("--path", default=None, help="local file for datasets read from disk (official dSprites .npz)")
+    p.add_argument("--path", default=None, help="official file (or folder) of a dataset read from disk")
     p.set_defaults(handler=_cmd_datasets)
 
     for register in _REGISTRARS:
@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _register_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run the whole pipeline: train, intervene, analyse, report")
     p.add_argument("--dataset", default="causal-sprites")
+    p.add_argument("--path", default=None, help="official file (or folder) of a dataset read from disk")
     p.add_argument("--variant", default="beta-vae")
     p.add_argument("--latent-dim", type=positive_int, default=None)
     p.add_argument("--steps", type=non_negative_int, default=None, help="training steps (0 with --checkpoint)")

@@ -80,7 +80,7 @@ def _versions(own: str) -> dict[str, str]:
 
 def run_command(args: argparse.Namespace) -> int:
     """``causalvae run``: resolve the options, run, print where the results are."""
-    config = RunConfig.resolve(dataset=args.dataset, variant=args.variant, latent_dim=args.latent_dim,
+    config = RunConfig.resolve(dataset=args.dataset, path=args.path, variant=args.variant, latent_dim=args.latent_dim,
                                steps=args.steps, n=args.n, seed=args.seed, device=args.device,
                                checkpoint=args.checkpoint, out=args.out, quick=args.quick or None,
                                n_analysis=args.n_analysis, n_pairs=args.n_pairs)

@@ -25,6 +25,7 @@ class RunConfig:
     """Everything that determines a run's numbers (and where it is written)."""
 
     dataset: str = "causal-sprites"
+    path: str | None = None
     variant: str = "beta-vae"
     latent_dim: int = 6
     steps: int = 1500
@@ -68,7 +69,10 @@ class RunConfig:
         return cls(**settings)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        settings = dataclasses.asdict(self)
+        if self.path is None:   # runs on generated data keep the settings (and sweep cell keys) they had before
+            del settings["path"]
+        return settings
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)

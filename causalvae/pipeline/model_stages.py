@@ -12,7 +12,7 @@ def load_data(ctx: RunContext) -> None:
     from causalvae import data
 
     cfg = ctx.config
-    ds = data.load(cfg.dataset, n=cfg.n, seed=cfg.seed)
+    ds = data.load(cfg.dataset, n=cfg.n, seed=cfg.seed, path=cfg.path)
     rng = np.random.default_rng(cfg.seed + 1)
     rows = np.sort(rng.choice(len(ds), size=min(cfg.n_analysis, len(ds)), replace=False))
     ctx.dataset = ds
