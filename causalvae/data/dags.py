@@ -43,8 +43,10 @@ def factor_graph(name: str, factor_names: Iterable[str], factor_kinds: Iterable[
 def generator_dags() -> dict[str, Callable[[], nx.DiGraph]]:
     """Dataset name -> function building that dataset's factor DAG from its generator."""
     from causalvae.data import causal_sprites, dsprites, pendulum, synthetic
+    from causalvae.data import mpi3d, shapes3d, smallnorb
 
     return {dsprites.NAME: dsprites.factor_dag, causal_sprites.NAME: causal_sprites.factor_dag,
+            shapes3d.NAME: shapes3d.factor_dag, mpi3d.NAME: mpi3d.factor_dag, smallnorb.NAME: smallnorb.factor_dag,
             pendulum.NAME: pendulum.factor_dag,
             **{name: partial(synthetic.factor_dag, name) for name in synthetic.SCMS}}
 
