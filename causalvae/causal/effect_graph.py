@@ -1,45 +1,52 @@
-"""The unit-level causal graph built from measured effect matrices, with a stated edge-selection rule.
+"""The unit-level causal graph built from measured effect matrices, with a valid edge test.
 
-Nodes are factors (``factor.<name>``), units (``encoder.conv2[5]``), latents (``latent.mu[3]``) and
-factor read-outs: a factor id used as a *target* (latent × read-out-factor matrix B) becomes the
-read-out node ``readout.<name>``.  An edge ``s -> t`` is kept when its effect is significant under
-one of these rules (recorded in ``G.graph["threshold_rule"]``):
+Nodes are factors (``factor.<name>``), units (``encoder.conv2[5]``), latents (``latent.mu[3]``),
+decoder units and factor read-outs: a factor id used as a *target* (e.g. latent × read-out-factor
+matrix B) becomes the read-out node ``readout.<name>``.
 
-``"fdr"``
-    each matrix carries ``stderr``; two-sided z-test ``p = 2 Φ(−|e| / se)``, Benjamini–Hochberg
-    within each matrix, keep ``q ≤ alpha`` (false-discovery-rate control).  Valid for signed
-    statistics (``mean``).  Absolute ones (``mean_abs``) are positive under a *noisy* null, so they
-    warn — unless the caller passes ``deterministic=True``: with exact, noise-free interventions
-    (z = μ, do-operations, zero/mean ablation) a source with no causal path to a target changes it
-    by exactly 0 on every input, and the test asks whether a nonzero effect is consistent across
-    independent input batches (``stderr`` from :meth:`causalvae.effects.EffectMatrix.average`).
-``"max-null"``
-    a family-wise permutation rule: for each matrix the caller passes draws of the null
-    distribution of ``max |effect|`` (e.g. :func:`causalvae.causal.stats.sign_flip_max_null` of the
-    per-input paired changes, or the maxima of effect matrices re-measured under a null
-    intervention such as pairs differing in no factor); keep ``|e| >`` the ``1 − alpha`` quantile
-    (Westfall–Young max-statistic).  Works for any statistic, ``mean_abs`` included.
-``"threshold"``
-    explicit per-matrix thresholds computed elsewhere (the caller states the rule).
+**Edge test.** Every matrix is the mean of ``R >= 2`` independent replicate measurements (disjoint
+input batches, :meth:`causalvae.effects.EffectMatrix.average`, which records ``R`` and the
+batch-means standard error).  An edge ``s -> t`` is kept when
+
+1. its effect is larger than a *minimal effect* ``min_effect × spread(t)``, the target's natural
+   variation over the data (``spread``: standard deviation of the unit's activation, the latent's
+   mean or the factor over the data; matrices marked ``meta["standardised"]`` are already in those
+   units), tested as ``H0: |effect| <= floor`` against a t(R − 1) distribution
+   (:func:`causalvae.causal.stats.minimal_effect_pvalues`) — so float round-off and read-out
+   leakage, which are far below any stated fraction of the target's spread, never become edges, and
+   a normal approximation with ``R = 4`` replicates cannot inflate the error rate; and
+2. its p-value survives multiplicity control over *every* tested pair of *every* matrix at once:
+   Benjamini–Hochberg (``error="fdr"``, false-discovery rate) or Holm (``error="fwer"``,
+   family-wise error rate).  Under the complete null both bound the probability of any false edge
+   by ``alpha``.
+
+Targets whose spread is 0 (a unit that never varies on the data) cannot be tested and get no edge.
+Every edge carries its effect, its effect in units of the target's spread (``effect_sd``), a
+t-interval (``ci_low``, ``ci_high``), ``p_value`` and ``q_value``.
+
+**Roles are data.** Each site's stage (``encoder``, ``latent``, ``decoder``, ``output``) comes from
+``stages`` (for our VAEs ``{s.name: s.stage for s in model.sites}``); nothing is guessed from names.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import networkx as nx
 import numpy as np
 
-from causalvae.causal.stats import benjamini_hochberg, max_null_threshold
+from causalvae.causal.stats import benjamini_hochberg, holm, minimal_effect_pvalues, t_interval
 from causalvae.effects import EffectMatrix
 from causalvae.graph.schema import new_graph, validate
 from causalvae.units import is_factor, parse_factor, parse_unit
 
-RULES = ("fdr", "max-null", "threshold")
+ERRORS = {"fdr": benjamini_hochberg, "fwer": holm}
 ABSOLUTE_STATISTICS = ("mean_abs", "rms", "l2")
 READOUT_PREFIX = "readout."
+#: node stage -> schema role
+_ROLE_OF_STAGE = {"encoder": "hidden", "decoder": "hidden", "latent": "latent", "output": "output",
+                  "input": "input", "factor": "factor", "readout": "readout"}
 
 
 def readout_id(factor: str) -> str:
@@ -60,49 +67,50 @@ def _site_and_index(node: str) -> tuple[str, int]:
     return site, -1 if index is None else index
 
 
-def _role(site: str) -> str:
+def _stage(site: str, stages: Mapping[str, str] | None) -> str:
     if site in ("factor", "readout"):
         return site
-    head = site.split(".")[0]
-    if head == "latent":
-        return "latent"
-    if head.startswith("output") or head in ("recon", "reconstruction", "recon_error"):
-        return "output"
-    return "hidden"
+    if stages is None or site not in stages:
+        known = sorted(stages) if stages else []
+        raise KeyError(f"no stage declared for site {site!r}; pass stages={{site: 'encoder' | 'latent' | 'decoder' | "
+                       f"'output'}} for every measured site (declared: {known})")
+    stage = stages[site]
+    if stage not in _ROLE_OF_STAGE:
+        raise ValueError(f"stage of site {site!r} must be one of {sorted(_ROLE_OF_STAGE)}, got {stage!r}")
+    return stage
 
 
-def _keep_masks(matrices: Sequence[EffectMatrix], rule: str, alpha: float,
-                null_maxima: Sequence[np.ndarray] | None, thresholds: Sequence[float] | None,
-                deterministic: bool = False) -> list[tuple[np.ndarray, np.ndarray | None, float]]:
-    """Per matrix: (keep mask, p-values or None, threshold or NaN)."""
-    from scipy import stats
+def _replicates(m: EffectMatrix, k: int) -> int:
+    reps = m.meta.get("replicates")
+    if m.stderr is None or not isinstance(reps, int) or reps < 2:
+        raise ValueError(f"matrix {k} ({m.intervention}, {m.sources[0]} -> {m.targets[0]} ...) must be the mean of "
+                         f">= 2 independent replicates with a standard error (EffectMatrix.average); it has "
+                         f"stderr={'set' if m.stderr is not None else None}, replicates={reps!r}")
+    return reps
 
-    if rule not in RULES:
-        raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
-    extra = {"max-null": null_maxima, "threshold": thresholds}.get(rule)
-    if rule != "fdr" and (extra is None or len(extra) != len(matrices)):
-        got = None if extra is None else len(extra)
-        raise ValueError(f"rule {rule!r} needs one {'null_maxima array' if rule == 'max-null' else 'threshold'} "
-                         f"per matrix ({len(matrices)}), got {got}")
-    out = []
-    for k, m in enumerate(matrices):
-        if rule == "fdr":
-            if m.stderr is None:
-                raise ValueError(f"rule 'fdr' needs stderr on every matrix; matrix {k} "
-                                 f"({m.intervention}, {m.sources[0]} -> {m.targets[0]} ...) has none")
-            if m.statistic in ABSOLUTE_STATISTICS and not deterministic:
-                warnings.warn(f"rule 'fdr' tests effect = 0, but statistic {m.statistic!r} is positive even without "
-                              "an effect; use rule 'max-null' with draws measured under a null intervention",
-                              stacklevel=3)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                z = np.abs(m.values) / m.stderr
-            p = np.where(m.stderr > 0, 2 * stats.norm.sf(z), np.where(m.values != 0, 0.0, 1.0))
-            q = benjamini_hochberg(p.ravel()).reshape(p.shape)
-            out.append((q <= alpha, p, math.nan))
-        else:
-            thr = max_null_threshold(extra[k], alpha=alpha) if rule == "max-null" else float(extra[k])
-            out.append((np.abs(m.values) > thr, None, thr))
-    return out
+
+def _scales(m: EffectMatrix, targets: Sequence[str], spread: Mapping[str, float] | None) -> np.ndarray:
+    if m.meta.get("standardised"):
+        return np.ones(len(targets))
+    missing = [t for t in targets if spread is None or t not in spread]
+    if missing:
+        raise KeyError(f"matrix {m.intervention!r} is not standardised and spread lacks {len(missing)} of its "
+                       f"targets, e.g. {missing[:3]}; pass spread={{target id: natural standard deviation}}")
+    scales = np.array([float(spread[t]) for t in targets])
+    if not np.all(np.isfinite(scales) & (scales >= 0)):
+        raise ValueError(f"spread must be finite and >= 0, got {scales[~(np.isfinite(scales) & (scales >= 0))][:3]}")
+    return scales
+
+
+def _tests(m: EffectMatrix, k: int, targets: Sequence[str], spread, min_effect: float) -> dict[str, np.ndarray]:
+    """Per entry: p-value (NaN where the target cannot be tested), t-interval and target scale."""
+    dof = _replicates(m, k) - 1
+    scale = np.broadcast_to(_scales(m, targets, spread)[None], m.values.shape)
+    testable = scale > 0
+    p = minimal_effect_pvalues(m.values, m.stderr, dof=dof, floor=min_effect * scale,
+                               signed=m.statistic not in ABSOLUTE_STATISTICS)
+    low, high = t_interval(m.values, m.stderr, dof=dof)
+    return {"p": np.where(testable, p, np.nan), "low": low, "high": high, "scale": scale}
 
 
 def _layers(G: nx.DiGraph, measured: set[tuple[str, str]], site_order: Sequence[str] | None) -> dict[str, int]:
@@ -128,60 +136,112 @@ def _layers(G: nx.DiGraph, measured: set[tuple[str, str]], site_order: Sequence[
     return layer
 
 
-def causal_unit_graph(matrices: Sequence[EffectMatrix], *, rule: str = "fdr", alpha: float = 0.05,
-                      null_maxima: Sequence[np.ndarray] | None = None, thresholds: Sequence[float] | None = None,
-                      site_order: Sequence[str] | None = None, deterministic: bool = False) -> nx.DiGraph:
-    """Build the ``kind="unit"`` causal graph whose edges are the significant measured effects.
+def causal_unit_graph(matrices: Sequence[EffectMatrix], *, stages: Mapping[str, str] | None = None,
+                      spread: Mapping[str, float] | None = None, min_effect: float = 0.1, alpha: float = 0.05,
+                      error: str = "fdr", site_order: Sequence[str] | None = None) -> nx.DiGraph:
+    """Build the ``kind="unit"`` causal graph whose edges are the significant, non-negligible effects.
 
     Parameters
     ----------
-    matrices : factor × unit, factor × latent, unit → unit (edge effects), latent × decoder-unit and
-        latent × read-out-factor matrices, in any order.
-    rule : edge-selection rule, ``"fdr"``, ``"max-null"`` or ``"threshold"`` (module docstring).
-    deterministic : the effects come from exact, noise-free interventions, so ``"fdr"`` may test
-        absolute statistics (module docstring).
-    alpha : FDR level (``"fdr"``) or family-wise error level (``"max-null"``).
-    null_maxima : for ``"max-null"``, one array of null ``max |effect|`` draws per matrix.
-    thresholds : for ``"threshold"``, one threshold per matrix.
-    site_order : the model's sites in forward order (e.g. ``causalvae.interventions.sites(model)``);
-        default: layers from the sites joined by nonzero measured effects (before thresholding).
+    matrices : replicate-averaged effect matrices (factor × unit, factor × latent, unit → unit,
+        latent → decoder unit, decoder unit → read-out, latent × read-out factor, ...), in any order.
+    stages : the stage of every measured site (``encoder``, ``latent``, ``decoder``, ``output``).
+    spread : natural standard deviation of every target node over the data (node ids; read-outs as
+        ``readout.<name>``), for matrices not marked ``meta["standardised"]``.
+    min_effect : the minimal effect of interest, as a fraction of the target's spread (>= 0).
+    alpha : the error rate controlled over all tested pairs.
+    error : ``"fdr"`` (Benjamini–Hochberg) or ``"fwer"`` (Holm).
+    site_order : the model's sites in forward order; default: layers from the sites joined by a
+        nonzero measured effect.
 
     Returns
     -------
-    A validated graph; nodes carry ``site``, ``index``, ``layer`` (longest path from the factors
-    over the site graph), ``role`` and ``active`` (has a kept edge); edges carry ``effect``,
-    ``weight``, ``intervention``, ``statistic``, ``n_samples``, ``threshold`` or ``p_value``, and
-    any ``stderr`` / ``ci_low`` / ``ci_high``.
+    A validated graph; nodes carry ``site``, ``index``, ``layer``, ``role``, ``stage`` (units) and
+    ``active`` (has a kept edge); edges carry ``effect``, ``weight`` (= |effect|), ``effect_sd``,
+    ``ci_low``, ``ci_high``, ``stderr``, ``p_value``, ``q_value``, ``intervention``, ``statistic``
+    and ``n_samples``.  ``G.graph`` records ``error``, ``alpha``, ``min_effect``, ``n_tested`` and
+    ``n_untestable``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> reps = [EffectMatrix(np.array([[1.0 + 0.02 * (r - 1.5), 1e-9]]), ["latent.mu[0]"], ["decoder.h[0]", "decoder.h[1]"],
+    ...                      intervention="mean-ablation", statistic="mean_abs", n_samples=16) for r in range(4)]
+    >>> G = causal_unit_graph([EffectMatrix.average(reps)], stages={"latent.mu": "latent", "decoder.h": "decoder"},
+    ...                       spread={"decoder.h[0]": 2.0, "decoder.h[1]": 1.0})
+    >>> list(G.edges), round(G.edges["latent.mu[0]", "decoder.h[0]"]["effect_sd"], 3)
+    ([('latent.mu[0]', 'decoder.h[0]')], 0.5)
     """
     matrices = list(matrices)
     if not matrices or not all(isinstance(m, EffectMatrix) for m in matrices):
         raise TypeError("matrices must be a non-empty sequence of EffectMatrix")
-    G = new_graph("unit", threshold_rule=rule, alpha=float(alpha))
-    masks = _keep_masks(matrices, rule, alpha, null_maxima, thresholds, deterministic)
+    if error not in ERRORS:
+        raise ValueError(f"error must be one of {sorted(ERRORS)}, got {error!r}")
+    if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
+        raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
+    if not (isinstance(min_effect, (int, float)) and math.isfinite(min_effect) and min_effect >= 0):
+        raise ValueError(f"min_effect must be a finite number >= 0, got {min_effect!r}")
+    G = new_graph("unit", error=error, alpha=float(alpha), min_effect=float(min_effect))
+    labelled = [([_node_id(s, as_target=False) for s in m.sources], [_node_id(t, as_target=True) for t in m.targets])
+                for m in matrices]
+    tests = [_tests(m, k, targets, spread, min_effect) for k, (m, (_, targets)) in enumerate(zip(matrices, labelled))]
+    pooled = np.concatenate([t["p"].ravel() for t in tests])
+    q_all = ERRORS[error](pooled)
     measured: set[tuple[str, str]] = set()
-    for m, (keep, p, thr) in zip(matrices, masks):
-        sources = [_node_id(s, as_target=False) for s in m.sources]
-        targets = [_node_id(t, as_target=True) for t in m.targets]
+    offset = 0
+    for m, (sources, targets), t in zip(matrices, labelled, tests):
+        q = q_all[offset:offset + m.values.size].reshape(m.values.shape)
+        offset += m.values.size
         for node in (*sources, *targets):
             if node not in G:
-                site, index = _site_and_index(node)
-                G.add_node(node, site=site, index=index, layer=0, role=_role(site), active=False)
+                _add_node(G, node, stages)
         measured |= {(G.nodes[sources[i]]["site"], G.nodes[targets[j]]["site"]) for i, j in zip(*np.nonzero(m.values))}
-        for i, j in zip(*np.nonzero(keep)):
-            e = float(m.values[i, j])
-            attrs = {"effect": e, "weight": abs(e), "intervention": m.intervention, "statistic": m.statistic,
-                     "n_samples": m.n_samples}
-            attrs.update({"p_value": float(p[i, j])} if p is not None else {"threshold": thr})
-            attrs.update({name: float(getattr(m, name)[i, j]) for name in ("stderr", "ci_low", "ci_high")
-                          if getattr(m, name) is not None and math.isfinite(getattr(m, name)[i, j])})
+        for i, j in zip(*np.nonzero(q <= alpha)):
             if sources[i] == targets[j]:
                 raise ValueError(f"effect of {sources[i]!r} on itself in matrix {m.intervention!r}")
-            G.add_edge(sources[i], targets[j], **attrs)
+            e = float(m.values[i, j])
+            G.add_edge(sources[i], targets[j], effect=e, weight=abs(e), effect_sd=e / float(t["scale"][i, j]),
+                       ci_low=float(t["low"][i, j]), ci_high=float(t["high"][i, j]), stderr=float(m.stderr[i, j]),
+                       p_value=float(t["p"][i, j]), q_value=float(q[i, j]), intervention=m.intervention,
+                       statistic=m.statistic, n_samples=m.n_samples)
+    G.graph["n_tested"] = int(np.isfinite(pooled).sum())
+    G.graph["n_untestable"] = int((~np.isfinite(pooled)).sum())
     layer = _layers(G, measured, site_order)
     for node, data in G.nodes(data=True):
         data["layer"] = layer[data["site"]]
         data["active"] = G.degree(node) > 0
     return validate(G)
+
+
+def _add_node(G: nx.DiGraph, node: str, stages: Mapping[str, str] | None) -> None:
+    site, index = _site_and_index(node)
+    stage = _stage(site, stages)
+    attrs = {"site": site, "index": index, "layer": 0, "role": _ROLE_OF_STAGE[stage], "active": False}
+    if stage not in ("factor", "readout"):
+        attrs["stage"] = stage
+    G.add_node(node, **attrs)
+
+
+def block_density(G: nx.DiGraph, matrices: Sequence[EffectMatrix]) -> "pd.DataFrame":  # noqa: F821
+    """Kept edges over tested pairs for every (source site, target site) block of the unit graph.
+
+    A block near density 1 means the graph keeps the network's wiring skeleton there, not its effects.
+    """
+    import pandas as pd
+
+    tested: dict[tuple[str, str], int] = {}
+    for m in matrices:
+        for s in m.sources:
+            for t in m.targets:
+                key = (_site_and_index(_node_id(s, as_target=False))[0], _site_and_index(_node_id(t, as_target=True))[0])
+                tested[key] = tested.get(key, 0) + 1
+    kept: dict[tuple[str, str], int] = {}
+    for u, v in G.edges:
+        key = (G.nodes[u]["site"], G.nodes[v]["site"])
+        kept[key] = kept.get(key, 0) + 1
+    rows = [{"source_site": s, "target_site": t, "tested": n, "edges": kept.get((s, t), 0),
+             "density": kept.get((s, t), 0) / n} for (s, t), n in tested.items()]
+    return pd.DataFrame(rows, columns=["source_site", "target_site", "tested", "edges", "density"])
 
 
 def entry_graph(G: nx.DiGraph) -> nx.DiGraph:

@@ -8,6 +8,11 @@ equivalent arrays): for inputs ``x`` and their factor-changed partners ``x'``
 
 so per input ``TE = y' − y``, ``NIE = y_nie − y`` and ``NDE = y_nde − y`` (DESIGN §5).
 
+**Directed treatments.** When ``x'`` changes factor k to a value drawn from its marginal, the change
+``v'_k − v_k`` is as often negative as positive and ``E[y' − y]`` cancels even for a perfectly
+transmitted factor.  Pass ``direction = sign(v'_k − v_k)`` (:func:`treatment_direction`): every
+per-pair difference is multiplied by it, so the estimands are effects of *raising* factor k.
+
 >>> import numpy as np
 >>> y = np.zeros(4); out = {"y": y, "y_prime": y + 3, "y_nie": y + 2, "y_nde": y + 1}
 >>> df = mediation({"m": out}, n_boot=50, seed=0)
@@ -70,8 +75,22 @@ def _normalise(outcomes: Mapping | Sequence[Mapping]) -> dict[str, dict[str, np.
     return out
 
 
+def treatment_direction(delta: np.ndarray) -> np.ndarray:
+    """``sign(v'_k − v_k)`` per pair: the direction that makes mediation estimands effects of raising k.
+
+    >>> treatment_direction(np.array([0.5, -2.0])).tolist()
+    [1.0, -1.0]
+    """
+    d = np.sign(np.asarray(delta, dtype=np.float64))
+    if d.ndim != 1 or not np.all(d != 0):
+        raise ValueError("delta must be a 1-D array of nonzero factor changes (pairs whose factor did not change "
+                         f"have no direction); got shape {d.shape} with {int(np.sum(d == 0))} zero changes")
+    return d
+
+
 def mediation(outcomes: Mapping | Sequence[Mapping], *, outcome_names: Sequence[str] | None = None,
-              n_boot: int = 1000, confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
+              direction: np.ndarray | None = None, n_boot: int = 1000, confidence: float = 0.95,
+              seed: int = 0) -> pd.DataFrame:
     """TE, NIE, NDE and mediated fraction per mediator from patched outcomes.
 
     Parameters
@@ -81,6 +100,8 @@ def mediation(outcomes: Mapping | Sequence[Mapping], *, outcome_names: Sequence[
         ``"a+b"``), or a sequence of dicts (labelled ``m0, m1, ...``).  Arrays are (N,) or (N, T)
         for T outcomes, and all mediators must share the same inputs.
     outcome_names : names of the T outcome columns (default ``"0" .. "T-1"``).
+    direction : optional (N,) multiplier of every per-pair difference, e.g. :func:`treatment_direction`
+        (module docstring); default 1.
     n_boot : bootstrap resamples of the inputs (shared by all mediators, so CIs are paired).
     confidence : level of the percentile intervals.
     seed : seed of the bootstrap.
@@ -97,10 +118,14 @@ def mediation(outcomes: Mapping | Sequence[Mapping], *, outcome_names: Sequence[
     names = [str(i) for i in range(t)] if outcome_names is None else [str(s) for s in outcome_names]
     if len(names) != t:
         raise ValueError(f"outcome_names has {len(names)} names but the outcomes have {t} columns")
+    sign = np.ones((n, 1)) if direction is None else np.asarray(direction, dtype=np.float64).reshape(-1, 1)
+    if sign.shape != (n, 1) or not np.isfinite(sign).all():
+        raise ValueError(f"direction must be {n} finite values (one per pair), got shape {np.shape(direction)}")
     weights = bootstrap_weights(n, n_boot=n_boot, seed=seed)
     rows = []
     for label, a in arrays.items():
-        diffs = {"TE": a["y_prime"] - a["y"], "NIE": a["y_nie"] - a["y"], "NDE": a["y_nde"] - a["y"]}
+        diffs = {"TE": sign * (a["y_prime"] - a["y"]), "NIE": sign * (a["y_nie"] - a["y"]),
+                 "NDE": sign * (a["y_nde"] - a["y"])}
         point = {k: d.mean(axis=0) for k, d in diffs.items()}
         draws = {k: weights @ d for k, d in diffs.items()}
         with np.errstate(divide="ignore", invalid="ignore"):

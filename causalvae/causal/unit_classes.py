@@ -6,7 +6,11 @@ normalised responses are ``r_k = |e_k| / Σ_j |e_j|``.  The unit is
 * ``dead`` if ``Σ_k |e_k| < dead``;
 * ``monosemantic`` if ``max_k r_k ≥ mono`` (assigned to that factor);
 * ``polysemantic`` if at least two factors have ``r_k ≥ poly``;
-* ``diffuse`` otherwise (responds, but to no factor clearly).
+* ``diffuse`` otherwise (responds, but to no factor clearly);
+* ``silent`` — before any of the above — if the response matrix flags it as silent on the data
+  (``meta["silent"]``, :func:`causalvae.interventions.factor_effects`): a unit whose activation
+  barely varies over the data has no factor selectivity to speak of, however its few responses
+  happen to split.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import pandas as pd
 from causalvae.effects import EffectMatrix
 from causalvae.units import is_factor, parse_factor, site_of
 
-CLASSES = ("dead", "monosemantic", "polysemantic", "diffuse")
+CLASSES = ("silent", "dead", "monosemantic", "polysemantic", "diffuse")
 
 
 def classify_units(responses: EffectMatrix, *, dead: float = 0.01, mono: float = 0.7,
@@ -47,11 +51,14 @@ def classify_units(responses: EffectMatrix, *, dead: float = 0.01, mono: float =
     total = mag.sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         r = np.where(total > 0, mag / total, 0.0)
+    silent = set(responses.meta.get("silent", ()))
     rows = []
     for j, unit in enumerate(responses.targets):
         top = int(np.argmax(r[:, j]))
         strong = [names[k] for k in np.flatnonzero(r[:, j] >= poly)]
-        if total[j] < dead:
+        if unit in silent:
+            cls = "silent"
+        elif total[j] < dead:
             cls = "dead"
         elif r[top, j] >= mono:
             cls = "monosemantic"
@@ -60,8 +67,8 @@ def classify_units(responses: EffectMatrix, *, dead: float = 0.01, mono: float =
         else:
             cls = "diffuse"
         rows.append({"unit": unit, "site": site_of(unit), "class": cls,
-                     "factor": "" if cls == "dead" else names[top], "purity": float(r[top, j]),
-                     "total": float(total[j]), "factors": "" if cls == "dead" else ",".join(strong)})
+                     "factor": "" if cls in ("dead", "silent") else names[top], "purity": float(r[top, j]),
+                     "total": float(total[j]), "factors": "" if cls in ("dead", "silent") else ",".join(strong)})
     return pd.DataFrame(rows, columns=["unit", "site", "class", "factor", "purity", "total", "factors"])
 
 

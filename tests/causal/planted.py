@@ -23,12 +23,6 @@ W_ENC[3, 2] = 1.0
 W_ENC[4, 2] = 0.5
 W_OUT = np.eye(3)  # mu_k -> read-out of factor k
 
-CIRCUIT_EDGES = {
-    "a": {("factor.a", "encoder.h[0]"), ("factor.a", "encoder.h[1]"), ("encoder.h[0]", "latent.mu[0]"),
-          ("encoder.h[1]", "latent.mu[0]"), ("latent.mu[0]", "readout.a")},
-    "b": {("factor.b", "encoder.h[2]"), ("encoder.h[2]", "latent.mu[1]"), ("latent.mu[1]", "readout.b")},
-    "c": {("factor.c", "encoder.h[3]"), ("encoder.h[3]", "latent.mu[2]"), ("latent.mu[2]", "readout.c")},
-}
 CLASSES = {"encoder.h[0]": ("monosemantic", "a"), "encoder.h[1]": ("monosemantic", "a"),
            "encoder.h[2]": ("monosemantic", "b"), "encoder.h[3]": ("monosemantic", "c"),
            "encoder.h[4]": ("polysemantic", "a"), "encoder.h[5]": ("dead", ""),
@@ -38,31 +32,17 @@ MOTIF_COUNTS = {("detector", 1): 4, ("detector", 2): 1, ("convergent", 1): 1, ("
                 ("divergent", 1): 1, ("bottleneck", 1): 2, ("bottleneck", 2): 3, ("parallel", 0): 2}
 
 
-def forward(v, *, keep=None):
-    """Read-outs of factors ``v`` (N, 3); units outside ``keep`` are ablated (zeroed, = their mean)."""
-    h = v @ W_IN
-    if keep is not None:
-        h = h * np.array([u in keep for u in ENC])
-    mu = h @ W_ENC
-    if keep is not None:
-        mu = mu * np.array([u in keep for u in LAT])
-    return mu @ W_OUT
+STAGES = {"encoder.h": "encoder", "latent.mu": "latent"}
 
 
 def matrices(*, stderr=0.01):
-    """Exact effect matrices (linear network: effect = weight, response = path sum) with a stderr."""
+    """Exact effect matrices (linear network: effect = weight, response = path sum) with the stderr of a
+    mean of 4 replicates, standardised (effects in units of the target's spread)."""
     fids = [factor_id(f) for f in FACTORS]
     se = lambda a: np.full(a.shape, stderr)  # noqa: E731
     mk = lambda v, s, t, what: EffectMatrix(v, s, t, intervention=what, statistic="mean", n_samples=64,  # noqa: E731
-                                            stderr=se(v))
+                                            stderr=se(v), meta={"replicates": 4, "standardised": True})
     responses = mk(np.hstack([W_IN, W_IN @ W_ENC]), fids, ENC + LAT, "factor-pair")
     edges = mk(W_ENC, ENC, LAT, "zero-ablation")
     readout = mk(W_OUT, LAT, fids, "do(z=c)")
     return responses, edges, readout
-
-
-def evaluate(factor, keep):
-    """Behaviour for circuits: change of the factor's read-out when the factor moves by 1."""
-    k = FACTORS.index(factor)
-    step = np.eye(3)[k:k + 1]
-    return float((forward(step, keep=keep) - forward(0 * step, keep=keep))[0, k])

@@ -7,8 +7,7 @@ import networkx as nx
 import pytest
 
 import planted
-from causalvae.causal import (align, causal_unit_graph, circuits, compare_dags, cpdag, learn_dag, orient_by_order,
-                              shd)
+from causalvae.causal import align, causal_unit_graph, compare_dags, cpdag, learn_dag, orient_by_order, shd
 
 
 def test_importing_the_causal_layer_loads_no_heavy_library():
@@ -35,29 +34,27 @@ def test_learned_dag_with_mismatched_factor_names_is_rejected_by_align():
 
     ds = load("scm-linear", n=500, seed=0)
     responses, edges, readout = planted.matrices()
-    G = causal_unit_graph([responses, edges, readout])
+    G = causal_unit_graph([responses, edges, readout], stages=planted.STAGES)
     with pytest.raises(ValueError, match="do not match the response factors"):
         align(G, responses, reference=ds.factor_dag)
 
 
-def test_circuit_and_aligned_graphs_export_with_effects_and_cis(tmp_path):
+def test_unit_and_aligned_graphs_export_with_effects_and_cis(tmp_path):
     from causalvae.graph import read_graphml, to_dot, write_graphml
 
     responses, edges, readout = planted.matrices()
-    G = causal_unit_graph([responses, edges, readout])
-    c = circuits(G, evaluate=planted.evaluate)["a"].graph
+    G = causal_unit_graph([responses, edges, readout], stages=planted.STAGES)
     ref = nx.DiGraph([("a", "b")]); ref.add_node("c")
     aligned = align(G, responses, reference=ref).graph
-    for name, graph in (("circuit", c), ("aligned", aligned), ("unit", G)):
+    for name, graph in (("aligned", aligned), ("unit", G)):
         path = write_graphml(graph, tmp_path / f"{name}.graphml")
         back = read_graphml(path)
         assert set(back.edges) == set(graph.edges) and back.graph["kind"] == name
         dot = to_dot(graph)
         assert dot.startswith(f'digraph "{name}"') and "->" in dot
-    back = read_graphml(tmp_path / "circuit.graphml")
+    back = read_graphml(tmp_path / "unit.graphml")
     e = back.edges["encoder.h[0]", "latent.mu[0]"]
     assert e["effect"] == pytest.approx(1.0) and e["stderr"] == pytest.approx(0.01) and "p_value" in e
-    assert back.graph["faithfulness"] == pytest.approx(1.0)
 
 
 def test_pc_recovers_the_causal_sprites_factor_dag_up_to_equivalence():

@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from causalvae.causal.mediation import compare_mediation, mediation
-from causalvae.causal.stats import benjamini_hochberg, max_null_threshold, paired_t_pvalue, sign_flip_max_null
+from causalvae.causal.mediation import compare_mediation, mediation, treatment_direction
+from causalvae.causal.stats import benjamini_hochberg, holm, minimal_effect_pvalues, paired_t_pvalue
 
 # planted linear network: M1 = a1 x + u1, M2 = a2 x + u2, Y = c x + b1 M1 + b2 M2 + uy
 A1, A2, B1, B2, C = 1.5, -0.7, 2.0, 1.0, 0.8
@@ -116,16 +116,34 @@ def test_paired_t_matches_scipy():
     np.testing.assert_allclose(paired_t_pvalue(d), stats.ttest_1samp(d, 0).pvalue)
 
 
-def test_sign_flip_max_null_controls_family_wise_error():
-    rng = np.random.default_rng(0)
-    false_alarms = 0
-    for rep in range(40):
-        null = rng.normal(size=(30, 20))  # 20 effects, none real
-        thr = max_null_threshold(sign_flip_max_null(null, n_perm=199, seed=rep), alpha=0.1)
-        false_alarms += np.abs(null.mean(axis=0)).max() > thr
-    assert false_alarms <= 9  # expected 4 of 40 at alpha = 0.1
-    real = np.concatenate([rng.normal(size=(30, 5)), rng.normal(1.0, 1, size=(30, 1))], axis=1)
-    assert np.abs(real.mean(axis=0))[-1] > max_null_threshold(sign_flip_max_null(real, seed=0))
+def test_holm_and_minimal_effect_tests_match_their_definitions():
+    p = np.array([0.01, 0.04, 0.03, np.nan])
+    np.testing.assert_allclose(holm(p)[:3], [0.03, 0.06, 0.06])
+    assert np.isnan(holm(p)[3])
+    # floor 0 and a signed statistic: the two-sided one-sample t-test on the replicate means
+    reps = np.random.default_rng(2).normal(0.3, 1, size=(4, 5))
+    se = reps.std(axis=0, ddof=1) / 2
+    np.testing.assert_allclose(minimal_effect_pvalues(reps.mean(0), se, dof=3, floor=0.0, signed=True),
+                               stats.ttest_1samp(reps, 0).pvalue)
+    # at the boundary of the interval null the test is exact: P(p <= 0.05) = 0.05 (simulated)
+    draws = np.random.default_rng(3).normal(0.5, 1, size=(20000, 4))
+    p_b = minimal_effect_pvalues(draws.mean(1), draws.std(1, ddof=1) / 2, dof=3, floor=0.5, signed=True)
+    assert abs((p_b <= 0.05).mean() - 0.05) < 3 * np.sqrt(0.05 * 0.95 / 20000) + 0.002
+    with pytest.raises(ValueError, match="finite"):
+        minimal_effect_pvalues(np.array([1.0]), np.array([-1.0]), dof=3, floor=0.0, signed=True)
+
+
+def test_directed_treatment_gives_a_transmitted_factor_a_large_total_effect():
+    # Y = 2 v exactly, mediated entirely by M = v; v' drawn from the marginal, so v' - v has either sign
+    rng = np.random.default_rng(4)
+    v, v_prime = rng.uniform(0, 1, 400), rng.uniform(0, 1, 400)
+    out = {"y": 2 * v, "y_prime": 2 * v_prime, "y_nie": 2 * v_prime, "y_nde": 2 * v}
+    undirected = mediation({"M": out}, n_boot=200, seed=0).set_index("estimand")
+    df = mediation({"M": out}, direction=treatment_direction(v_prime - v), n_boot=200, seed=0).set_index("estimand")
+    assert df.loc["TE", "estimate"] == pytest.approx(2 * np.abs(v_prime - v).mean())
+    assert df.loc["TE", "ci_low"] > 0 and df.loc["TE", "q_value"] < 1e-10
+    assert df.loc["fraction", "estimate"] == pytest.approx(1.0) and df.loc["NDE", "estimate"] == 0.0
+    assert abs(undirected.loc["TE", "estimate"]) < 0.25 * df.loc["TE", "estimate"]  # the random contrast cancels
 
 
 def test_dowhy_observational_within_5_percent_of_interventional():
