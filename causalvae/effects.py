@@ -10,16 +10,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Sequence
+import numbers
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from causalvae.io import atomic_path
+from causalvae.io import atomic_open
 
 _OPTIONAL_ARRAYS = ("stderr", "ci_low", "ci_high")
+_REQUIRED_PROVENANCE = ("intervention", "statistic", "n_samples")
+_PROVENANCE = (*_REQUIRED_PROVENANCE, "seed", "meta")
 
 
 @dataclass(frozen=True)
@@ -28,14 +31,18 @@ class EffectMatrix:
 
     Parameters
     ----------
-    values : (S, T) float64 array of effects.
-    sources, targets : unit or factor ids labelling rows and columns (unique).
+    values : (S, T) array of finite real effects (stored as float64).
+    sources, targets : unit or factor ids labelling rows and columns (unique non-empty strings).
     intervention : what was done, e.g. ``"zero-ablation"``, ``"do(z=c)"``, ``"factor-pair"``.
     statistic : how per-input changes were summarised, e.g. ``"mean_abs"``, ``"mean"``, ``"rms"``.
-    n_samples : number of inputs the statistic averages over.
-    seed : seed of any sampling involved (None if deterministic).
-    stderr, ci_low, ci_high : optional arrays of the same shape as ``values``.
+    n_samples : number of inputs the statistic averages over (an integer >= 0).
+    seed : seed of any sampling involved (an integer; None if deterministic).
+    stderr, ci_low, ci_high : optional finite arrays of the same shape as ``values``; None where
+        unknown. ``stderr >= 0``; ``ci_low`` and ``ci_high`` come together, ``ci_low <= ci_high``.
     meta : extra JSON-serialisable provenance (method, device, model name, ...).
+
+    Raises ``TypeError`` (wrong kind of argument) or ``ValueError`` (wrong value) naming the
+    argument, what it must be and what it was.
 
     Examples
     --------
@@ -58,10 +65,10 @@ class EffectMatrix:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        values = np.asarray(self.values, dtype=np.float64)
+        values = _real_array("values", self.values)
         if values.ndim != 2:
             raise ValueError(f"EffectMatrix values must be 2-D (sources x targets), got shape {values.shape}")
-        sources, targets = tuple(map(str, self.sources)), tuple(map(str, self.targets))
+        sources, targets = _ids("sources", self.sources), _ids("targets", self.targets)
         if values.shape != (len(sources), len(targets)):
             raise ValueError(
                 f"EffectMatrix values shape {values.shape} does not match "
@@ -71,20 +78,40 @@ class EffectMatrix:
             if len(set(ids)) != len(ids):
                 dup = sorted({i for i in ids if ids.count(i) > 1})
                 raise ValueError(f"EffectMatrix {label} must be unique; duplicated: {dup[:5]}")
-        if int(self.n_samples) < 0:
-            raise ValueError(f"n_samples must be >= 0, got {self.n_samples}")
+        for name in ("intervention", "statistic"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise TypeError(f"EffectMatrix {name} must be a non-empty string, got {getattr(self, name)!r}")
+        if not _is_int(self.n_samples):
+            raise TypeError(f"EffectMatrix n_samples must be an integer, got {self.n_samples!r}")
+        if self.n_samples < 0:
+            raise ValueError(f"EffectMatrix n_samples must be >= 0, got {self.n_samples}")
+        if self.seed is not None and not _is_int(self.seed):
+            raise TypeError(f"EffectMatrix seed must be an integer or None, got {self.seed!r}")
+        if not isinstance(self.meta, Mapping):
+            raise TypeError(f"EffectMatrix meta must be a mapping, got {type(self.meta).__name__}")
         object.__setattr__(self, "values", _readonly(values))
         object.__setattr__(self, "sources", sources)
         object.__setattr__(self, "targets", targets)
         object.__setattr__(self, "n_samples", int(self.n_samples))
+        object.__setattr__(self, "seed", None if self.seed is None else int(self.seed))
+        object.__setattr__(self, "meta", dict(self.meta))
         for name in _OPTIONAL_ARRAYS:
             arr = getattr(self, name)
             if arr is None:
                 continue
-            arr = np.asarray(arr, dtype=np.float64)
+            arr = _real_array(name, arr)
             if arr.shape != values.shape:
                 raise ValueError(f"EffectMatrix {name} shape {arr.shape} must equal values shape {values.shape}")
             object.__setattr__(self, name, _readonly(arr))
+        if self.stderr is not None and (self.stderr < 0).any():
+            i = tuple(int(v) for v in np.argwhere(self.stderr < 0)[0])
+            raise ValueError(f"EffectMatrix stderr must be >= 0, got {self.stderr[i]} at {i}")
+        if (self.ci_low is None) != (self.ci_high is None):
+            raise ValueError("EffectMatrix ci_low and ci_high must be given together (or neither)")
+        if self.ci_low is not None and (self.ci_low > self.ci_high).any():
+            i = tuple(int(v) for v in np.argwhere(self.ci_low > self.ci_high)[0])
+            raise ValueError(f"EffectMatrix needs ci_low <= ci_high, got ci_low {self.ci_low[i]} > "
+                             f"ci_high {self.ci_high[i]} at {i}")
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -184,20 +211,24 @@ class EffectMatrix:
         for name in _OPTIONAL_ARRAYS:
             if getattr(self, name) is not None:
                 arrays[name] = getattr(self, name)
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez_compressed(fh, **arrays)
+        with atomic_open(path, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
         return Path(path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "EffectMatrix":
+        """Read a file written by :meth:`save`; any unreadable or invalid content raises ``ValueError``."""
         try:
             with np.load(path, allow_pickle=False) as z:
                 prov = json.loads(str(z["provenance"]))
+                if not isinstance(prov, dict) or not set(_REQUIRED_PROVENANCE) <= set(prov) <= set(_PROVENANCE):
+                    got = sorted(prov) if isinstance(prov, dict) else type(prov).__name__
+                    raise ValueError(f"provenance must hold {list(_REQUIRED_PROVENANCE)} and optionally "
+                                     f"{sorted(set(_PROVENANCE) - set(_REQUIRED_PROVENANCE))}, got {got}")
                 opt = {n: z[n] for n in _OPTIONAL_ARRAYS if n in z.files}
                 return cls(values=z["values"], sources=z["sources"].tolist(), targets=z["targets"].tolist(),
                            **prov, **opt)
-        except (OSError, KeyError, ValueError) as exc:
+        except (OSError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{path}: not a readable EffectMatrix .npz ({exc})") from exc
 
     def _provenance(self) -> dict[str, Any]:
@@ -215,6 +246,33 @@ class EffectMatrix:
             return self.targets.index(target)
         except ValueError:
             raise KeyError(f"unknown target {target!r}; {len(self.targets)} targets, e.g. {list(self.targets[:5])}") from None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _real_array(name: str, data: Any) -> np.ndarray:
+    """``data`` as a float64 array; only real numbers, all finite (NaN or inf are not effects)."""
+    arr = np.asarray(data)
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"EffectMatrix {name} must hold real numbers (int or float), got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if not np.isfinite(arr).all():
+        i = tuple(int(v) for v in np.argwhere(~np.isfinite(arr))[0])
+        raise ValueError(f"EffectMatrix {name} must be finite, got {arr[i]} at {i} "
+                         f"({int((~np.isfinite(arr)).sum())} non-finite entries)")
+    return arr
+
+
+def _ids(name: str, ids: Any) -> tuple[str, ...]:
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
+        raise TypeError(f"EffectMatrix {name} must be a sequence of id strings, got {type(ids).__name__} {ids!r:.80}")
+    out = tuple(ids)
+    bad = [i for i in out if not isinstance(i, str) or not i]
+    if bad:
+        raise TypeError(f"EffectMatrix {name} must be non-empty strings, got {bad[:5]!r}")
+    return out
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import networkx as nx
 
 from causalvae.effects import EffectMatrix
@@ -29,8 +27,8 @@ def attach_effects(G: nx.DiGraph, effects: EffectMatrix, *, add_missing: bool = 
     -------
     The copy, with ``effect``, ``weight`` (= ``|effect|``), ``intervention``, ``statistic``,
     ``n_samples`` and, when the matrix has them, ``stderr`` / ``ci_low`` / ``ci_high`` on each
-    edge that received a finite effect (NaN effects are skipped).  Unit ids absent from ``G``
-    raise ``KeyError`` when they would be needed.
+    edge that received an effect (an ``EffectMatrix`` holds only finite numbers).  Unit ids
+    absent from ``G`` raise ``KeyError`` when they would be needed.
 
     Examples
     --------
@@ -53,8 +51,6 @@ def attach_effects(G: nx.DiGraph, effects: EffectMatrix, *, add_missing: bool = 
     for i, source in enumerate(effects.sources):
         for j, target in enumerate(effects.targets):
             value = float(effects.values[i, j])
-            if math.isnan(value):
-                continue
             if not out.has_edge(source, target):
                 if not add_missing or abs(value) < min_weight:
                     continue
@@ -69,7 +65,7 @@ def _edge_attrs(effects: EffectMatrix, i: int, j: int, value: float) -> dict[str
                                 "statistic": effects.statistic, "n_samples": effects.n_samples}
     for name in ("stderr", "ci_low", "ci_high"):
         array = getattr(effects, name)
-        if array is not None and math.isfinite(float(array[i, j])):
+        if array is not None:
             attrs[name] = float(array[i, j])
     return attrs
 

@@ -21,7 +21,7 @@ GRAPHML_NS = "{http://graphml.graphdrawing.org/xmlns}"
 def _graphs():
     comp = extract(ResNetVAE(), torch.zeros(2, 1, 4, 4))
     units = unit_graph(comp, sites=["encoder.block.conv2", "latent.mu", "latent.logvar"])
-    m = EffectMatrix(np.array([[0.5, -1.25], [np.nan, 3.0]]), ["factor.scale", "encoder.block.conv2[0]"],
+    m = EffectMatrix(np.array([[0.5, -1.25], [0.0, 3.0]]), ["factor.scale", "encoder.block.conv2[0]"],
                      ["latent.mu[0]", "latent.mu[1]"], intervention="zero-ablation", statistic="mean",
                      n_samples=8, ci_low=np.array([[0.1, -2.0], [0.0, 2.0]]), ci_high=np.array([[0.9, -0.5],
                                                                                                   [0.0, 4.0]]))

@@ -140,13 +140,13 @@ def _effects(values, sources, targets, **kw):
 def test_attach_effects_puts_measured_values_on_structural_edges():
     U = unit_graph(RESNET, sites=["latent.mu", "decoder.fc"])
     targets = ["decoder.fc[0]", "decoder.fc[1]"]
-    m = _effects([[-2.0, np.nan], [0.25, 0.0]], ["latent.mu[0]", "latent.mu[1]"], targets,
+    m = _effects([[-2.0, 0.0], [0.25, 0.0]], ["latent.mu[0]", "latent.mu[1]"], targets,
                  ci_low=[[-3.0, 0.0], [0.1, -0.1]], ci_high=[[-1.0, 0.0], [0.4, 0.1]])
     E = attach_effects(U, m)
     edge = E.edges["latent.mu[0]", "decoder.fc[0]"]
     assert edge == {"pattern": "dense", "effect": -2.0, "weight": 2.0, "intervention": "zero-ablation",
                     "statistic": "mean", "n_samples": 16, "ci_low": -3.0, "ci_high": -1.0}
-    assert "effect" not in E.edges["latent.mu[0]", "decoder.fc[1]"]  # NaN: not measured
+    assert E.edges["latent.mu[0]", "decoder.fc[1]"]["effect"] == 0.0
     assert E.edges["latent.mu[1]", "decoder.fc[1]"]["weight"] == 0.0
     assert "effect" not in U.edges["latent.mu[0]", "decoder.fc[0]"]  # the input graph is not modified
     assert E.number_of_edges() == U.number_of_edges()

