@@ -102,15 +102,28 @@ def _scales(m: EffectMatrix, targets: Sequence[str], spread: Mapping[str, float]
     return scales
 
 
+def measured_mask(m: EffectMatrix) -> np.ndarray:
+    """Entries of ``m`` that were measured: all, or only the ``meta["pairs"]`` site blocks of an
+    :func:`causalvae.interventions.edge_effects` matrix (its other entries are structural zeros)."""
+    pairs = m.meta.get("pairs")
+    if pairs is None:
+        return np.ones(m.values.shape, dtype=bool)
+    blocks = {tuple(p) for p in pairs}
+    src = [_site_and_index(_node_id(s, as_target=False))[0] for s in m.sources]
+    tgt = [_site_and_index(_node_id(t, as_target=True))[0] for t in m.targets]
+    return np.array([[(a, b) in blocks for b in tgt] for a in src], dtype=bool).reshape(m.values.shape)
+
+
 def _tests(m: EffectMatrix, k: int, targets: Sequence[str], spread, min_effect: float) -> dict[str, np.ndarray]:
-    """Per entry: p-value (NaN where the target cannot be tested), t-interval and target scale."""
+    """Per entry: p-value (NaN where not measured or the target cannot be tested), t-interval, scale."""
     dof = _replicates(m, k) - 1
     scale = np.broadcast_to(_scales(m, targets, spread)[None], m.values.shape)
-    testable = scale > 0
+    measured = measured_mask(m)
     p = minimal_effect_pvalues(m.values, m.stderr, dof=dof, floor=min_effect * scale,
                                signed=m.statistic not in ABSOLUTE_STATISTICS)
     low, high = t_interval(m.values, m.stderr, dof=dof)
-    return {"p": np.where(testable, p, np.nan), "low": low, "high": high, "scale": scale}
+    return {"p": np.where(measured & (scale > 0), p, np.nan), "low": low, "high": high, "scale": scale,
+            "untestable": measured & (scale == 0)}
 
 
 def _layers(G: nx.DiGraph, measured: set[tuple[str, str]], site_order: Sequence[str] | None) -> dict[str, int]:
@@ -205,7 +218,7 @@ def causal_unit_graph(matrices: Sequence[EffectMatrix], *, stages: Mapping[str, 
                        p_value=float(t["p"][i, j]), q_value=float(q[i, j]), intervention=m.intervention,
                        statistic=m.statistic, n_samples=m.n_samples)
     G.graph["n_tested"] = int(np.isfinite(pooled).sum())
-    G.graph["n_untestable"] = int((~np.isfinite(pooled)).sum())
+    G.graph["n_untestable"] = int(sum(t["untestable"].sum() for t in tests))
     layer = _layers(G, measured, site_order)
     for node, data in G.nodes(data=True):
         data["layer"] = layer[data["site"]]
@@ -231,10 +244,10 @@ def block_density(G: nx.DiGraph, matrices: Sequence[EffectMatrix]) -> "pd.DataFr
 
     tested: dict[tuple[str, str], int] = {}
     for m in matrices:
-        for s in m.sources:
-            for t in m.targets:
-                key = (_site_and_index(_node_id(s, as_target=False))[0], _site_and_index(_node_id(t, as_target=True))[0])
-                tested[key] = tested.get(key, 0) + 1
+        src = [_site_and_index(_node_id(s, as_target=False))[0] for s in m.sources]
+        tgt = [_site_and_index(_node_id(t, as_target=True))[0] for t in m.targets]
+        for i, j in zip(*np.nonzero(measured_mask(m))):
+            tested[src[i], tgt[j]] = tested.get((src[i], tgt[j]), 0) + 1
     kept: dict[tuple[str, str], int] = {}
     for u, v in G.edges:
         key = (G.nodes[u]["site"], G.nodes[v]["site"])

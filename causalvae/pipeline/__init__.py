@@ -2,7 +2,7 @@
 
 Stages (each recorded in ``status.json``; a failure keeps what earlier stages wrote and skips
 the stages that need it): data → train (or load) → diagnostics → graph → input manipulation → latent
-perturbation → unit ablation → read-outs → unit graph → alignment → mediation → circuits →
+perturbation → unit ablation → read-outs → read-out ablation → unit graph → alignment → mediation → circuits →
 motifs and unit classes → disentanglement metrics → export → report.
 """
 
@@ -35,7 +35,8 @@ STAGE_TABLE: tuple[tuple[str, Callable[[RunContext], None], tuple[str, ...]], ..
     ("latent_perturbation", e.latent_perturbation, ("diagnostics",)),
     ("unit_ablation", e.unit_ablation, ("train",)),
     ("readouts", e.readout_effects, ("train",)),
-    ("unit_graph", c.unit_graph, ("input_manipulation", "unit_ablation", "readouts")),
+    ("readout_ablation", e.readout_ablation, ("readouts",)),
+    ("unit_graph", c.unit_graph, ("input_manipulation", "unit_ablation", "readout_ablation")),
     ("alignment", c.alignment, ("unit_graph",)),
     ("mediation", c.mediation, ("readouts", "diagnostics")),
     ("circuits", c.circuits, ("unit_graph",)),

@@ -10,19 +10,30 @@ from causalvae.pipeline.context import RunContext
 from causalvae.pipeline.effect_stages import LATENT, site_names
 from causalvae.units import unit_id
 
-#: Matrices whose significant entries become the unit graph's edges (factor -> encoder -> latent -> read-out).
-UNIT_GRAPH_MATRICES = ("factor_unit", "factor_latent", "unit_edges", "latent_readout")
+#: Matrices whose significant entries become the unit graph's edges: factor -> encoder units and latents,
+#: encoder unit -> next encoder site (-> latent means), latent -> decoder units -> next decoder site, and
+#: last decoder units -> read-outs of the decoded output.
+UNIT_GRAPH_MATRICES = ("factor_unit", "factor_latent", "unit_edges", "decoder_edges", "decoder_readout")
+#: An edge must change its target by at least this fraction of the target's spread over the data.
+MIN_EFFECT = 0.1
 
 
 def unit_graph(ctx: RunContext) -> None:
     from causalvae import causal
 
     matrices = [ctx.effects[name] for name in UNIT_GRAPH_MATRICES if name in ctx.effects]
-    # Every matrix comes from exact interventions (z = mu, do-operations, zero/mean ablation).
-    G = causal.causal_unit_graph(matrices, rule="fdr", alpha=0.05, deterministic=True)
+    spread = {**ctx.spread.values, **{causal.readout_id(f): float(sd)
+                                      for f, sd in zip(ctx.dataset.factor_names, ctx.readouts.factor_std)}}
+    G = causal.causal_unit_graph(matrices, stages={s.name: s.stage for s in ctx.model.sites}, spread=spread,
+                                 min_effect=MIN_EFFECT, alpha=0.05, error="fdr")
     ctx.graphs["unit"] = G
-    ctx.folder.log(f"  unit graph: {G.number_of_nodes()} nodes, {G.number_of_edges()} significant edges "
-                   f"(rule {G.graph.get('threshold_rule')})")
+    blocks = causal.block_density(G, matrices)
+    ctx.tables["unit_graph_blocks"] = blocks
+    ctx.metric("unit_graph.edges", G.number_of_edges())
+    ctx.metric("unit_graph.max_block_density", blocks["density"].max())
+    ctx.folder.log(f"  unit graph: {G.number_of_nodes()} nodes, {G.number_of_edges()} edges of "
+                   f"{G.graph['n_tested']} tested pairs (min effect {MIN_EFFECT} sd, FDR 0.05); "
+                   f"densest block {blocks['density'].max():.2f}")
 
 
 def alignment(ctx: RunContext) -> None:
@@ -66,7 +77,10 @@ def _predicted_factors(ctx: RunContext, output: np.ndarray) -> np.ndarray:
 
 
 def mediation(ctx: RunContext) -> None:
-    """For each factor change: TE, NIE, NDE through each active latent, on the read-outs of the output."""
+    """For each factor change: TE, NIE, NDE through each active latent, on the read-outs of the output.
+
+    Directed: every pair's differences are multiplied by sign(v'_k - v_k), so the estimands are the effects of
+    raising factor k (a random-direction change would cancel in the mean)."""
     import pandas as pd
 
     from causalvae import causal, interventions
@@ -82,8 +96,8 @@ def mediation(ctx: RunContext) -> None:
             raw = interventions.mediation_outcomes(ctx.model, p.x, p.x_prime, mediators=[unit_id(LATENT, int(i))],
                                                    outcome="output", device=cfg.device)
             outcomes[unit_id(LATENT, int(i))] = {k: _predicted_factors(ctx, v) for k, v in raw.items()}
-        table = causal.mediation(outcomes, outcome_names=[f"readout.{f}" for f in ds.factor_names],
-                                 n_boot=500, seed=cfg.seed)
+        table = causal.mediation(outcomes, outcome_names=[causal.readout_id(f) for f in ds.factor_names],
+                                 direction=causal.treatment_direction(p.delta), n_boot=500, seed=cfg.seed)
         table.insert(0, "treatment", f"factor.{factor}")
         frames.append(table)
     ctx.tables["mediation"] = pd.concat(frames, ignore_index=True)

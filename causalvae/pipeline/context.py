@@ -25,6 +25,7 @@ class RunContext:
     tables: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     readouts: Any = None
+    spread: Any = None  # causalvae.interventions.Spread of the analysed units
 
     _pairs: dict[str, Any] = field(default_factory=dict, repr=False)
 

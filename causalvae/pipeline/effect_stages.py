@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
-
+import dataclasses
 from collections.abc import Callable
+
+import numpy as np
 
 from causalvae.effects import EffectMatrix
 from causalvae.pipeline.context import RunContext
@@ -15,6 +16,19 @@ GRID = tuple(float(c) for c in range(-3, 4))
 #: Independent input batches per measured matrix; their spread gives the effects' standard errors,
 #: which the unit graph's FDR edge test needs.
 REPLICATES = 4
+
+
+def sub_seeds(seed: int, purpose: str, n: int) -> list[int]:
+    """``n`` seeds for ``purpose`` derived from the run's ``seed`` with ``numpy.random.SeedSequence`` (no
+    arithmetic such as ``seed * 4 + r``, whose values collide across runs and purposes).
+
+    >>> sub_seeds(0, "input_manipulation", 2) == sub_seeds(0, "input_manipulation", 2) != sub_seeds(1, "input_manipulation", 2)
+    True
+    """
+    import zlib
+
+    sequence = np.random.SeedSequence(entropy=int(seed), spawn_key=(zlib.crc32(purpose.encode()),))
+    return [int(s) for s in sequence.generate_state(n)]
 
 
 def replicated(measure: Callable[[int], EffectMatrix], replicates: int = REPLICATES) -> EffectMatrix:
@@ -40,8 +54,11 @@ def input_manipulation(ctx: RunContext) -> None:
     cfg, model = ctx.config, ctx.model
     sites = [*site_names(model, "encoder"), LATENT]
     per_batch = max(2, cfg.n_pairs // REPLICATES)
-    responses = replicated(lambda r: interventions.factor_effects(
-        model, ctx.dataset, sites=sites, n_pairs=per_batch, seed=cfg.seed * REPLICATES + r, device=cfg.device))
+    reps = [interventions.factor_effects(model, ctx.dataset, sites=sites, n_pairs=per_batch, seed=s, device=cfg.device)
+            for s in sub_seeds(cfg.seed, "input_manipulation", REPLICATES)]
+    silent = sorted(set().union(*(r.meta["silent"] for r in reps)))  # silent in any replicate
+    averaged = EffectMatrix.average(reps)
+    responses = dataclasses.replace(averaged, meta={**averaged.meta, "silent": silent})
     latents = [t for t in responses.targets if t.startswith(LATENT + "[")]
     ctx.effects["factor_unit"] = responses.select(targets=[t for t in responses.targets if t not in latents])
     ctx.effects["factor_latent"] = responses.select(targets=latents)
@@ -108,18 +125,44 @@ def encoded_means(model, x: np.ndarray, *, device: str = "cpu") -> np.ndarray:
 
 
 def unit_ablation(ctx: RunContext) -> None:
-    """Ablation of every encoder unit: zero-ablation edge effects between consecutive sites (the unit
-    graph's edges) and mean-ablation effects on the latent means (a μ-only sweep: it stops at μ)."""
+    """Mean-ablation edge effects between consecutive sites, encoder (→ latent means) and decoder (latent →
+    decoder units), each unit replaced by its mean over the batch so that an effect measures the signal
+    the unit carries, not its resting activation; plus every unit's natural spread (the edge test's scale)
+    and a μ-only sweep of encoder units on the latent means."""
     from causalvae import interventions
 
     cfg, model = ctx.config, ctx.model
-    sites = [*site_names(model, "encoder"), LATENT]
+    encoder, decoder = [*site_names(model, "encoder"), LATENT], [LATENT, *site_names(model, "decoder")]
     parts = batches(ctx.x_analysis)
-    ctx.effects["unit_edges"] = replicated(lambda r: interventions.edge_effects(
-        model, parts[r], sites=sites, kind="zero", statistic="mean_abs", seed=cfg.seed, device=cfg.device))
+    for name, chain in (("unit_edges", encoder), ("decoder_edges", decoder)):
+        ctx.effects[name] = replicated(lambda r, chain=chain: interventions.edge_effects(
+            model, parts[r], sites=chain, kind="mean", statistic="mean_abs", device=cfg.device))
+    ctx.spread = interventions.activation_spread(model, ctx.x_analysis, sites=dict.fromkeys([*encoder, *decoder]),
+                                                 device=cfg.device)
     ctx.effects["unit_latent"] = interventions.ablation_effects(
         model, ctx.x_analysis, sites=site_names(model, "encoder"), targets=[LATENT],
         kind="mean", statistic="mean_abs", device=cfg.device)
+
+
+def readout_ablation(ctx: RunContext) -> None:
+    """Decoder units of the last hidden decoder site → factor read-outs of the decoded output (mean ablation)."""
+    from causalvae import interventions
+
+    cfg, model = ctx.config, ctx.model
+    last = site_names(model, "decoder")[-1]
+    readout = interventions.Readout(lambda out: _torch_readouts(ctx, out), tuple(ctx.dataset.factor_names))
+    parts = batches(ctx.x_analysis)
+    ctx.effects["decoder_readout"] = replicated(lambda r: interventions.ablation_effects(
+        model, parts[r], sites=[last], targets=[], kind="mean", statistic="mean_abs", readout=readout,
+        device=cfg.device))
+
+
+def _torch_readouts(ctx: RunContext, output):
+    """Read-out predictions (N, K) of decoder outputs given as a tensor (logits for Bernoulli models)."""
+    import torch
+
+    images = torch.sigmoid(output) if ctx.model.config.likelihood == "bernoulli" else output
+    return torch.as_tensor(ctx.readouts.predict(images.detach().cpu().numpy().astype(np.float32)))
 
 
 def decoded_under_do(model, x: np.ndarray, values, *, device: str = "cpu",

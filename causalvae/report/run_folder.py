@@ -39,8 +39,6 @@ EFFECTS = {
                              "Effect of do(z_i = c) on the factors read out from the reconstruction"),
     "factor_unit": Output("input_manipulation", "factor × unit",
                           "Response of each unit to a change of one factor of the input"),
-    "latent_output_factor": Output("readouts", "latent → read-out factor",
-                                   "Effect of do(z_i = c) on the factors read out from the reconstruction"),
     "latent_decoder": Output("latent_perturbation", "latent → decoder unit",
                              "Change of each decoder unit under do(z_i = c)"),
     "latent_decoder_signed": Output("latent_perturbation", "latent → decoder unit (signed)",
@@ -48,7 +46,13 @@ EFFECTS = {
     "ces_per_latent": Output("latent_perturbation", "causal effect strength per latent",
                              "E‖D(z) − D(z̃_i)‖₂ for each latent i"),
     "unit_latent": Output("unit_ablation", "unit → latent", "Effect of ablating each unit on the latent means"),
-    "unit_edges": Output("unit_ablation", "unit → unit", "Effect of ablating each unit on the units downstream"),
+    "unit_edges": Output("unit_ablation", "unit → unit (encoder)",
+                         "Mean-ablation effect of each encoder unit on the units of the next site"),
+    "decoder_edges": Output("unit_ablation", "latent → decoder unit → decoder unit",
+                            "Mean-ablation effect of each latent and decoder unit on the units of the next site"),
+    "decoder_readout": Output("readout_ablation", "decoder unit → read-out factor",
+                              "Mean-ablation effect of each last-layer decoder unit on the factors read out "
+                              "from the decoded output"),
 }
 EXPECTED_EFFECTS = ("factor_latent", "latent_readout", "factor_unit")
 #: Graphs drawn in the report (``graphs/<name>.svg``, else rendered from a small ``.dot``).
@@ -73,6 +77,10 @@ TABLES = {
     "unit_classes": Output("motifs_and_classes", "Unit classes", "Class of every unit from its factor responses."),
     "assignments": Output("alignment", "Unit-to-factor assignments", "Factor each unit or latent is assigned to."),
     "readout_scores": Output("readouts", "Factor read-outs", "How well each factor is read out from the output."),
+    "unit_graph_blocks": Output("unit_graph", "Unit-graph density per block",
+                                "Kept edges over tested unit pairs for each (source site, target site) block; "
+                                "a density near 1 would be the network's wiring, not its effects.",
+                                sort_by=("density",)),
 }
 EXPECTED_TABLES = ("unit_class_fractions", "motifs", "mediation", "circuits")
 #: DOT files larger than this are not rendered here (the pipeline leaves big graphs undrawn on purpose).

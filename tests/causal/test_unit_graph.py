@@ -175,3 +175,21 @@ def test_a_unit_that_never_fires_on_the_data_is_not_monosemantic():
     classes = classify_units(EffectMatrix.average(replicates)).set_index("unit")
     assert classes.loc["act[0]", "class"] == "monosemantic" and classes.loc["act[0]", "factor"] == "a"
     assert classes.loc["act[2]", "class"] == "silent" and classes.loc["act[2]", "factor"] == ""
+
+
+def test_only_the_measured_blocks_of_an_edge_matrix_are_tested():
+    net, rng = PlantedDecoder(), np.random.default_rng(5)
+    m = EffectMatrix.average([ablation_effects(net, torch.as_tensor(np.abs(rng.normal(size=(32, 2))),
+                                                                    dtype=torch.float32), sites=["mu"], targets=["h"],
+                                               kind="mean") for _ in range(REPLICATES)])
+    from causalvae.interventions import edge_effects
+    chain = EffectMatrix.average([edge_effects(net, torch.as_tensor(np.abs(rng.normal(size=(32, 2))),
+                                                                     dtype=torch.float32), sites=["mu", "h", "out"],
+                                               kind="mean") for _ in range(REPLICATES)])
+    spread = {**{f"h[{u}]": 1.0 for u in range(5)}, "out[0]": 1.0, "out[1]": 1.0}
+    G = causal_unit_graph([chain], stages={**STAGES, "out": "output"}, spread=spread)
+    assert G.graph["n_tested"] == 2 * 5 + 5 * 2  # mu -> h and h -> out, not mu -> out
+    blocks = block_density(G, [chain]).set_index(["source_site", "target_site"])
+    assert set(blocks.index) == {("mu", "h"), ("h", "out")}
+    assert {(u, v) for u, v in G.edges if u.startswith("mu")} == {(u, v) for u, v in causal_unit_graph(
+        [m], stages=STAGES, spread=spread).edges}
