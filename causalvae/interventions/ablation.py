@@ -12,6 +12,7 @@ from causalvae.effects import EffectMatrix
 from causalvae.interventions.alternatives import prepare_alternative
 from causalvae.interventions.sweep import as_inputs, probe, resolve, resolve_device, run_exact
 from causalvae.interventions.targets import STATISTICS, Readout, columns
+from causalvae.modelstate import restores_model_state
 from causalvae.units import unit_id
 
 DEFAULT_TARGETS = ("output", "recon_error")
@@ -23,6 +24,7 @@ def _rows(sources: Mapping[str, Sequence[int]]) -> list[str]:
     return [unit_id(site, u) for site, units in sources.items() for u in units]
 
 
+@restores_model_state()
 def ablation_effects(model: nn.Module, x, *, sites: Sequence[str] | Mapping[str, Sequence[int]] | None = None,
                      targets: Sequence[str] = DEFAULT_TARGETS, kind: str = "zero", statistic: str = "mean_abs",
                      method: str = "exact", value: float = 0.0, labels: Sequence[int] | None = None,
@@ -89,6 +91,7 @@ def ablation_effects(model: nn.Module, x, *, sites: Sequence[str] | Mapping[str,
                         meta={**meta, "kind": kind, **extra})
 
 
+@restores_model_state()
 def edge_effects(model: nn.Module, x, *, sites: Sequence[str] | None = None, kind: str = "zero",
                  statistic: str = "mean_abs", method: str = "exact", seed: int = 0,
                  device: torch.device | str | None = None, batch_size: int = 64) -> EffectMatrix:
@@ -133,6 +136,7 @@ def _next_site_pairs(model: nn.Module, order: Sequence[str]) -> list[tuple[str, 
     return pairs
 
 
+@restores_model_state()
 def patching_effects(model: nn.Module, x_clean, x_source, *, sites=None, targets: Sequence[str] = DEFAULT_TARGETS,
                      mode: str = "noising", statistic: str = "mean_abs", method: str = "exact",
                      device: torch.device | str | None = None, batch_size: int = 64,

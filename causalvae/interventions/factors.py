@@ -15,12 +15,14 @@ from causalvae.interventions.hooks import forward_capture
 from causalvae.interventions.spread import DEFAULT_RELATIVE_FLOOR, Moments, floored
 from causalvae.interventions.sweep import as_inputs, probe, resolve, resolve_device, resolve_sources, run_exact
 from causalvae.interventions.targets import OUTPUT_L2, STATISTICS, StatisticAccumulator, columns
+from causalvae.modelstate import restores_model_state
 from causalvae.units import factor_id, unit_id
 
 DEFAULT_GRID = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
 DEFAULT_QUANTILES = (0.02, 0.16, 0.5, 0.84, 0.98)
 
 
+@restores_model_state()
 def factor_effects(model: nn.Module, dataset, *, sites: Sequence[str] | None = None, n_pairs: int = 256,
                    seed: int = 0, factors: Sequence[str] | None = None, statistic: str = "mean_abs",
                    relative_floor: float = DEFAULT_RELATIVE_FLOOR, hold: str = "noise",
@@ -89,6 +91,7 @@ def _positions(a: torch.Tensor) -> torch.Tensor:
     return a.double().reshape(a.shape[0], a.shape[1], -1)
 
 
+@restores_model_state()
 def latent_effects(model: nn.Module, x, *, latent: str | None = None, values: Sequence[float] | None = None,
                    calibrated: bool = False, targets: Sequence[str] | None = None, statistic: str = "mean_abs",
                    method: str = "exact", device: torch.device | str | None = None, batch_size: int = 64
@@ -137,6 +140,7 @@ def latent_effects(model: nn.Module, x, *, latent: str | None = None, values: Se
                                                 "averaged_over": "values"})
 
 
+@restores_model_state()
 def latent_output_profiles(model: nn.Module, x, *, latent: str = "latent.mu", value: float = 0.0,
                            device: torch.device | str | None = None, batch_size: int = 64) -> np.ndarray:
     """``E_x (D(mu) - D(mu with z_i <- value))^2`` per output element: (latents, output elements).

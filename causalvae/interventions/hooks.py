@@ -1,36 +1,64 @@
 """Forward hooks, always removed: ``capture`` activations and ``intervene`` on sites.
 
 Hooks are global state on the modules, so they are only ever added inside a context
-manager that removes them in ``finally`` (DESIGN §7).
+manager that removes them on exit (DESIGN §7), also when a Ctrl-C arrives at any moment:
+see :mod:`causalvae.modelstate`.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from types import TracebackType
 
 import torch
 from torch import nn
 
-from causalvae.interventions.forward import AnalysisForward, analysis_mode
+from causalvae.interventions.forward import AnalysisForward
 from causalvae.interventions.ops import UnitOp
 from causalvae.interventions.sites import check_finite, check_sites
+from causalvae.modelstate import drop_hooks, restores_model_state, run_to_completion
 
 
-@contextlib.contextmanager
-def _hooks(model: nn.Module, hooks: Mapping[str, object]) -> Iterator[None]:
-    handles = []
-    try:
-        for name, fn in hooks.items():
-            handles.append(model.get_submodule(name).register_forward_hook(fn))
-        yield
-    finally:
-        for h in handles:
-            h.remove()
+class ForwardHooks:
+    """Context manager registering ``{site: hook}`` on ``model``'s submodules; yields ``model``.
+
+    Registration happens inside a ``try`` whose handler removes the hooks, and removal finds them
+    by identity in each module's hook dictionary, so an interrupt between a registration and the
+    bookkeeping of its handle leaves nothing behind. Hooks registered by others are kept. The one
+    moment a Ctrl-C can leave hooks behind is the first instruction of ``__exit__`` (no with
+    statement protects it); functions that use hooks internally are wrapped by
+    :func:`causalvae.modelstate.restores_model_state`, which has no such moment.
+    """
+
+    def __init__(self, model: nn.Module, hooks: Mapping[str, Callable]) -> None:
+        self._model = model
+        self._planned = tuple((model.get_submodule(name), fn) for name, fn in hooks.items())
+
+    def _remove_once(self) -> None:
+        for module, fn in self._planned:
+            drop_hooks(module, lambda _id, hook, fn=fn: hook is not fn)
+
+    def __enter__(self) -> nn.Module:
+        try:
+            for module, fn in self._planned:
+                module.register_forward_hook(fn)
+            return self._model
+        except BaseException:
+            run_to_completion(self._remove_once)
+            raise
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        # A with statement cannot protect the first instruction of __exit__; from the next one on,
+        # an interrupt (also one striking as run_to_completion begins) still removes the hooks.
+        try:
+            self._remove_once()
+        except KeyboardInterrupt:
+            run_to_completion(self._remove_once)
+            raise
 
 
-@contextlib.contextmanager
-def intervene(model: nn.Module, ops: Mapping[str, UnitOp]) -> Iterator[nn.Module]:
+def intervene(model: nn.Module, ops: Mapping[str, UnitOp]) -> ForwardHooks:
     """Apply ``{site: op}`` to every forward pass of ``model`` inside the block.
 
     Examples
@@ -54,8 +82,7 @@ def intervene(model: nn.Module, ops: Mapping[str, UnitOp]) -> Iterator[nn.Module
             return op.apply(output, site=site)
         return hook
 
-    with _hooks(model, {site: make(site, op) for site, op in ops.items()}):
-        yield model
+    return ForwardHooks(model, {site: make(site, op) for site, op in ops.items()})
 
 
 def capture(model: nn.Module, x: torch.Tensor, sites: Iterable[str], *, ops: Mapping[str, UnitOp] | None = None,
@@ -82,13 +109,15 @@ def capture(model: nn.Module, x: torch.Tensor, sites: Iterable[str], *, ops: Map
     return forward_capture(model, x, sites, ops=ops, check=check)[0]
 
 
+@restores_model_state(training=False)
 def forward_capture(model: nn.Module, x: torch.Tensor, sites: Iterable[str], *,
                     ops: Mapping[str, UnitOp] | None = None, check: bool = True, detach: bool = True,
                     skip_non_tensor: bool = False) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Like :func:`capture`, also returning the model output.
 
     ``detach=False`` keeps the autograd graph; ``skip_non_tensor`` drops sites whose output is not
-    a tensor instead of raising.
+    a tensor instead of raising. The model's training flags, hooks and the grad mode are left as
+    they were, also after a Ctrl-C (:func:`causalvae.modelstate.restores_model_state`).
     """
     names = check_sites(model, sites)
     out: dict[str, torch.Tensor] = {}
@@ -103,7 +132,7 @@ def forward_capture(model: nn.Module, x: torch.Tensor, sites: Iterable[str], *,
                 raise TypeError(f"site {site!r} returns {type(output).__name__}; expected a tensor")
         return hook
 
-    with analysis_mode(model), intervene(model, ops or {}), _hooks(model, {s: make(s) for s in names}):
+    with intervene(model, ops or {}), ForwardHooks(model, {s: make(s) for s in names}):
         output = AnalysisForward(model)(x)
     if check:
         check_finite("output", output)

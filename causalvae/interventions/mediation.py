@@ -20,6 +20,7 @@ from causalvae.interventions.sites import check_sites, check_units
 from causalvae.interventions.sweep import as_inputs, probe, resolve_device
 from causalvae.interventions.targets import RECON_ERROR
 from causalvae.interventions.trace import OUTPUT
+from causalvae.modelstate import restores_model_state
 from causalvae.units import is_factor, parse_unit
 
 
@@ -63,6 +64,7 @@ def _group(ids: Iterable[str], n_units: dict[str, int]) -> dict[str, list[int] |
     return out
 
 
+@restores_model_state()
 def mediation_outcomes(model: nn.Module, x, x_prime, *, mediators: Sequence[str], outcome: str,
                        device: torch.device | str | None = None, batch_size: int = 64) -> dict[str, np.ndarray]:
     """Outcomes of the four runs of a mediation analysis, per input.
@@ -100,6 +102,7 @@ def mediation_outcomes(model: nn.Module, x, x_prime, *, mediators: Sequence[str]
     return {k: np.concatenate(v).astype(np.float64) for k, v in parts.items()}
 
 
+@restores_model_state()
 def ablate_outside(model: nn.Module, x, keep: set[str], *, sites: Sequence[str], kind: str = "mean",
                    outcome: str = RECON_ERROR, device: torch.device | str | None = None,
                    batch_size: int = 64) -> np.ndarray:

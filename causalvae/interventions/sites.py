@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from causalvae.modelstate import restores_model_state
+
 UNIT_AXIS = 1
 _CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 _SKIPPED_TYPES = (nn.Identity, nn.Dropout, nn.Dropout2d, nn.Flatten, nn.Unflatten)
@@ -71,6 +73,7 @@ def _candidate_sites(model: nn.Module) -> list[str]:
             if name and not any(True for _ in m.children()) and not isinstance(m, _SKIPPED_TYPES)]
 
 
+@restores_model_state()
 def sites(model: nn.Module, x: torch.Tensor | None = None) -> dict[str, SiteInfo]:
     """The sites of ``model``, in execution order when ``x`` is given.
 

@@ -16,6 +16,7 @@ from causalvae.interventions.hooks import forward_capture
 from causalvae.interventions.sites import check_sites, check_units, sites as model_sites
 from causalvae.interventions.targets import SCALAR_TARGETS, Target, resolve_targets
 from causalvae.interventions.trace import OUTPUT, trace
+from causalvae.modelstate import restores_model_state
 from causalvae.units import parse_unit
 
 METHODS = ("exact", "naive", "attribution", "screen")
@@ -53,6 +54,7 @@ def as_inputs(x, *, name: str = "x") -> np.ndarray | torch.Tensor:
     return x
 
 
+@restores_model_state()
 def probe(model: nn.Module, x, device: torch.device, extra: Sequence[str] = ()) -> Probe:
     """Run one input through the model recording every default site and the ``extra`` ones."""
     names = list(dict.fromkeys([*model_sites(model), *check_sites(model, extra)]))

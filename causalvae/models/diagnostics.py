@@ -14,6 +14,7 @@ import torch
 from causalvae.models.batches import observations_of
 from causalvae.models.losses import kl_per_latent, reconstruction_nll
 from causalvae.models.vae import VAE
+from causalvae.modelstate import restores_model_state
 
 ACTIVE_KL_THRESHOLD = 0.01  # nats, DESIGN §5
 
@@ -27,11 +28,11 @@ def _chunks(data: Any, indices: Sequence[int] | np.ndarray | None, batch_size: i
         yield torch.from_numpy(np.asarray(x[idx[start:start + batch_size]], dtype=np.float32))
 
 
-@torch.no_grad()
+@restores_model_state(training=False, grad=False)
 def encode_dataset(model: VAE, data: Any, *, indices: Sequence[int] | np.ndarray | None = None,
                    batch_size: int = 256, device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """Posterior means and log-variances ``(mu, logvar)``, each N x latent_dim float64."""
-    model = model.to(device).eval()
+    model = model.to(device)
     mus, logvars = [], []
     for batch in _chunks(data, indices, batch_size):
         mu, logvar = model.encode(batch.to(device))
@@ -54,7 +55,7 @@ def active_latents(model: VAE, data: Any, *, threshold: float = ACTIVE_KL_THRESH
     return latent_kl(model, data, indices=indices, batch_size=batch_size, device=device) > threshold
 
 
-@torch.no_grad()
+@restores_model_state(training=False, grad=False)
 def reconstruction_quality(model: VAE, data: Any, *, indices: Sequence[int] | np.ndarray | None = None,
                            batch_size: int = 256, device: str | torch.device = "cpu") -> dict[str, float]:
     """Deterministic (``z = mu``) reconstruction error against the best constant image.
@@ -68,7 +69,7 @@ def reconstruction_quality(model: VAE, data: Any, *, indices: Sequence[int] | np
     dict with ``nll`` / ``baseline_nll`` (nats per observation under the model's likelihood),
     ``mse`` / ``baseline_mse`` (per element, data space) and ``n``.
     """
-    model = model.to(device).eval()
+    model = model.to(device)
     cfg = model.config
     batches = list(_chunks(data, indices, batch_size))
     mean = torch.cat(batches).double().mean(0)
