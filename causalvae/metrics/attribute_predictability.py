@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from causalvae.metrics.information_gap import top_two_gap
-from causalvae.metrics.validation import check_split, varying_factor_columns
+from causalvae.metrics.validation import check_split, discrete_factors, varying_factor_columns
 
 
 def _svc_accuracy(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> float:
@@ -48,6 +48,7 @@ def sap_score_matrix(codes_train: np.ndarray, factors_train: np.ndarray, codes_t
     ctr, ftr, cte, fte = check_split(codes_train, factors_train, codes_test, factors_test)
     if continuous_factors:
         return _correlation_scores(ctr, ftr)
+    ftr, fte = discrete_factors(ftr, metric="SAP", test=fte)
     from joblib import Parallel, delayed
 
     pairs = [(i, k) for i in range(ctr.shape[1]) for k in range(ftr.shape[1])]

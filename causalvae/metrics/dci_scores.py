@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from causalvae.metrics.importance import importance_matrix
-from causalvae.metrics.validation import check_split, varying_factor_columns
+from causalvae.metrics.validation import check_split, discrete_factors, varying_factor_columns
 
 _EPS = 1e-11
 
@@ -61,6 +61,7 @@ def dci_importance(codes_train: np.ndarray, factors_train: np.ndarray, codes_tes
                    n_jobs: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Validated inputs -> (d x K' importance, train scores, test scores, kept factor columns)."""
     ctr, ftr, cte, fte = check_split(codes_train, factors_train, codes_test, factors_test)
+    ftr, fte = discrete_factors(ftr, metric="DCI", test=fte)
     kept = varying_factor_columns(ftr, metric="DCI")
     imp, train, test = importance_matrix(ctr, ftr[:, kept], cte, fte[:, kept], backend=backend, seed=seed,
                                          n_jobs=n_jobs)

@@ -14,11 +14,13 @@ import numpy as np
 from causalvae.metrics.validation import check_positive_int
 
 
-def histogram_discretize(values: np.ndarray, *, n_bins: int = 20) -> np.ndarray:
+def histogram_discretize(values: np.ndarray, *, n_bins: int = 20, reference: np.ndarray | None = None) -> np.ndarray:
     """Discretise each column of ``values`` into ``n_bins`` equal-width bins, labelled 0..n_bins-1.
 
     Same bins as disentanglement_lib's ``_histogram_discretize`` (whose labels are 1..n_bins);
-    a constant column lands in a single bin.
+    a constant column lands in a single bin.  With ``reference`` (same columns), the bins are those
+    of ``reference`` and values outside its range fall in the first or last bin (to bin a test split
+    like its train split).
 
     Examples
     --------
@@ -27,12 +29,14 @@ def histogram_discretize(values: np.ndarray, *, n_bins: int = 20) -> np.ndarray:
     """
     n_bins = check_positive_int(n_bins, name="n_bins")
     values = np.asarray(values, dtype=np.float64)
-    if values.ndim != 2:
-        raise ValueError(f"values must be 2-D (N x d), got shape {values.shape}")
+    reference = values if reference is None else np.asarray(reference, dtype=np.float64)
+    if values.ndim != 2 or reference.shape[1:] != values.shape[1:]:
+        raise ValueError(f"values must be 2-D (N x d) with the columns of reference, got shapes {values.shape} "
+                         f"and {reference.shape}")
     out = np.empty(values.shape, dtype=np.int64)
     for j in range(values.shape[1]):
-        edges = np.histogram(values[:, j], n_bins)[1][:-1]
-        out[:, j] = np.digitize(values[:, j], edges) - 1
+        edges = np.histogram(reference[:, j], n_bins)[1][:-1]
+        out[:, j] = np.clip(np.digitize(values[:, j], edges) - 1, 0, n_bins - 1)
     return out
 
 

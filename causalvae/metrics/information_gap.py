@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from causalvae.metrics.discrete import discrete_entropy, discrete_mutual_info, histogram_discretize
-from causalvae.metrics.validation import check_pair, varying_factor_columns
+from causalvae.metrics.validation import check_pair, discrete_factors, varying_factor_columns
 
 
 def top_two_gap(matrix: np.ndarray) -> np.ndarray:
@@ -29,8 +29,8 @@ def mig(codes: np.ndarray, factors: np.ndarray, *, n_bins: int = 20) -> dict[str
     Parameters
     ----------
     codes : N x d representation (e.g. posterior means).
-    factors : N x K discrete factor values; each distinct value is a class. Discretise continuous
-        factors first (e.g. with :func:`causalvae.metrics.histogram_discretize`).
+    factors : N x K discrete factor values; each distinct value is a class. Continuous factors are
+        binned into ``n_bins`` bins with a warning (:func:`~causalvae.metrics.validation.discrete_factors`).
     n_bins : histogram bins per code (disentanglement_lib: 20).
 
     Returns
@@ -45,6 +45,7 @@ def mig(codes: np.ndarray, factors: np.ndarray, *, n_bins: int = 20) -> dict[str
     1.0
     """
     codes, factors = check_pair(codes, factors)
+    factors, _ = discrete_factors(factors, metric="MIG", n_bins=n_bins)
     kept = varying_factor_columns(factors, metric="MIG")
     factors = factors[:, kept]
     m = discrete_mutual_info(histogram_discretize(codes, n_bins=n_bins), factors)

@@ -19,7 +19,7 @@ import numpy as np
 
 from causalvae.metrics.discrete import discrete_mutual_info, histogram_discretize, labels
 from causalvae.metrics.parallel import map_largest_first, one_thread
-from causalvae.metrics.validation import check_pair, check_split, varying_factor_columns
+from causalvae.metrics.validation import check_pair, check_split, discrete_factors, varying_factor_columns
 
 
 def modularity_from_mi(mutual_information: np.ndarray) -> float:
@@ -49,6 +49,7 @@ def modularity_from_mi(mutual_information: np.ndarray) -> float:
 def modularity(codes: np.ndarray, factors: np.ndarray, *, n_bins: int = 20) -> dict[str, float]:
     """Modularity score of ``codes`` (N x d) for discrete ``factors`` (N x K)."""
     codes, factors = check_pair(codes, factors)
+    factors, _ = discrete_factors(factors, metric="modularity", n_bins=n_bins)
     kept = varying_factor_columns(factors, metric="modularity")
     mi = discrete_mutual_info(histogram_discretize(codes, n_bins=n_bins), factors[:, kept])
     return {"modularity": modularity_from_mi(mi)}
@@ -82,6 +83,7 @@ def explicitness(codes_train: np.ndarray, factors_train: np.ndarray, codes_test:
     depend on ``n_jobs``.
     """
     ctr, ftr, cte, fte = check_split(codes_train, factors_train, codes_test, factors_test)
+    ftr, fte = discrete_factors(ftr, metric="explicitness", test=fte)
     kept = varying_factor_columns(ftr, metric="explicitness")
     mean, std = ctr.mean(axis=0), ctr.std(axis=0)
     std = np.where(std > 0, std, np.inf)

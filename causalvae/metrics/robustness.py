@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from causalvae.metrics.discrete import histogram_discretize
-from causalvae.metrics.validation import check_pair, varying_factor_columns
+from causalvae.metrics.validation import check_pair, discrete_factors, varying_factor_columns
 
 
 def irs(codes: np.ndarray, factors: np.ndarray, *, diff_quantile: float = 0.99,
@@ -31,6 +31,7 @@ def irs(codes: np.ndarray, factors: np.ndarray, *, diff_quantile: float = 0.99,
     if not 0.0 <= diff_quantile <= 1.0:
         raise ValueError(f"diff_quantile must lie in [0, 1], got {diff_quantile}")
     codes, factors = check_pair(codes, factors)
+    factors, _ = discrete_factors(factors, metric="IRS", n_bins=n_bins)
     kept = varying_factor_columns(factors, metric="IRS")
     groups = histogram_discretize(factors[:, kept], n_bins=n_bins)
     active = codes.var(axis=0) > 0

@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 
 from causalvae.metrics.sampling import CodeCache, FactorGroups
-from causalvae.metrics.validation import check_positive_int, varying_factor_columns
+from causalvae.metrics.validation import check_positive_int, discrete_factors, varying_factor_columns
 
 _CHUNK = 2048  # sample points per gather, bounding memory to _CHUNK * batch_size * d floats
 
@@ -30,7 +30,7 @@ def _prepare(cache: CodeCache, metric: str, **sizes: int) -> tuple[np.ndarray, F
     for name, value in sizes.items():
         check_positive_int(value, name=name, minimum=2 if name == "batch_size" else 1)
     kept = varying_factor_columns(cache.factors, metric=metric)
-    groups = FactorGroups(cache.factors[:, kept])
+    groups = FactorGroups(discrete_factors(cache.factors, metric=metric)[0][:, kept])
     lonely = [int(k) for k, counts in zip(kept, groups.counts) if np.median(counts) < 2]
     if lonely:
         warnings.warn(f"{metric}: most values of factors {lonely} occur once in the pool, so a batch with the "

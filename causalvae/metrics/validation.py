@@ -68,6 +68,48 @@ def varying_factor_columns(factors: np.ndarray, *, metric: str) -> np.ndarray:
     return np.flatnonzero(~constant)
 
 
+def continuous_factor_columns(factors: np.ndarray, *, n_bins: int = 20) -> np.ndarray:
+    """Indices of the columns that look continuous: more than ``n_bins`` distinct values, most of them unique."""
+    counts = np.array([len(np.unique(column)) for column in np.asarray(factors).T])
+    return np.flatnonzero((counts > n_bins) & (counts > len(factors) / 2))
+
+
+def discrete_factors(factors: np.ndarray, *, metric: str, n_bins: int = 20,
+                     test: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The factors as classes, for metrics that treat each distinct factor value as a class.
+
+    Continuous columns (:func:`continuous_factor_columns`) would make every sample its own class
+    (MIG and modularity then silently near 0, classifiers refuse them); they are binned into
+    ``n_bins`` equal-width bins (disentanglement_lib's discretisation of codes) with a
+    ``UserWarning``.  ``test`` factors are binned with the bins of ``factors``.  Returns
+    ``(factors, test)``.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     binned, _ = discrete_factors(np.linspace(0, 1, 50)[:, None], metric="MIG", n_bins=5)
+    >>> np.unique(binned).tolist()
+    [0.0, 1.0, 2.0, 3.0, 4.0]
+    """
+    from causalvae.metrics.discrete import histogram_discretize
+
+    columns = continuous_factor_columns(factors, n_bins=n_bins)
+    if not columns.size:
+        return factors, test
+    warnings.warn(f"{metric}: factors at columns {columns.tolist()} look continuous (more than {n_bins} distinct "
+                  f"values, most of them unique) and are discretised into {n_bins} equal-width bins; discretise "
+                  "them yourself (histogram_discretize) to choose the bins", UserWarning, stacklevel=3)
+
+    def binned(values: np.ndarray) -> np.ndarray:
+        out = values.astype(np.float64, copy=True)
+        out[:, columns] = histogram_discretize(values[:, columns], n_bins=n_bins, reference=factors[:, columns])
+        return out
+
+    return binned(factors), None if test is None else binned(test)
+
+
 def check_positive_int(value: int, *, name: str, minimum: int = 1) -> int:
     """Raise unless ``value`` is an integer ``>= minimum``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:

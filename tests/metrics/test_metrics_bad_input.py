@@ -97,8 +97,65 @@ def test_bad_sizes_are_named():
         irs(Z, V, diff_quantile=1.5)
 
 
-@pytest.mark.parametrize("module", ["discrete", "information_gap", "attribute_predictability", "dci_scores",
+@pytest.mark.parametrize("module", ["validation", "discrete", "information_gap", "attribute_predictability", "dci_scores",
                                     "modularity_explicitness", "robustness", "unsupervised", "sampling"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(f"causalvae.metrics.{module}"))
     assert result.attempted > 0 and result.failed == 0
+
+
+CONTINUOUS_V = RNG.normal(size=(300, 2))  # every value unique: each sample would be its own class
+CONTINUOUS_Z = CONTINUOUS_V + RNG.normal(scale=0.3, size=CONTINUOUS_V.shape)
+
+
+@pytest.mark.parametrize("metric", [*PAIR_METRICS, *SPLIT_METRICS])
+def test_continuous_factors_are_binned_with_a_warning_like_explicit_bins(metric):
+    from causalvae.metrics import histogram_discretize
+
+    binned = histogram_discretize(CONTINUOUS_V).astype(float)
+    args = (CONTINUOUS_Z, CONTINUOUS_V) if metric in PAIR_METRICS else (CONTINUOUS_Z, CONTINUOUS_V) * 2
+    explicit = (CONTINUOUS_Z, binned) if metric in PAIR_METRICS else (CONTINUOUS_Z, binned) * 2
+    with pytest.warns(UserWarning, match=r"columns \[0, 1\] look continuous.*20 equal-width bins"):
+        out = metric(*args)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # binned factors are discrete: no second warning
+        assert out == pytest.approx(metric(*explicit))
+
+
+def test_mig_of_continuous_factors_is_no_longer_silently_zero():
+    with pytest.warns(UserWarning, match="look continuous"):
+        score = mig(CONTINUOUS_Z, CONTINUOUS_V)["mig"]
+    assert score > 0.1
+
+
+def test_test_split_is_binned_with_the_train_bins():
+    from causalvae.metrics.validation import discrete_factors
+
+    train = np.linspace(0.0, 1.0, 100)[:, None]
+    test = np.array([[-5.0], [0.0], [0.5], [7.0]])  # outside the train range: first and last bin
+    with pytest.warns(UserWarning, match="DCI"):
+        binned_train, binned_test = discrete_factors(train, metric="DCI", n_bins=4, test=test)
+    assert np.unique(binned_train).tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert binned_test.ravel().tolist() == [0.0, 0.0, 2.0, 3.0]
+
+
+def test_discrete_grids_with_many_values_are_left_alone():
+    from causalvae.metrics.validation import discrete_factors
+
+    orientation = np.repeat(np.arange(40.0), 5)[:, None]  # a 40-value grid factor (dSprites' orientation)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert discrete_factors(orientation, metric="MIG")[0] is orientation
+        assert mig(orientation + 0.1, orientation)["mig"] > 0.5
+
+
+def test_sampled_scores_and_the_suite_accept_continuous_factors():
+    from causalvae.metrics import suite
+
+    cache = CodeCache(CONTINUOUS_V, codes=CONTINUOUS_Z)
+    with pytest.warns(UserWarning, match="FactorVAE score: factors at columns"):
+        factor_vae_score(cache, batch_size=8, n_train=50, n_eval=50, n_variance=100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        out = suite(cache, n_train=200, n_test=100, dci_backends=("lasso",))
+    assert all(np.isfinite(v) for v in out.values()) and out["mig"] > 0.1

@@ -107,5 +107,11 @@ def test_cache_errors_are_clear(grid):
 
 def test_continuous_factors_are_flagged(grid):
     values = np.random.default_rng(0).normal(size=(len(grid), 1))
-    with pytest.warns(UserWarning, match="occur once in the pool"):
+    with pytest.warns(UserWarning, match=r"columns \[5\] look continuous.*discretised into 20 equal-width bins"):
         factor_vae_score(CodeCache(np.hstack([grid, values]), codes=grid), **SMALL)
+
+
+def test_factors_whose_values_rarely_repeat_are_flagged():
+    rare = np.r_[np.arange(14.0), np.full(16, 99.0)][:, None]  # 15 classes (discrete), 14 of them single items
+    with pytest.warns(UserWarning, match="occur once in the pool"):
+        factor_vae_score(CodeCache(rare, codes=rare), batch_size=4, n_train=20, n_eval=20, n_variance=20)
