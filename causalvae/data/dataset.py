@@ -10,6 +10,7 @@ import networkx as nx
 import numpy as np
 
 FACTOR_KINDS = ("discrete", "continuous")
+MAX_DISCRETE_LEVELS = 64  # kinds=None: a factor with more distinct values is continuous
 
 
 @runtime_checkable
@@ -76,6 +77,48 @@ class FactorDataset:
         if self.factor_values is not None and len(self.factor_values) != k:
             raise ValueError(f"expected {k} factor_values entries, got {len(self.factor_values)}")
 
+    @classmethod
+    def from_arrays(cls, x: Any, factors: Any, *, factor_names: Sequence[str], kinds: Sequence[str] | None = None,
+                    factor_dag: nx.DiGraph | None = None, name: str = "arrays",
+                    meta: dict[str, Any] | None = None) -> "FactorDataset":
+        """A dataset from your own observations and factor values.
+
+        Parameters
+        ----------
+        x : N observations, (N, C, H, W) or (N, D): a NumPy array, anything ``np.asarray`` reads (a
+            CPU torch tensor, e.g. a ``TensorDataset``'s ``tensors[0]``) -- cast to float32 -- or a lazy
+            array (one with ``select_rows``, kept lazy).
+        factors : N x K factor values.
+        factor_names : K unique names.
+        kinds : K kinds, ``"discrete"`` or ``"continuous"``; None infers them: a factor is discrete
+            when its values repeat and it takes at most :data:`MAX_DISCRETE_LEVELS` distinct values.
+        factor_dag : DAG over the names (default: independent factors, no edges).
+        name, meta : the dataset's name and free-form description.
+
+        Discrete factors get their sorted distinct values as ``factor_values``: when every factor is
+        discrete the dataset is a grid, and :func:`causalvae.data.factor_pairs` pairs rows that differ
+        in one factor only (rows whose partner is absent are skipped).  Continuous factors have no
+        grid, so factor pairs refuse such a dataset.
+
+        Examples
+        --------
+        >>> ds = FactorDataset.from_arrays(np.zeros((4, 3)), [[0, 1], [0, 2], [1, 1], [1, 2]],
+        ...                                factor_names=["shape", "size"])
+        >>> ds.factor_kinds, [v.tolist() for v in ds.factor_values]
+        (('discrete', 'discrete'), [[0.0, 1.0], [1.0, 2.0]])
+        """
+        values = np.asarray(factors, dtype=np.float64)
+        if values.ndim != 2 or values.shape[1] != len(factor_names):
+            raise ValueError(f"factors must be an N x K array with K = len(factor_names) = {len(factor_names)}, "
+                             f"got shape {values.shape}")
+        kinds = tuple(_infer_kind(column) for column in values.T) if kinds is None else tuple(kinds)
+        grids = tuple(np.unique(column) if kind == "discrete" else None for column, kind in zip(values.T, kinds))
+        dag = nx.DiGraph() if factor_dag is None else factor_dag.copy()
+        dag.add_nodes_from(factor_names)
+        obs = x if hasattr(x, "select_rows") else np.asarray(x, dtype=np.float32)
+        return cls(name=name, x=obs, factors=values, factor_names=tuple(factor_names), factor_kinds=kinds,
+                   factor_dag=dag, factor_values=grids, meta=dict(meta or {}))
+
     def __len__(self) -> int:
         return len(self.x)
 
@@ -122,3 +165,9 @@ class FactorDataset:
         import pandas as pd
 
         return pd.DataFrame(self.factors, columns=list(self.factor_names))
+
+
+def _infer_kind(column: np.ndarray) -> str:
+    """``"discrete"`` when the values repeat and take at most :data:`MAX_DISCRETE_LEVELS` distinct values."""
+    n_levels = len(np.unique(column))
+    return "discrete" if n_levels < len(column) and n_levels <= MAX_DISCRETE_LEVELS else "continuous"
