@@ -3,8 +3,12 @@
 The model below is a plain ``nn.Module`` written by hand: an ``encoder`` and a ``decoder``
 ``nn.Sequential``, two linear heads ``mu`` / ``logvar``, ``forward(x) -> (recon, mu, logvar)`` and
 no ``sites`` attribute.  Sites are then simply its module paths (``encoder.1`` is the first ReLU,
-``mu`` the latent means).  It is trained with an ordinary training loop on the tabular
-``scm-linear`` dataset, then analysed:
+``mu`` the latent means).  What nothing in a module path can say is declared once, as data:
+``SPEC = ModelSpec(latent_site="mu", reconstruction=0, logvar_site="logvar")`` -- the latent mean
+is ``mu``, the reconstruction the first output -- and passed to every intervention function; the
+stages of the sites (encoder / latent / decoder) follow from it and the traced graph
+(:func:`causalvae.interventions.site_roles`).  It is trained with an ordinary training loop on the
+tabular ``scm-linear`` dataset, then analysed:
 
 1. computational graph (torch.fx -> networkx) and its unit expansion;
 2. input manipulation (:func:`causalvae.interventions.factor_effects`), unit ablation
@@ -29,10 +33,12 @@ from torch import nn
 
 from causalvae import causal, data, graph, interventions
 from causalvae.effects import EffectMatrix
+from causalvae.interventions import ModelSpec
 from causalvae.io import write_json
+from causalvae.units import parse_factor, site_of
 
+SPEC = ModelSpec(latent_site="mu", reconstruction=0, logvar_site="logvar")  # forward -> (recon, mu, logvar)
 ENCODER_SITES = ["encoder.1", "encoder.3"]  # post-ReLU outputs of the two hidden layers
-LATENT_SITE = "mu"
 REPLICATES = 4
 DECODER_SITES = ["decoder.1"]
 
@@ -102,9 +108,10 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"trained TinyVAE ({sum(p.numel() for p in model.parameters())} parameters) "
           f"for {steps} steps on {ds.name}: loss {loss:.3f}")
 
-    # 1. computational graph and its unit expansion
+    # 1. computational graph, its unit expansion and the role of every site (from SPEC and the graph)
     comp = graph.extract(model, torch.as_tensor(x[:4]))
-    units = graph.unit_graph(comp, sites=[*ENCODER_SITES, LATENT_SITE, *DECODER_SITES])
+    units = graph.unit_graph(comp, sites=[*ENCODER_SITES, SPEC.latent_site, *DECODER_SITES])
+    stages = {site: role.stage for site, role in interventions.site_roles(model, spec=SPEC).items()}
     print(f"computational graph: {comp.number_of_nodes()} nodes; unit graph: {units.number_of_nodes()} units, "
           f"{units.number_of_edges()} structural edges")
 
@@ -112,17 +119,18 @@ def main(argv: list[str] | None = None) -> dict:
     xa = x[:n_x]
     # signed mean changes on REPLICATES independent batches: averaged, with batch-means standard errors
     responses = replicated(lambda r: interventions.factor_effects(
-        model, ds, sites=[*ENCODER_SITES, LATENT_SITE], n_pairs=n_pairs // REPLICATES,
-        seed=args.seed * REPLICATES + r, statistic="mean"))
-    latent_cols = [t for t in responses.targets if t.startswith(LATENT_SITE + "[")]
+        model, ds, sites=[*ENCODER_SITES, SPEC.latent_site], n_pairs=n_pairs // REPLICATES,
+        seed=args.seed * REPLICATES + r, statistic="mean", spec=SPEC))
+    latent_cols = [t for t in responses.targets if site_of(t) == SPEC.latent_site]
     factor_unit = responses.select(targets=[t for t in responses.targets if t not in latent_cols])
     factor_latent = responses.select(targets=latent_cols)
-    on_mu = interventions.ablation_effects(model, xa, sites=ENCODER_SITES, targets=[LATENT_SITE], kind="mean")
+    on_mu = interventions.ablation_effects(model, xa, sites=ENCODER_SITES, targets=[SPEC.latent_site], kind="mean",
+                                           spec=SPEC)
     parts = np.array_split(xa, REPLICATES)
-    edges = replicated(lambda r: interventions.edge_effects(model, parts[r], sites=[*ENCODER_SITES, LATENT_SITE],
-                                                            kind="zero", statistic="mean"))
-    latent = interventions.latent_effects(model, xa, latent=LATENT_SITE, targets=[*DECODER_SITES, "output_l2"],
-                                          statistic="mean")
+    edges = replicated(lambda r: interventions.edge_effects(model, parts[r], sites=[*ENCODER_SITES, SPEC.latent_site],
+                                                            kind="zero", statistic="mean", spec=SPEC))
+    latent = interventions.latent_effects(model, xa, targets=[*DECODER_SITES, "output_l2"], statistic="mean",
+                                          spec=SPEC)
     ces = latent.select(targets=["output_l2"]).values[:, 0]
     for name, m in {"factor_unit": factor_unit, "factor_latent": factor_latent, "ablation_mu": on_mu,
                     "unit_edges": edges, "latent_effects": latent}.items():
@@ -130,9 +138,12 @@ def main(argv: list[str] | None = None) -> dict:
 
     # 3. causal unit graph (edges: Benjamini-Hochberg q <= 0.05 on the replicate standard errors),
     #    unit classes and alignment (on response magnitudes, DESIGN's E|change|) with the true factor DAG
-    G = causal.causal_unit_graph([factor_unit, factor_latent, edges], rule="fdr", alpha=0.05)
-    magnitudes = interventions.factor_effects(model, ds, sites=[*ENCODER_SITES, LATENT_SITE], n_pairs=n_pairs,
-                                              seed=args.seed)  # statistic "mean_abs": E|a(x') - a(x)| / std
+    with interventions.declared(model, SPEC):  # for the helpers without a spec= argument
+        spread = interventions.activation_spread(model, xa, sites=[*ENCODER_SITES, SPEC.latent_site]).values
+    G = causal.causal_unit_graph([factor_unit, factor_latent, edges], stages=stages, spread=spread, alpha=0.05,
+                                 error="fdr")
+    magnitudes = interventions.factor_effects(model, ds, sites=[*ENCODER_SITES, SPEC.latent_site], n_pairs=n_pairs,
+                                              seed=args.seed, spec=SPEC)  # "mean_abs": E|a(x') - a(x)| / spread
     classes = causal.classify_units(magnitudes)
     aligned = causal.align(G, magnitudes, reference=ds.factor_dag)
     best_latent = {f: factor_latent.targets[int(np.argmax(np.abs(row)))] for f, row in
@@ -153,8 +164,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     print(f"causal unit graph: {G.number_of_nodes()} nodes, {G.number_of_edges()} significant edges (BH q <= 0.05)")
     print("unit classes: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-    print("most responsive latent per factor: " + ", ".join(f"{f.removeprefix('factor.')} -> {u}"
-                                                             for f, u in best_latent.items()))
+    print("most responsive latent per factor: " + ", ".join(f"{parse_factor(f)} -> {u}" for f, u in best_latent.items()))
     print("CES per latent (E||D(z) - D(z~_i)||, c in -3..3): " + " ".join(f"{v:.2f}" for v in ces))
     if aligned.comparison:
         print("induced factor graph vs true DAG: " + ", ".join(f"{k} {v:.3g}" for k, v in aligned.comparison.items()

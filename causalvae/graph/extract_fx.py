@@ -13,14 +13,47 @@ from causalvae.graph.schema import new_graph
 
 
 class _SiteTracer(fx.Tracer):
-    """A tracer that keeps exactly the given module paths as leaves (one ``call_module`` node each)."""
+    """A tracer that keeps exactly the given module paths as leaves (one ``call_module`` node each).
+
+    ``module_outputs`` records the node holding the output of every module call, leaf or traced
+    through (recording creates no node, so node names are unaffected).
+    """
 
     def __init__(self, leaves: set[str]) -> None:
         super().__init__()
         self._leaves = leaves
+        self.module_outputs: dict[str, list[fx.Node]] = {}
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         return module_qualified_name in self._leaves
+
+    def call_module(self, m, forward, args, kwargs):
+        out = super().call_module(m, forward, args, kwargs)
+        if isinstance(out, fx.Proxy):
+            self.module_outputs.setdefault(self.path_of_module(m), []).append(out.node)
+        return out
+
+
+def trace_graph(model: nn.Module, *, leaves: set[str]) -> tuple[fx.Graph, dict[str, list[fx.Node]]]:
+    """The fx graph of ``model`` with ``leaves`` kept whole, and the output node(s) of every module call.
+
+    This is the trace behind :func:`fx_graph`: node names (and so fx-node site names) are the ones
+    the computational graph shows.
+    """
+    tracer = _SiteTracer(leaves)
+    return tracer.trace(model), tracer.module_outputs
+
+
+def node_sites(graph: fx.Graph) -> dict[fx.Node, str]:
+    """The site name of every node: the module path for a module's first call, else the node name."""
+    seen: set[str] = set()
+    out = {}
+    for node in graph.nodes:
+        out[node] = node.name
+        if node.op == "call_module" and str(node.target) not in seen:
+            out[node] = str(node.target)
+            seen.add(str(node.target))
+    return out
 
 
 def fx_graph(model: nn.Module, inputs: tuple[torch.Tensor, ...], *, leaves: set[str]) -> nx.DiGraph:
@@ -29,9 +62,8 @@ def fx_graph(model: nn.Module, inputs: tuple[torch.Tensor, ...], *, leaves: set[
     Stages are left to :func:`causalvae.graph.extract`.  Raises whatever fx or the shape
     propagation raises; ``extract`` turns that into the forward-hook fallback.
     """
-    tracer = _SiteTracer(leaves)
-    graph = tracer.trace(model)
-    module = fx.GraphModule(tracer.root, graph)
+    graph, _ = trace_graph(model, leaves=leaves)
+    module = fx.GraphModule(model, graph)
     with torch.no_grad(), no_side_effects(model, inputs):
         ShapeProp(module).propagate(*inputs)
     G = new_graph("computational", method="fx", model=type(model).__name__,
@@ -39,8 +71,9 @@ def fx_graph(model: nn.Module, inputs: tuple[torch.Tensor, ...], *, leaves: set[
     modules = dict(model.named_modules())
     calls: Counter[str] = Counter()
     writer: dict[str, str] = {}  # value -> the in-place op that last wrote it
+    sites = node_sites(graph)
     for order, node in enumerate(graph.nodes):
-        G.add_node(node.name, order=order, **_node_attrs(node, model, modules, calls))
+        G.add_node(node.name, order=order, **_node_attrs(node, sites[node], model, modules, calls))
         for source in node.all_input_nodes:
             G.add_edge(writer.get(source.name, source.name), node.name)
         mutated = _mutated_input(node, modules)
@@ -49,20 +82,18 @@ def fx_graph(model: nn.Module, inputs: tuple[torch.Tensor, ...], *, leaves: set[
     return G
 
 
-def _node_attrs(node: fx.Node, model: nn.Module, modules: dict[str, nn.Module], calls: Counter[str]
+def _node_attrs(node: fx.Node, site: str, model: nn.Module, modules: dict[str, nn.Module], calls: Counter[str]
                 ) -> dict[str, object]:
     stack = node.meta.get("nn_module_stack") or {}
     scope = str(next(reversed(stack))) if stack else ""
     tensor_shape, dtype = describe_value(node.meta.get("tensor_meta"))
     attrs: dict[str, object] = {"op": node.op, "target": _target_name(node), "module_type": "", "module": "",
-                                "scope": scope, "site": node.name, "tensor_shape": tensor_shape,
+                                "scope": scope, "site": site, "tensor_shape": tensor_shape,
                                 "dtype": dtype, "n_params": 0}
     if node.op == "call_module":
         path = str(node.target)
         attrs.update(module=path, module_type=type(modules[path]).__name__, n_params=n_params(modules[path]),
                      call=calls[path])
-        if calls[path] == 0:
-            attrs["site"] = path
         calls[path] += 1
     elif node.op == "get_attr":
         value = _get_attr(model, str(node.target))

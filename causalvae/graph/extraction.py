@@ -74,7 +74,7 @@ def extract(model: nn.Module, example_input: torch.Tensor | tuple[torch.Tensor, 
         raise ValueError(f"prefix must be a dotted module path like 'encoder' or 'vae.decoder', got {prefix!r}")
     inputs = as_inputs(example_input)
     declared = _declared_sites(model)
-    leaves = leaf_paths(model, declared if leaf_modules is None else leaf_modules)
+    leaves = default_leaves(model) if leaf_modules is None else leaf_paths(model, leaf_modules)
     stage_map = resolve_stages(stages)
     if method == "hooks":
         return _finish(hooks_graph(model, inputs, leaves=leaves, reason="method='hooks'"), prefix, stage_map, declared)
@@ -122,6 +122,12 @@ def _finish(G: nx.DiGraph, prefix: str, stages: Mapping[str, str], declared: tup
         for data in calls:
             data["declared_site"] = True
     return validate(G)
+
+
+def default_leaves(model: nn.Module) -> set[str]:
+    """The module paths ``extract`` keeps whole by default: every module without children plus the
+    model's declared sites (``model.site_names``)."""
+    return leaf_paths(model, _declared_sites(model))
 
 
 def _declared_sites(model: nn.Module) -> tuple[str, ...]:

@@ -10,7 +10,9 @@ from torch import nn
 
 from causalvae.effects import EffectMatrix
 from causalvae.interventions.alternatives import prepare_alternative
-from causalvae.interventions.sweep import as_inputs, probe, resolve, resolve_device, run_exact
+from causalvae.interventions.analysis import Analysis, analysis, site_names
+from causalvae.interventions.spec import ModelSpec
+from causalvae.interventions.sweep import as_inputs, resolve, run_exact
 from causalvae.interventions.targets import STATISTICS, Readout, columns
 from causalvae.modelstate import restores_model_state
 from causalvae.units import unit_id
@@ -30,15 +32,18 @@ def ablation_effects(model: nn.Module, x, *, sites: Sequence[str] | Mapping[str,
                      method: str = "exact", value: float = 0.0, labels: Sequence[int] | None = None,
                      x_source=None, seed: int = 0, device: torch.device | str | None = None,
                      batch_size: int = 64, units_per_pass: int | None = None,
-                     verify_fraction: float = 0.05, readout: Readout | None = None) -> EffectMatrix:
+                     verify_fraction: float = 0.05, readout: Readout | None = None,
+                     spec: ModelSpec | None = None) -> EffectMatrix:
     """Effect of replacing each unit of ``sites`` on every column of ``targets``.
 
     Parameters
     ----------
-    model : any ``nn.Module`` (run in eval mode; VAEs with ``z = mu``).
-    x : inputs, (N, C, H, W) or (N, D); numpy or torch.
+    model : any ``nn.Module`` (run in eval mode; VAEs with ``z = mu``), in any floating dtype.
+    x : inputs, (N, C, H, W) or (N, D); numpy, torch or a ``TensorDataset`` (cast to the model's dtype).
     sites : sites to sweep (all their units), or ``{site: unit indices}``; default every site.
-    targets : sites, unit ids, ``"output"``, ``"recon_error"`` or ``"output_l2"``.
+        Module paths or fx node names of the computational graph (``"add"``, ``"relu_1"``).
+    targets : sites, unit ids, ``"output"`` (the declared reconstruction), ``"recon_error"`` or
+        ``"output_l2"``.
     kind : ``"zero"``, ``"set"`` (to ``value``), ``"add"`` / ``"scale"`` (by ``value``), ``"mean"``,
         ``"conditional-mean"`` (needs ``labels``),
         ``"resample"`` (another input, permutation drawn with ``seed``), ``"patch"`` (needs ``x_source``).
@@ -51,6 +56,8 @@ def ablation_effects(model: nn.Module, x, *, sites: Sequence[str] | Mapping[str,
         batch axis (default 1 on CPU, 16 on CUDA).
     readout : also measure the change of these factor predictions of the output (columns
         ``factor.<name>``; exact methods only).
+    spec : the model's declaration (:class:`~causalvae.interventions.ModelSpec`): which output is
+        the reconstruction when ``forward`` returns several values.
 
     Returns
     -------
@@ -65,25 +72,37 @@ def ablation_effects(model: nn.Module, x, *, sites: Sequence[str] | Mapping[str,
     """
     if statistic not in STATISTICS:
         raise ValueError(f"statistic must be one of {STATISTICS}, got {statistic!r}")
-    dev, _, sources, tgts = resolve(model, x, sites, targets, device)
+    x = as_inputs(x)
+    with analysis(model, x, spec=spec, sites=site_names(sites), targets=site_names(targets), device=device) as an:
+        return _ablation(an, x, sites, targets, kind=kind, statistic=statistic, method=method, value=value,
+                         labels=labels, x_source=x_source, seed=seed, batch_size=batch_size,
+                         units_per_pass=units_per_pass, verify_fraction=verify_fraction, readout=readout)
+
+
+def _ablation(an: Analysis, x, sites, targets, *, kind: str, statistic: str, method: str, seed: int,
+              batch_size: int, value: float = 0.0, labels: Sequence[int] | None = None, x_source=None,
+              units_per_pass: int | None = None, verify_fraction: float = 0.05,
+              readout: Readout | None = None) -> EffectMatrix:
+    """:func:`ablation_effects` inside an open analysis."""
+    _, sources, tgts = resolve(an, x, sites, targets)
     if readout is not None:
         if method in ("attribution", "screen"):
             raise ValueError(f"readout targets need an exact method ('exact' or 'naive'), got method={method!r}")
         tgts = [*tgts, readout.target()]
-    alternative = prepare_alternative(model, x, list(sources), kind=kind, value=value, labels=labels,
-                                      x_source=x_source, seed=seed, batch_size=batch_size, device=dev)
-    common = dict(sources=sources, targets=tgts, alternative=alternative, statistic=statistic, device=dev,
-                  batch_size=batch_size)
+    alternative = prepare_alternative(an.module, x, list(sources), kind=kind, value=value, labels=labels,
+                                      x_source=x_source, seed=seed, batch_size=batch_size, device=an.device,
+                                      dtype=an.dtype)
+    common = dict(sources=sources, targets=tgts, alternative=alternative, statistic=statistic, batch_size=batch_size)
     if method in ("attribution", "screen"):
         from causalvae.interventions.attribution import attribution_values, screen_then_verify
 
         if method == "attribution":
-            values, meta = attribution_values(model, x, **common)
+            values, meta = attribution_values(an, x, **common)
         else:
-            values, meta = screen_then_verify(model, x, verify_fraction=verify_fraction,
+            values, meta = screen_then_verify(an, x, verify_fraction=verify_fraction,
                                               units_per_pass=units_per_pass, **common)
     else:
-        values, meta = run_exact(model, x, method=method, units_per_pass=units_per_pass, **common)
+        values, meta = run_exact(an, x, method=method, units_per_pass=units_per_pass, **common)
     extra = {"value": np.asarray(value).tolist()} if kind in ("set", "add", "scale") else {}
     return EffectMatrix(values, _rows(sources), columns(tgts),
                         intervention=f"{kind}-ablation" if kind in ABLATION_KINDS else kind, statistic=statistic,
@@ -94,7 +113,8 @@ def ablation_effects(model: nn.Module, x, *, sites: Sequence[str] | Mapping[str,
 @restores_model_state()
 def edge_effects(model: nn.Module, x, *, sites: Sequence[str] | None = None, kind: str = "zero",
                  statistic: str = "mean_abs", method: str = "exact", seed: int = 0,
-                 device: torch.device | str | None = None, batch_size: int = 64) -> EffectMatrix:
+                 device: torch.device | str | None = None, batch_size: int = 64,
+                 spec: ModelSpec | None = None) -> EffectMatrix:
     """Unit -> unit effects between consecutive sites.
 
     With ``sites`` given, the pairs are ``(sites[i], sites[i + 1])``.  By default every site is
@@ -104,12 +124,13 @@ def edge_effects(model: nn.Module, x, *, sites: Sequence[str] | None = None, kin
     lists the measured blocks.
     """
     x = as_inputs(x)
-    pairs = (list(zip(sites, list(sites)[1:])) if sites is not None
-             else _next_site_pairs(model, probe(model, x, resolve_device(model, device)).order))
-    if not pairs:
-        raise ValueError(f"edge_effects needs at least two connected sites, got {sites}")
-    blocks = [ablation_effects(model, x, sites=[a], targets=[b], kind=kind, statistic=statistic, method=method,
-                               seed=seed, device=device, batch_size=batch_size) for a, b in pairs]
+    with analysis(model, x, spec=spec, sites=site_names(sites), device=device) as an:
+        pairs = (list(zip(sites, list(sites)[1:])) if sites is not None
+                 else _next_site_pairs(an.module, an.probe(x).order))
+        if not pairs:
+            raise ValueError(f"edge_effects needs at least two connected sites, got {sites}")
+        blocks = [_ablation(an, x, [a], [b], kind=kind, statistic=statistic, method=method, seed=seed,
+                            batch_size=batch_size) for a, b in pairs]
     rows = list(dict.fromkeys(r for b in blocks for r in b.sources))
     cols = list(dict.fromkeys(c for b in blocks for c in b.targets))
     row_at, col_at = {r: i for i, r in enumerate(rows)}, {c: j for j, c in enumerate(cols)}
@@ -140,7 +161,7 @@ def _next_site_pairs(model: nn.Module, order: Sequence[str]) -> list[tuple[str, 
 def patching_effects(model: nn.Module, x_clean, x_source, *, sites=None, targets: Sequence[str] = DEFAULT_TARGETS,
                      mode: str = "noising", statistic: str = "mean_abs", method: str = "exact",
                      device: torch.device | str | None = None, batch_size: int = 64,
-                     units_per_pass: int | None = None) -> EffectMatrix:
+                     units_per_pass: int | None = None, spec: ModelSpec | None = None) -> EffectMatrix:
     """Interchange patching of single units between paired inputs.
 
     ``mode="noising"``: run on ``x_clean`` and patch each unit from ``x_source``
@@ -156,6 +177,6 @@ def patching_effects(model: nn.Module, x_clean, x_source, *, sites=None, targets
     base, donor = (x_clean, x_source) if mode == "noising" else (x_source, x_clean)
     m = ablation_effects(model, base, sites=sites, targets=targets, kind="patch", x_source=donor,
                          statistic=statistic, method=method, device=device, batch_size=batch_size,
-                         units_per_pass=units_per_pass)
+                         units_per_pass=units_per_pass, spec=spec)
     return EffectMatrix(m.values, m.sources, m.targets, intervention=f"patch-{mode}", statistic=statistic,
                         n_samples=m.n_samples, meta={**m.meta, "mode": mode})

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from causalvae.interventions.batching import chunks, to_tensor
+from causalvae.interventions.forward import model_dtype
 from causalvae.interventions.hooks import capture
 
 KINDS = ("zero", "set", "add", "scale", "mean", "conditional-mean", "resample", "patch")
@@ -25,7 +26,7 @@ class Alternative:
 
     kind: str
     value: float | np.ndarray = 0.0  # "set" / "add" / "scale": a scalar or one value per unit
-    means: dict[str, torch.Tensor] = field(default_factory=dict)  # site -> (G, *sample_shape)
+    means: dict[str, torch.Tensor] = field(default_factory=dict)  # site -> (G, *sample_shape), float64
     labels: np.ndarray | None = None  # group of every input (conditional mean); zeros for the plain mean
     source: np.ndarray | None = None  # source inputs aligned with the clean ones (patch, resample)
 
@@ -58,11 +59,12 @@ class Alternative:
 def prepare_alternative(model: torch.nn.Module, x: np.ndarray | torch.Tensor, sites: Sequence[str], *, kind: str,
                         value: float | np.ndarray = 0.0, labels: Sequence[int] | np.ndarray | None = None,
                         x_source: np.ndarray | torch.Tensor | None = None, seed: int = 0, batch_size: int = 64,
-                        device: torch.device | str | None = None) -> Alternative:
+                        device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Alternative:
     """Precompute what ``kind`` needs: (conditional) mean maps over ``x``, or aligned source inputs.
 
     ``resample`` draws, with ``seed``, a permutation of the inputs as source; ``patch`` uses
-    ``x_source`` (same shape as ``x``).
+    ``x_source`` (same shape as ``x``).  Inputs are fed in ``dtype`` (default: the model's); means
+    are kept in float64 and cast to each activation's dtype when used.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown ablation kind {kind!r}; expected one of {KINDS}")
@@ -90,8 +92,9 @@ def prepare_alternative(model: torch.nn.Module, x: np.ndarray | torch.Tensor, si
         _, groups = np.unique(raw, return_inverse=True)
     n_groups = int(groups.max()) + 1 if n else 0
     sums: dict[str, torch.Tensor] = {}
+    dtype = model_dtype(model) if dtype is None else dtype
     for rows in chunks(n, batch_size):
-        xb = to_tensor(x, rows, device)
+        xb = to_tensor(x, rows, device, dtype)
         with torch.no_grad():
             acts = capture(model, xb, sites)
         g = torch.as_tensor(groups[rows], device=xb.device)
@@ -100,5 +103,5 @@ def prepare_alternative(model: torch.nn.Module, x: np.ndarray | torch.Tensor, si
                                                     device=a.device))
             acc.index_add_(0, g, a.double())
     counts = torch.as_tensor(np.bincount(groups, minlength=n_groups), dtype=torch.float64)
-    means = {s: (v / counts.to(v.device).reshape((-1,) + (1,) * (v.dim() - 1))).float() for s, v in sums.items()}
+    means = {s: v / counts.to(v.device).reshape((-1,) + (1,) * (v.dim() - 1)) for s, v in sums.items()}
     return Alternative(kind, means=means, labels=groups)

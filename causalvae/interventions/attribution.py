@@ -13,11 +13,11 @@ import math
 
 import numpy as np
 import torch
-from torch import nn
 
 from causalvae.interventions.alternatives import Alternative
-from causalvae.interventions.batching import chunks, to_tensor
-from causalvae.interventions.forward import analysis_mode, recon_loss
+from causalvae.interventions.analysis import Analysis
+from causalvae.interventions.batching import chunks
+from causalvae.interventions.forward import analysis_mode
 from causalvae.interventions.hooks import forward_capture
 from causalvae.interventions.sweep import run_exact
 from causalvae.interventions.targets import OUTPUT_L2, RECON_ERROR, StatisticAccumulator, Target, column_slices
@@ -36,21 +36,20 @@ def _per_input_scalars(target: Target, acts: dict, out: torch.Tensor, xb: torch.
     return value.reshape(value.shape[0], value.shape[1], -1).double().mean(2)
 
 
-def attribution_values(model: nn.Module, x, *, sources: dict[str, list[int]], targets: list[Target],
-                       alternative: Alternative, statistic: str, device: torch.device, batch_size: int = 64
-                       ) -> tuple[np.ndarray, dict]:
+def attribution_values(an: Analysis, x, *, sources: dict[str, list[int]], targets: list[Target],
+                       alternative: Alternative, statistic: str, batch_size: int = 64) -> tuple[np.ndarray, dict]:
     """Gradient x difference estimates of every (unit, target column) effect."""
-    loss = recon_loss(model)
+    model, loss = an.module, an.loss
     n_rows = sum(len(u) for u in sources.values())
     acc = StatisticAccumulator(n_rows, sum(len(t.columns) for t in targets))
     target_sites = [t.source for t in targets if t.source != OUTPUT]
     site_list = list(sources)
     for rows in chunks(len(x), batch_size):
-        xb = to_tensor(x, rows, device).requires_grad_(True)
+        xb = an.tensor(x, rows).requires_grad_(True)
         with torch.enable_grad():
             acts, out = forward_capture(model, xb, dict.fromkeys(site_list + target_sites), detach=False)
         with torch.no_grad():
-            src = (forward_capture(model, to_tensor(alternative.source, rows, device), site_list)[0]
+            src = (forward_capture(model, an.tensor(alternative.source, rows), site_list)[0]
                    if alternative.needs_source else {})
             diffs = [(alternative.build(s, acts[s].detach(), src.get(s), rows) - acts[s].detach())[:, sources[s]]
                      for s in site_list]
@@ -68,12 +67,12 @@ def attribution_values(model: nn.Module, x, *, sources: dict[str, list[int]], ta
                     est.append(prod.reshape(prod.shape[0], prod.shape[1], -1).sum(2))
                 e = torch.cat(est, dim=1)  # (N, rows)
                 acc.add(range(n_rows), slice(col.start + j, col.start + j + 1), e.T[:, :, None, None])
-    return acc.result(statistic), {"method": "attribution", "device": str(device), "batch_size": int(batch_size)}
+    return acc.result(statistic), {"method": "attribution", "device": str(an.device), "batch_size": int(batch_size)}
 
 
-def screen_then_verify(model: nn.Module, x, *, sources: dict[str, list[int]], targets: list[Target],
-                       alternative: Alternative, statistic: str, device: torch.device, batch_size: int = 64,
-                       verify_fraction: float = 0.05, units_per_pass: int | None = None) -> tuple[np.ndarray, dict]:
+def screen_then_verify(an: Analysis, x, *, sources: dict[str, list[int]], targets: list[Target],
+                       alternative: Alternative, statistic: str, batch_size: int = 64, verify_fraction: float = 0.05,
+                       units_per_pass: int | None = None) -> tuple[np.ndarray, dict]:
     """Attribution for every unit, then exact effects for the top ``verify_fraction`` of units.
 
     Units are ranked by their largest column-normalised |estimate|.  The returned values hold the
@@ -85,8 +84,8 @@ def screen_then_verify(model: nn.Module, x, *, sources: dict[str, list[int]], ta
 
     if not 0 < verify_fraction <= 1:
         raise ValueError(f"verify_fraction must lie in (0, 1], got {verify_fraction}")
-    estimates, _ = attribution_values(model, x, sources=sources, targets=targets, alternative=alternative,
-                                      statistic=statistic, device=device, batch_size=batch_size)
+    estimates, _ = attribution_values(an, x, sources=sources, targets=targets, alternative=alternative,
+                                      statistic=statistic, batch_size=batch_size)
     scale = np.abs(estimates).max(axis=0)
     score = (np.abs(estimates) / np.where(scale > 0, scale, 1.0)).max(axis=1)
     k = max(1, math.ceil(verify_fraction * len(score)))
@@ -95,8 +94,8 @@ def screen_then_verify(model: nn.Module, x, *, sources: dict[str, list[int]], ta
     subset: dict[str, list[int]] = {}
     for i in top:
         subset.setdefault(flat[i][0], []).append(flat[i][1])
-    exact, info = run_exact(model, x, sources=subset, targets=targets, alternative=alternative, statistic=statistic,
-                            method="exact", device=device, batch_size=batch_size, units_per_pass=units_per_pass)
+    exact, info = run_exact(an, x, sources=subset, targets=targets, alternative=alternative, statistic=statistic,
+                            method="exact", batch_size=batch_size, units_per_pass=units_per_pass)
     values = estimates.copy()
     values[top] = exact
     est_top, exact_flat = estimates[top].ravel(), exact.ravel()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -19,12 +20,15 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from causalvae.interventions.alternatives import Alternative
-from causalvae.interventions.batching import chunks, to_tensor
-from causalvae.interventions.forward import analysis_mode, recon_loss
+from causalvae.interventions.batching import chunks
+from causalvae.interventions.forward import analysis_mode
 from causalvae.interventions.hooks import forward_capture
 from causalvae.interventions.ops import patch
 from causalvae.interventions.targets import StatisticAccumulator, Target, column_slices, per_input_change
 from causalvae.interventions.trace import OUTPUT, TracedModel
+
+if TYPE_CHECKING:
+    from causalvae.interventions.analysis import Analysis
 
 _ELEMENTWISE_MODULES = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Softplus,
                         nn.Identity)
@@ -91,26 +95,25 @@ def _counts(acc: StatisticAccumulator, targets: Sequence[Target], clean: Mapping
         acc.add_count(col, n * positions)
 
 
-def exact_sweep(model: nn.Module, traced: TracedModel, x, *, sources: Mapping[str, Sequence[int]],
-                targets: Sequence[Target], alternative: Alternative, device: torch.device,
-                batch_size: int = 64, units_per_pass: int = 1, linear_path: bool = True,
-                skip_noops: bool = True) -> tuple[StatisticAccumulator, dict]:
+def exact_sweep(an: Analysis, traced: TracedModel, x, *, sources: Mapping[str, Sequence[int]],
+                targets: Sequence[Target], alternative: Alternative, batch_size: int = 64, units_per_pass: int = 1,
+                linear_path: bool = True, skip_noops: bool = True) -> tuple[StatisticAccumulator, dict]:
     """Optimised exact sweep; rows follow ``sources`` (site by site, unit by unit)."""
-    sweep = _Sweep(model, traced, sources, targets, alternative, units_per_pass=units_per_pass,
+    sweep = _Sweep(an, traced, sources, targets, alternative, units_per_pass=units_per_pass,
                    linear_path=linear_path, skip_noops=skip_noops)
-    with analysis_mode(model), torch.no_grad():
+    with analysis_mode(an.module), torch.no_grad():
         for rows in chunks(len(x), batch_size):
-            source = to_tensor(alternative.source, rows, device) if alternative.needs_source else None
-            sweep.chunk(to_tensor(x, rows, device), source, rows)  # the chunk's cache dies on return
+            source = an.tensor(alternative.source, rows) if alternative.needs_source else None
+            sweep.chunk(an.tensor(x, rows), source, rows)  # the chunk's cache dies on return
     return sweep.acc, sweep.info
 
 
 class _Sweep:
     """State of one exact sweep: accumulators and counters, filled one input chunk at a time."""
 
-    def __init__(self, model, traced, sources, targets, alternative, *, units_per_pass, linear_path, skip_noops):
+    def __init__(self, an, traced, sources, targets, alternative, *, units_per_pass, linear_path, skip_noops):
         self.traced, self.sources, self.targets, self.alternative = traced, sources, list(targets), alternative
-        self.loss = recon_loss(model)
+        self.loss = an.loss
         self.per_pass, self.linear_path, self.skip_noops = units_per_pass, linear_path, skip_noops
         self.acc = StatisticAccumulator(sum(len(u) for u in sources.values()), sum(len(t.columns) for t in targets))
         self.slices = column_slices(targets)
@@ -173,18 +176,18 @@ def _layer_input_change(traced: TracedModel, path: _LinearPath, env, a: torch.Te
     return env[path.layer] + _layer_delta(module, new - old, unit)
 
 
-def naive_sweep(model: nn.Module, x, *, sources: Mapping[str, Sequence[int]], targets: Sequence[Target],
-                alternative: Alternative, device: torch.device, batch_size: int = 64) -> StatisticAccumulator:
+def naive_sweep(an: Analysis, x, *, sources: Mapping[str, Sequence[int]], targets: Sequence[Target],
+                alternative: Alternative, batch_size: int = 64) -> StatisticAccumulator:
     """Reference: one full forward pass with a hook per unit and input chunk (no caching, no skipping)."""
-    loss = recon_loss(model)
+    model, loss = an.module, an.loss
     acc = StatisticAccumulator(sum(len(u) for u in sources.values()), sum(len(t.columns) for t in targets))
     slices = column_slices(targets)
     target_sites = [t.source for t in targets if t.source != OUTPUT]
     with torch.no_grad():
         for rows in chunks(len(x), batch_size):
-            xb = to_tensor(x, rows, device)
+            xb = an.tensor(x, rows)
             acts, out = forward_capture(model, xb, list(sources) + target_sites)
-            src = (forward_capture(model, to_tensor(alternative.source, rows, device), list(sources))[0]
+            src = (forward_capture(model, an.tensor(alternative.source, rows), list(sources))[0]
                    if alternative.needs_source else {})
             clean = {**acts, OUTPUT: out}
             _counts(acc, targets, clean, xb.shape[0])

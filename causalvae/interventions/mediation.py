@@ -12,20 +12,17 @@ import torch
 from torch import nn
 
 from causalvae.interventions.alternatives import prepare_alternative
-from causalvae.interventions.batching import chunks, to_tensor
-from causalvae.interventions.forward import recon_loss
+from causalvae.interventions.analysis import Analysis, analysis, site_names
+from causalvae.interventions.batching import chunks
 from causalvae.interventions.hooks import forward_capture
 from causalvae.interventions.ops import UnitOp, patch, set_value, zero
 from causalvae.interventions.sites import check_sites, check_units
-from causalvae.interventions.sweep import as_inputs, probe, resolve_device
+from causalvae.interventions.spec import ModelSpec
+from causalvae.interventions.sweep import as_inputs
 from causalvae.interventions.targets import RECON_ERROR
 from causalvae.interventions.trace import OUTPUT
 from causalvae.modelstate import restores_model_state
-from causalvae.units import is_factor, parse_unit
-
-
-def _named_sites(ids: Iterable[str]) -> list[str]:
-    return [parse_unit(i)[0] for i in ids if i not in (RECON_ERROR, OUTPUT)]
+from causalvae.units import parse_node, parse_unit
 
 
 def _outcome_site(outcome: str, n_units: dict[str, int]) -> tuple[str | None, int | None]:
@@ -66,30 +63,37 @@ def _group(ids: Iterable[str], n_units: dict[str, int]) -> dict[str, list[int] |
 
 @restores_model_state()
 def mediation_outcomes(model: nn.Module, x, x_prime, *, mediators: Sequence[str], outcome: str,
-                       device: torch.device | str | None = None, batch_size: int = 64) -> dict[str, np.ndarray]:
+                       device: torch.device | str | None = None, batch_size: int = 64,
+                       spec: ModelSpec | None = None) -> dict[str, np.ndarray]:
     """Outcomes of the four runs of a mediation analysis, per input.
 
     Returns ``y`` = Y(x), ``y_prime`` = Y(x'), ``y_nie`` = Y(x; M <- M(x')), ``y_nde`` =
     Y(x'; M <- M(x)), float64 of shape (N,) (or (N, T) for a vector outcome).  ``mediators`` are
     unit ids and/or whole sites, patched jointly; ``outcome`` is a unit id (conv units: spatial
-    mean), a site (vector), ``"output"`` (flattened) or ``"recon_error"`` (each run against its own
-    input).
+    mean), a site (vector), ``"output"`` (flattened; the declared reconstruction, see ``spec``) or
+    ``"recon_error"`` (each run against its own input).
     """
     x, x_prime = as_inputs(x), as_inputs(x_prime, name="x_prime")
     if tuple(x.shape) != tuple(x_prime.shape):
         raise ValueError(f"x and x_prime must have the same shape: {tuple(x.shape)} vs {tuple(x_prime.shape)}")
     if isinstance(mediators, str) or not len(mediators):
         raise ValueError(f"mediators must be a non-empty list of unit ids or sites, got {mediators!r}")
-    dev = resolve_device(model, device)
-    n_units = probe(model, x, dev, extra=_named_sites([*mediators, outcome])).n_units
+    with analysis(model, x, spec=spec, sites=site_names([*mediators, outcome]), device=device) as an:
+        return _mediation(an, x, x_prime, mediators, outcome, batch_size=batch_size)
+
+
+def _mediation(an: Analysis, x, x_prime, mediators: Sequence[str], outcome: str, *,
+               batch_size: int) -> dict[str, np.ndarray]:
+    """:func:`mediation_outcomes` inside an open analysis."""
+    model, loss = an.module, an.loss
+    n_units = an.probe(x, site_names([*mediators, outcome])).n_units
     groups = _group(mediators, n_units)
     site, index = _outcome_site(outcome, n_units)
-    loss = recon_loss(model)
     read = [site] if site else []
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("y", "y_prime", "y_nie", "y_nde")}
     with torch.no_grad():
         for rows in chunks(len(x), batch_size):
-            xa, xb = to_tensor(x, rows, dev), to_tensor(x_prime, rows, dev)
+            xa, xb = an.tensor(x, rows), an.tensor(x_prime, rows)
             acts_a, out_a = forward_capture(model, xa, dict.fromkeys([*groups, *read]))
             acts_b, out_b = forward_capture(model, xb, dict.fromkeys([*groups, *read]))
             from_b = {s: patch(u, acts_b[s]) for s, u in groups.items()}
@@ -104,37 +108,45 @@ def mediation_outcomes(model: nn.Module, x, x_prime, *, mediators: Sequence[str]
 
 @restores_model_state()
 def ablate_outside(model: nn.Module, x, keep: set[str], *, sites: Sequence[str], kind: str = "mean",
-                   outcome: str = RECON_ERROR, device: torch.device | str | None = None,
-                   batch_size: int = 64) -> np.ndarray:
+                   outcome: str = RECON_ERROR, reference=None, device: torch.device | str | None = None,
+                   batch_size: int = 64, spec: ModelSpec | None = None) -> np.ndarray:
     """Outcome with every unit of ``sites`` not in ``keep`` ablated (circuit faithfulness).
 
-    ``kind`` is ``"mean"`` (the unit's mean activation over ``x``) or ``"zero"``.  Ids in ``keep``
-    outside ``sites`` (factors, other sites) are ignored; unit ids of ``sites`` are checked.
+    ``kind`` is ``"mean"`` (the unit's mean activation over ``reference``, default ``x``) or ``"zero"``.
+    To compare inputs (``x`` against ``x′`` of factor pairs) pass one fixed ``reference`` to every call:
+    the ablated units then take the same values for both, and ablating everything leaves no effect
+    (with means over ``x`` and ``x′`` separately, the ablation values themselves differ).  Ids in
+    ``keep`` outside ``sites`` (factors, read-outs, other sites) are ignored; unit ids of ``sites`` are
+    checked.
     """
     if kind not in ("mean", "zero"):
         raise ValueError(f"kind must be 'mean' or 'zero', got {kind!r}")
     x = as_inputs(x)
-    sites = check_sites(model, sites)
-    dev = resolve_device(model, device)
-    n_units = probe(model, x, dev, extra=_named_sites([*sites, outcome])).n_units
+    with analysis(model, x, spec=spec, sites=site_names([*sites, outcome]), device=device) as an:
+        return _ablate_outside(an, x, keep, check_sites(an.module, sites), kind=kind, outcome=outcome,
+                               reference=x if reference is None else as_inputs(reference, name="reference"),
+                               batch_size=batch_size)
+
+
+def _ablate_outside(an: Analysis, x, keep: set[str], sites: list[str], *, kind: str, outcome: str, reference,
+                    batch_size: int) -> np.ndarray:
+    """:func:`ablate_outside` inside an open analysis."""
+    n_units = an.probe(x, site_names([*sites, outcome])).n_units
     kept = {s: set() for s in sites}
     for uid in keep:
-        if is_factor(uid):
-            continue
-        s, i = parse_unit(uid)
-        if s in kept and i is not None:
-            kept[s].add(check_units(s, [i], n_units[s])[0])
+        node = parse_node(uid)
+        if node.kind == "unit" and node.name in kept:
+            kept[node.name].add(check_units(node.name, [node.index], n_units[node.name])[0])
     ablated = {s: sorted(set(range(n_units[s])) - kept[s]) for s in sites}
-    means = prepare_alternative(model, x, sites, kind="mean", batch_size=batch_size, device=dev).means \
-        if kind == "mean" else {}
+    means = prepare_alternative(an.module, reference, sites, kind="mean", batch_size=batch_size, device=an.device,
+                                dtype=an.dtype).means if kind == "mean" else {}
     ops: dict[str, UnitOp] = {s: (set_value(u, means[s][0]) if kind == "mean" else zero(u))
                               for s, u in ablated.items() if u}
     site, index = _outcome_site(outcome, n_units)
-    loss = recon_loss(model)
     out_parts = []
     with torch.no_grad():
         for rows in chunks(len(x), batch_size):
-            xb = to_tensor(x, rows, dev)
-            acts, out = forward_capture(model, xb, [site] if site else [], ops=ops)
-            out_parts.append(_evaluate(outcome, site, index, acts, out, xb, loss))
+            xb = an.tensor(x, rows)
+            acts, out = forward_capture(an.module, xb, [site] if site else [], ops=ops)
+            out_parts.append(_evaluate(outcome, site, index, acts, out, xb, an.loss))
     return np.concatenate(out_parts).astype(np.float64)

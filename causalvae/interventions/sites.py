@@ -65,7 +65,9 @@ def _declared_units(module: nn.Module) -> int | None:
     return None
 
 
-def _candidate_sites(model: nn.Module) -> list[str]:
+def candidate_sites(model: nn.Module) -> list[str]:
+    """The default sites: ``model.site_names`` when declared, else every leaf module except identity,
+    dropout and reshapes."""
     declared = getattr(model, "site_names", None)
     if declared is not None:
         return list(declared)
@@ -75,17 +77,20 @@ def _candidate_sites(model: nn.Module) -> list[str]:
 
 @restores_model_state()
 def sites(model: nn.Module, x: torch.Tensor | None = None) -> dict[str, SiteInfo]:
-    """The sites of ``model``, in execution order when ``x`` is given.
+    """The module sites of ``model``, in execution order when ``x`` is given.
 
     A model that declares ``site_names`` (the models of :mod:`causalvae.models`) gets those;
     any other model gets its leaf modules (except identity, dropout and reshapes).  A block
     ``Sequential(layer=Conv2d, act=ReLU)`` counts as a conv site whose output is post-activation.
+    Every effect function also accepts fx node names as sites
+    (:func:`causalvae.interventions.fxsites.node_site_names`).
 
     Parameters
     ----------
     model : any ``nn.Module``.
-    x : optional example input; one forward pass records output shapes, unit counts of
-        ``"other"`` sites and execution order (modules not executed are dropped).
+    x : optional example input (cast to the model's dtype); one forward pass records output
+        shapes, unit counts of ``"other"`` sites and execution order (modules not executed are
+        dropped).  Only sites are read, so a model returning several values needs no declaration.
 
     Examples
     --------
@@ -93,14 +98,19 @@ def sites(model: nn.Module, x: torch.Tensor | None = None) -> dict[str, SiteInfo
     >>> {k: (v.kind, v.n_units) for k, v in sites(net).items()}
     {'0': ('linear', 4), '1': ('other', None), '2': ('linear', 2)}
     """
-    names = _candidate_sites(model)
+    names = candidate_sites(model)
     if x is None:
         return {name: SiteInfo(name, _kind(model.get_submodule(name)), _declared_units(model.get_submodule(name)),
                                order=i) for i, name in enumerate(names)}
+    from causalvae.interventions.batching import to_tensor
+    from causalvae.interventions.forward import declared, model_dtype, output_tensors
     from causalvae.interventions.hooks import forward_capture
+    from causalvae.interventions.spec import ModelSpec
 
-    with torch.no_grad():
-        acts = forward_capture(model, x, names, skip_non_tensor=True)[0]
+    device = next((p.device for p in model.parameters()), None)
+    xb = to_tensor(x, slice(None), device, model_dtype(model))
+    with torch.no_grad(), declared(model, ModelSpec(reconstruction=lambda out: output_tensors(out)[0])):
+        acts = forward_capture(model, xb, names, skip_non_tensor=True)[0]
     out: dict[str, SiteInfo] = {}
     for i, name in enumerate(acts):
         a = acts[name]

@@ -5,19 +5,25 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
 from causalvae.interventions.alternatives import Alternative
+from causalvae.interventions.batching import to_tensor
 from causalvae.interventions.engine import exact_sweep, naive_sweep
+from causalvae.interventions.forward import model_dtype
 from causalvae.interventions.hooks import forward_capture
 from causalvae.interventions.sites import check_sites, check_units, sites as model_sites
 from causalvae.interventions.targets import SCALAR_TARGETS, Target, resolve_targets
 from causalvae.interventions.trace import OUTPUT, trace
 from causalvae.modelstate import restores_model_state
 from causalvae.units import parse_unit
+
+if TYPE_CHECKING:
+    from causalvae.interventions.analysis import Analysis
 
 METHODS = ("exact", "naive", "attribution", "screen")
 
@@ -45,20 +51,31 @@ def resolve_device(model: nn.Module, device: torch.device | str | None) -> torch
 
 
 def as_inputs(x, *, name: str = "x") -> np.ndarray | torch.Tensor:
-    """Check an input batch: an array-like of shape (N, ...) with N >= 1 and finite values."""
+    """Check an input batch: an array-like of shape (N, ...) with N >= 1.
+
+    A ``torch.utils.data.TensorDataset`` stands for its first tensor, a factor dataset for its
+    observations.
+    """
+    tensors = getattr(x, "tensors", None)
+    if isinstance(tensors, tuple) and tensors and isinstance(tensors[0], torch.Tensor):
+        x = tensors[0]
+    elif hasattr(x, "factor_names") and hasattr(x, "x"):
+        x = x.x
     if not hasattr(x, "shape") or len(x.shape) < 2:
-        raise ValueError(f"{name} must be a batch of shape (N, C, H, W) or (N, D), got "
-                         f"{getattr(x, 'shape', type(x).__name__)}")
+        raise ValueError(f"{name} must be a batch of shape (N, C, H, W) or (N, D) (an array, a tensor or a "
+                         f"TensorDataset), got {getattr(x, 'shape', type(x).__name__)}")
     if len(x) == 0:
         raise ValueError(f"{name} is empty; expected at least one input")
     return x
 
 
 @restores_model_state()
-def probe(model: nn.Module, x, device: torch.device, extra: Sequence[str] = ()) -> Probe:
-    """Run one input through the model recording every default site and the ``extra`` ones."""
-    names = list(dict.fromkeys([*model_sites(model), *check_sites(model, extra)]))
-    xb = torch.as_tensor(np.asarray(x[:1]), dtype=torch.float32, device=device)
+def probe(model: nn.Module, x, device: torch.device, extra: Sequence[str] = (), *,
+          sites: Sequence[str] | None = None, dtype: torch.dtype | None = None) -> Probe:
+    """Run one input (in ``dtype``, default the model's) through the model recording ``sites``
+    (default: the model's) and the ``extra`` ones."""
+    names = list(dict.fromkeys([*(model_sites(model) if sites is None else sites), *check_sites(model, extra)]))
+    xb = to_tensor(x, slice(0, 1), device, model_dtype(model) if dtype is None else dtype)
     with torch.no_grad():
         acts, out = forward_capture(model, xb, names, skip_non_tensor=True)
     n_units = {k: int(v.shape[1]) for k, v in acts.items() if v.dim() >= 2}
@@ -84,51 +101,45 @@ def resolve_sources(model: nn.Module, info: Probe, sites: Sequence[str] | Mappin
 
 def _n_units(info: Probe, site: str) -> int:
     if site not in info.n_units:
-        raise ValueError(f"site {site!r} is not executed by the forward pass or has no unit axis; "
-                         f"expected one of {info.order}")
+        raise ValueError(f"site {site!r} is not executed by the forward pass or its output is not a tensor with a "
+                         f"unit axis (a tuple such as chunk's: use its items, the getitem nodes); expected one of "
+                         f"{info.order}")
     return info.n_units[site]
 
 
-def resolve(model: nn.Module, x, sites, targets, device) -> tuple[torch.device, Probe, dict[str, list[int]],
-                                                                  list[Target]]:
-    x = as_inputs(x)
-    dev = resolve_device(model, device)
+def resolve(an: Analysis, x, sites, targets) -> tuple[Probe, dict[str, list[int]], list[Target]]:
+    """Probe the model and resolve the sources (``sites``) and ``targets`` of a sweep."""
     specs = [targets] if isinstance(targets, str) else list(targets)
-    named = [parse_unit(t)[0] for t in specs if t not in SCALAR_TARGETS and t != OUTPUT]
-    modules = dict(model.named_modules())
-    unknown = [t for t, site in zip([t for t in specs if t not in SCALAR_TARGETS and t != OUTPUT], named)
-               if not site or site not in modules]
-    if unknown:
-        raise KeyError(f"unknown target(s) {unknown}; expected 'output', {list(SCALAR_TARGETS)}, or a site / unit id "
-                       f"of one of {[n for n in modules if n]}")
     requested = [] if sites is None else [sites] if isinstance(sites, str) else list(sites)
-    info = probe(model, x, dev, extra=[*requested, *named])
-    sources = resolve_sources(model, info, sites)
-    return dev, info, sources, resolve_targets(specs, info.n_units)
+    named = [parse_unit(t)[0] for t in specs if t not in SCALAR_TARGETS and t != OUTPUT]
+    info = an.probe(x, [*requested, *named])
+    sources = resolve_sources(an.module, info, sites)
+    return info, sources, resolve_targets(specs, info.n_units)
 
 
-def run_exact(model: nn.Module, x, *, sources: dict[str, list[int]], targets: list[Target], alternative: Alternative,
-              statistic: str, method: str, device: torch.device, batch_size: int, units_per_pass: int | None
-              ) -> tuple[np.ndarray, dict]:
-    """Run the exact engine (or the naive loop), returning values and provenance meta."""
-    per_pass = units_per_pass or (16 if device.type == "cuda" else 1)
-    meta: dict = {"method": method, "device": str(device), "batch_size": int(batch_size)}
-    if method == "exact":
+def run_exact(an: Analysis, x, *, sources: dict[str, list[int]], targets: list[Target], alternative: Alternative,
+              statistic: str, method: str, batch_size: int, units_per_pass: int | None) -> tuple[np.ndarray, dict]:
+    """Run the exact engine (or the naive loop), returning values and provenance meta.
+
+    Under ``stochastic="fixed-seed"`` the exact method is the naive loop (the engine's cached
+    replay cannot reseed); ``meta["method"]`` says which ran.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    per_pass = units_per_pass or (16 if an.device.type == "cuda" else 1)
+    meta: dict = {"method": method, "device": str(an.device), "batch_size": int(batch_size)}
+    if method == "exact" and an.spec.stochastic != "fixed-seed":
         target_sites = [t.source for t in targets if t.source != OUTPUT]
         try:
-            traced = trace(model, dict.fromkeys([*sources, *target_sites]))
+            traced = trace(an.module, dict.fromkeys([*sources, *target_sites]))
         except Exception as exc:  # untraceable models fall back to the hook loop
             warnings.warn(f"model could not be traced with torch.fx ({type(exc).__name__}: {exc}); "
                           f"falling back to the per-unit hook loop", stacklevel=3)
-            method = "naive"
         else:
-            acc, info = exact_sweep(model, traced, x, sources=sources, targets=targets, alternative=alternative,
-                                    device=device, batch_size=batch_size, units_per_pass=per_pass)
+            acc, info = exact_sweep(an, traced, x, sources=sources, targets=targets, alternative=alternative,
+                                    batch_size=batch_size, units_per_pass=per_pass)
             meta.update(info, units_per_pass=per_pass)
             return acc.result(statistic), meta
-    if method != "naive":
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    acc = naive_sweep(model, x, sources=sources, targets=targets, alternative=alternative, device=device,
-                      batch_size=batch_size)
+    acc = naive_sweep(an, x, sources=sources, targets=targets, alternative=alternative, batch_size=batch_size)
     meta["method"] = "naive"
     return acc.result(statistic), meta

@@ -14,10 +14,23 @@ from dataclasses import dataclass, field
 import torch
 from torch import fx, nn
 
-from causalvae.interventions.forward import MODEL_PREFIX, AnalysisForward, analysis_mode
+from causalvae.interventions.forward import MODEL_PREFIX, active_spec, analysis_mode
+from causalvae.interventions.fxsites import traced_output
 from causalvae.interventions.sites import check_finite
+from causalvae.interventions.spec import pick_reconstruction
 
 OUTPUT = "output"
+
+
+class _Root(nn.Module):
+    """The model under the ``model.`` prefix; its traced output is the model's whole output."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> object:
+        return self.model(x)
 
 
 class _SiteTracer(fx.Tracer):
@@ -44,7 +57,7 @@ class _SiteTracer(fx.Tracer):
 class TracedModel:
     """The analysis forward of a model as an fx graph with site and output nodes located."""
 
-    module: AnalysisForward
+    module: nn.Module
     graph: fx.Graph
     site_nodes: dict[str, fx.Node]
     output_node: fx.Node
@@ -167,13 +180,14 @@ class _Lookup(dict):
 
 
 def trace(model: nn.Module, sites: Iterable[str]) -> TracedModel:
-    """Trace the eval-mode analysis forward of ``model``, locating the output node of each site.
+    """Trace the eval-mode forward of ``model``, locating the output node of each site and of the
+    declared reconstruction.
 
     Raises ``torch.fx`` / ``TypeError`` errors for untraceable models (callers fall back to
     hooks) and a ``ValueError`` when a site is not called exactly once.
     """
     sites = list(sites)
-    root = AnalysisForward(model)
+    root = _Root(model)
     tracer = _SiteTracer({MODEL_PREFIX + s for s in sites})
     with analysis_mode(model):
         graph = tracer.trace(root)
@@ -184,12 +198,7 @@ def trace(model: nn.Module, sites: Iterable[str]) -> TracedModel:
             raise ValueError(f"site {s!r} is called {len(found)} times in the traced forward pass; the engine needs "
                              f"sites called exactly once (use method='naive' for shared modules)")
         site_nodes[s] = found[0]
-    output = next(n for n in graph.nodes if n.op == "output")
-    result = output.args[0]
-    if isinstance(result, dict):
-        result = next(iter(result.values()))
-    elif isinstance(result, (tuple, list)):
-        result = result[0]
+    result = pick_reconstruction(traced_output(graph), active_spec(model), leaves=(fx.Node,))
     if not isinstance(result, fx.Node):
-        raise ValueError(f"the traced model output is {type(result).__name__}; expected a tensor")
+        raise ValueError(f"the traced reconstruction is {type(result).__name__}; expected a tensor")
     return TracedModel(root, graph, site_nodes, result)

@@ -88,6 +88,14 @@ def linear_vae():
 
 
 @pytest.fixture
+def linear_vae_spec():
+    """LinearVAE's declaration: latent ``latent.mu``, reconstruction the first output."""
+    from causalvae.interventions import ModelSpec
+
+    return ModelSpec(latent_site="latent.mu", reconstruction=0)
+
+
+@pytest.fixture
 def positive_inputs():
     return torch.rand(12, 3, generator=torch.Generator().manual_seed(0)) + 0.1
 

@@ -59,10 +59,10 @@ def test_factor_effects_bad_factor(grid_dataset, identity_net):
         factor_effects(identity_net, grid_dataset, sites=["0"], factors=["c"], n_pairs=6)
 
 
-def test_latent_output_profiles_closed_form(linear_vae):
+def test_latent_output_profiles_closed_form(linear_vae, linear_vae_spec):
     model, a, d = linear_vae
     x = torch.rand(7, 4, generator=torch.Generator().manual_seed(8))
     mu = x.double().numpy() @ a.T
-    prof = latent_output_profiles(model, x)
+    prof = latent_output_profiles(model, x, spec=linear_vae_spec)
     expected = (mu ** 2).mean(0)[:, None] * (d.T ** 2)  # setting z_i to 0 moves output p by -D[p, i] mu_i
     np.testing.assert_allclose(prof, expected, rtol=1e-5)

@@ -9,6 +9,7 @@ from torch import nn
 
 from causalvae.interventions import ablate_outside, ablation_effects, capture, edge_effects, mediation_outcomes
 from causalvae.interventions.alternatives import prepare_alternative
+from causalvae.interventions.analysis import analysis
 from causalvae.interventions.engine import exact_sweep
 from causalvae.interventions.sweep import resolve
 from causalvae.interventions.trace import trace
@@ -51,12 +52,13 @@ def test_engine_equals_hook_loop_for_other_alternatives(conv_vae, binary_images,
 def test_stacked_interventions_linear_path_and_chunks_agree(conv_vae, binary_images):
     units = {"encoder.conv1": [0, 31], "encoder.fc": [5, 6], "latent.mu": [0, 9], "decoder.fc2": [1, 2, 3],
              "decoder.deconv2": [4, 5], "decoder.deconv3": [7]}
-    dev, _, sources, targets = resolve(conv_vae, binary_images, units, TARGETS, None)
-    alt = prepare_alternative(conv_vae, binary_images, list(sources), kind="zero")
-    traced = trace(conv_vae, list(sources) + ["latent.mu", "decoder.deconv2"])
-    runs = [exact_sweep(conv_vae, traced, binary_images, sources=sources, targets=targets, alternative=alt,
-                        device=dev, **kw)[0].result("rms")
-            for kw in ({}, {"units_per_pass": 4}, {"linear_path": False, "skip_noops": False}, {"batch_size": 1})]
+    with analysis(conv_vae, binary_images) as an:
+        _, sources, targets = resolve(an, binary_images, units, TARGETS)
+        alt = prepare_alternative(conv_vae, binary_images, list(sources), kind="zero")
+        traced = trace(conv_vae, list(sources) + ["latent.mu", "decoder.deconv2"])
+        runs = [exact_sweep(an, traced, binary_images, sources=sources, targets=targets, alternative=alt,
+                            **kw)[0].result("rms")
+                for kw in ({}, {"units_per_pass": 4}, {"linear_path": False, "skip_noops": False}, {"batch_size": 1})]
     for other in runs[1:]:
         assert np.abs(other - runs[0]).max() <= 1e-5
 

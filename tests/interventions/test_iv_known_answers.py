@@ -93,12 +93,12 @@ def test_dead_channel_is_skipped_and_exactly_zero(planted_conv):
 
 
 @pytest.mark.parametrize("method", EXACT_METHODS)
-def test_latent_grid_effects_closed_form(linear_vae, method):
+def test_latent_grid_effects_closed_form(linear_vae, linear_vae_spec, method):
     model, a, d = linear_vae
     x = torch.rand(9, 4, generator=torch.Generator().manual_seed(5))
     mu = x.double().numpy() @ a.T
     grid = np.array([-1.0, 0.5, 2.0])
-    m = latent_effects(model, x, values=grid, statistic="mean", method=method)
+    m = latent_effects(model, x, values=grid, statistic="mean", method=method, spec=linear_vae_spec)
     assert m.sources == ("latent.mu[0]", "latent.mu[1]")
     assert m.targets == ("decoder[0]", "decoder[1]", "decoder[2]", "decoder[3]", "output[0]", "output[1]",
                          "output[2]", "output[3]", "output_l2")
@@ -108,12 +108,13 @@ def test_latent_grid_effects_closed_form(linear_vae, method):
     np.testing.assert_allclose(m.values[:, 4:8], (shift.mean((0, 1))[:, None] * d.T), atol=1e-5)
 
 
-def test_latent_calibrated_values_are_posterior_quantiles(linear_vae):
+def test_latent_calibrated_values_are_posterior_quantiles(linear_vae, linear_vae_spec):
     model, a, d = linear_vae
     x = torch.rand(20, 4, generator=torch.Generator().manual_seed(6))
     mu = x.double().numpy() @ a.T
     q = np.array([0.1, 0.9])
-    m = latent_effects(model, x, values=q, calibrated=True, targets=["output_l2"], statistic="mean")
+    m = latent_effects(model, x, values=q, calibrated=True, targets=["output_l2"], statistic="mean",
+                       spec=linear_vae_spec)
     c = np.quantile(mu.astype(np.float32), q, axis=0)  # (values, latents)
     expected = np.linalg.norm(d, axis=0) * np.abs(c[:, None, :] - mu[None]).mean((0, 1))
     np.testing.assert_allclose(m.values[:, 0], expected, rtol=1e-5)
