@@ -39,19 +39,13 @@ import numpy as np
 from causalvae.causal.stats import benjamini_hochberg, holm, minimal_effect_pvalues, t_interval
 from causalvae.effects import EffectMatrix
 from causalvae.graph.schema import new_graph, validate
-from causalvae.units import is_factor, parse_factor, parse_unit
+from causalvae.units import is_factor, parse_node, readout_id
 
 ERRORS = {"fdr": benjamini_hochberg, "fwer": holm}
 ABSOLUTE_STATISTICS = ("mean_abs", "rms", "l2")
-READOUT_PREFIX = "readout."
-#: node stage -> schema role
-_ROLE_OF_STAGE = {"encoder": "hidden", "decoder": "hidden", "latent": "latent", "output": "output",
-                  "input": "input", "factor": "factor", "readout": "readout"}
-
-
-def readout_id(factor: str) -> str:
-    """Node id of the read-out of ``factor`` (a bare name or a ``factor.<name>`` id)."""
-    return READOUT_PREFIX + (parse_factor(factor) if is_factor(factor) else factor)
+#: node stage -> schema role ("other": a site neither upstream nor downstream of the latent)
+_ROLE_OF_STAGE = {"encoder": "hidden", "decoder": "hidden", "other": "hidden", "latent": "latent",
+                  "output": "output", "input": "input", "factor": "factor", "readout": "readout"}
 
 
 def _node_id(label: str, *, as_target: bool) -> str:
@@ -59,12 +53,10 @@ def _node_id(label: str, *, as_target: bool) -> str:
 
 
 def _site_and_index(node: str) -> tuple[str, int]:
-    if is_factor(node):
-        return "factor", -1
-    if node.startswith(READOUT_PREFIX):
-        return "readout", -1
-    site, index = parse_unit(node)
-    return site, -1 if index is None else index
+    ref = parse_node(node)
+    if ref.kind in ("factor", "readout"):
+        return ref.kind, -1
+    return ref.name, -1 if ref.index is None else ref.index
 
 
 def _stage(site: str, stages: Mapping[str, str] | None) -> str:
