@@ -17,9 +17,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from causalvae.interventions.batching import chunks, to_tensor
+from causalvae.interventions.analysis import analysis
+from causalvae.interventions.batching import chunks
 from causalvae.interventions.hooks import forward_capture
-from causalvae.interventions.sweep import as_inputs, probe, resolve_device, resolve_sources
+from causalvae.interventions.spec import ModelSpec
+from causalvae.interventions.sweep import as_inputs, resolve_sources
+from causalvae.modelstate import restores_model_state
 from causalvae.units import unit_id
 
 DEFAULT_RELATIVE_FLOOR = 0.1
@@ -75,9 +78,12 @@ def floored(raw: dict[str, np.ndarray], sources: dict[str, list[int]], *, relati
     return Spread(values, raws, tuple(silent), floors)
 
 
+@restores_model_state()
 def activation_spread(model: nn.Module, x, *, sites: Iterable[str], relative_floor: float = DEFAULT_RELATIVE_FLOOR,
-                      device: torch.device | str | None = None, batch_size: int = 64) -> Spread:
-    """Spread of every unit of ``sites`` over the inputs ``x`` (module docstring).
+                      device: torch.device | str | None = None, batch_size: int = 64,
+                      spec: ModelSpec | None = None) -> Spread:
+    """Spread of every unit of ``sites`` over the inputs ``x`` (module docstring); ``spec`` declares a
+    foreign model's latent and reconstruction (:class:`~causalvae.interventions.ModelSpec`).
 
     Examples
     --------
@@ -91,13 +97,13 @@ def activation_spread(model: nn.Module, x, *, sites: Iterable[str], relative_flo
     (1.0, ('1[1]',))
     """
     x = as_inputs(x)
-    dev = resolve_device(model, device)
-    info = probe(model, x, dev, extra=list(sites))
-    sources = resolve_sources(model, info, list(sites))
-    moments = Moments()
-    with torch.no_grad():
-        for rows in chunks(len(x), batch_size):
-            acts = forward_capture(model, to_tensor(x, rows, dev), list(sources))[0]
-            moments.add({s: acts[s][:, units] for s, units in sources.items()}, rows.stop - rows.start)
+    sites = list(dict.fromkeys(sites))
+    with analysis(model, x, spec=spec, sites=sites, device=device) as an:
+        sources = resolve_sources(an.module, an.probe(x, sites), sites)
+        moments = Moments()
+        with torch.no_grad():
+            for rows in chunks(len(x), batch_size):
+                acts = forward_capture(an.module, an.tensor(x, rows), list(sources))[0]
+                moments.add({s: acts[s][:, units] for s, units in sources.items()}, rows.stop - rows.start)
     raw = {site: moments.spread(site, range(len(units))) for site, units in sources.items()}
     return floored(raw, sources, relative_floor=relative_floor)
