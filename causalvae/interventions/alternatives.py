@@ -16,8 +16,7 @@ import torch
 from causalvae.interventions.batching import chunks, to_tensor
 from causalvae.interventions.forward import model_dtype
 from causalvae.interventions.hooks import capture
-
-KINDS = ("zero", "set", "add", "scale", "mean", "conditional-mean", "resample", "patch")
+from causalvae.interventions.ops import KINDS, VALUE_KINDS, UnitOp
 
 
 @dataclass(frozen=True)
@@ -36,18 +35,8 @@ class Alternative:
 
     def build(self, site: str, a: torch.Tensor, a_source: torch.Tensor | None, rows: slice) -> torch.Tensor:
         """Alternative activation of ``site`` for the clean chunk ``a`` (inputs ``rows``)."""
-        if self.kind == "zero":
-            return torch.zeros_like(a)
-        if self.kind in ("set", "add", "scale"):
-            v = torch.as_tensor(self.value, dtype=a.dtype, device=a.device)
-            if v.dim() == 1:
-                if v.shape[0] != a.shape[1]:
-                    raise ValueError(f"{self.kind} needs one value per unit of {site!r}: expected {a.shape[1]}, "
-                                     f"got {v.shape[0]}")
-                v = v.reshape((1, -1) + (1,) * (a.dim() - 2))
-            if self.kind == "add":
-                return a + v
-            return a * v if self.kind == "scale" else torch.broadcast_to(v, a.shape)
+        if self.kind in VALUE_KINDS:
+            return UnitOp(self.kind, None, self.value).alternative(a)
         if self.kind in ("mean", "conditional-mean"):
             groups = torch.as_tensor(self.labels[rows], device=a.device)
             return self.means[site].to(device=a.device, dtype=a.dtype)[groups]

@@ -1,9 +1,14 @@
 """Intervention operations on chosen units of a site's output.
 
 Every op describes an *alternative activation* for the whole site (:meth:`UnitOp.alternative`);
-applying it replaces only the chosen units (axis 1) by their alternative values.  The engine
-uses the same alternative to sweep units one at a time, so the hook path and the engine agree
-by construction.
+applying it replaces only the chosen units (axis 1) by their alternative values.  The sweeps
+(:mod:`causalvae.interventions.alternatives`) build their alternatives through the same ops, so
+the hook path and the engine agree by construction.
+
+:data:`KINDS` is the one list of intervention kinds.  ``resample`` (a unit takes its value on
+another input, drawn by a seeded permutation of *all* the inputs) needs the whole input set, so it
+exists only in the sweeps (``ablation_effects(kind="resample")``); on a single forward pass it is a
+``patch`` from the permuted inputs' activations.
 
 >>> import torch
 >>> zero([1]).apply(torch.ones(2, 3))
@@ -21,7 +26,10 @@ import torch
 
 from causalvae.interventions.sites import UNIT_AXIS, check_units
 
-OP_KINDS = ("set", "zero", "mean", "conditional-mean", "resample", "patch", "add", "scale")
+#: Every intervention kind: what a unit is replaced by (``resample`` is sweep-only, see the module docstring).
+KINDS = ("zero", "set", "add", "scale", "mean", "conditional-mean", "resample", "patch")
+#: Kinds whose alternative is a function of the clean activation and a value alone.
+VALUE_KINDS = ("zero", "set", "add", "scale")
 
 
 @dataclass(frozen=True)
@@ -29,14 +37,13 @@ class UnitOp:
     """An intervention on ``units`` (None = every unit) of one site.
 
     Build it with :func:`set_value`, :func:`zero`, :func:`mean`, :func:`conditional_mean`,
-    :func:`resample`, :func:`patch`, :func:`add` or :func:`scale`.
+    :func:`patch`, :func:`add` or :func:`scale`.
     """
 
     kind: str
     units: tuple[int, ...] | None
     value: Any = None
     labels: torch.Tensor | None = None
-    seed: int | None = None
 
     def alternative(self, a: torch.Tensor) -> torch.Tensor:
         """The activation every unit would take under this op (same shape as ``a``)."""
@@ -54,9 +61,6 @@ class UnitOp:
                 raise ValueError(f"conditional means must have shape (G, *{tuple(a.shape[1:])}), "
                                  f"got {tuple(means.shape)}")
             return means[labels]
-        if self.kind == "resample":
-            gen = torch.Generator().manual_seed(int(self.seed or 0))
-            return a[torch.randperm(a.shape[0], generator=gen).to(a.device)]
         if self.kind == "patch":
             source = torch.as_tensor(self.value, dtype=a.dtype, device=a.device)
             if source.shape != a.shape:
@@ -67,7 +71,8 @@ class UnitOp:
             return a + _broadcast(self.value, a, self.kind)
         if self.kind == "scale":
             return a * _broadcast(self.value, a, self.kind)
-        raise ValueError(f"unknown op kind {self.kind!r}; expected one of {OP_KINDS}")
+        raise ValueError(f"unknown op kind {self.kind!r}; expected one of {[k for k in KINDS if k != 'resample']} "
+                         "('resample' is a sweep kind: ablation_effects(kind='resample'))")
 
     def apply(self, a: torch.Tensor, *, site: str = "site") -> torch.Tensor:
         """``a`` with the chosen units replaced by their alternative values."""
@@ -120,11 +125,6 @@ def mean(units: Sequence[int] | int | None, mean_activation: Any) -> UnitOp:
 def conditional_mean(units: Sequence[int] | int | None, means: Any, labels: Any) -> UnitOp:
     """Replace units of input ``n`` by ``means[labels[n]]`` (means: G x per-sample shape)."""
     return UnitOp("conditional-mean", _units(units), means, labels=torch.as_tensor(labels))
-
-
-def resample(units: Sequence[int] | int | None = None, *, seed: int = 0) -> UnitOp:
-    """Replace units of each input by their value on another input of the batch (seeded permutation)."""
-    return UnitOp("resample", _units(units), seed=seed)
 
 
 def patch(units: Sequence[int] | int | None, source: torch.Tensor) -> UnitOp:

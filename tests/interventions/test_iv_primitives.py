@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 from causalvae.interventions import (ablation_effects, add, capture, conditional_mean, intervene, mean, patch,
-                                     patching_effects, resample, scale, set_value, sites, zero)
+                                     patching_effects, scale, set_value, sites, zero)
+from causalvae.interventions.ops import UnitOp
 
 
 def _no_hooks(model):
@@ -48,9 +49,19 @@ def test_ops_on_chosen_units():
     means = torch.stack([torch.zeros(3, 2), torch.ones(3, 2)])
     assert torch.equal(conditional_mean([1], means, [1, 0]).apply(a)[:, 1], torch.tensor([[1.0, 1.0], [0.0, 0.0]]))
     assert torch.equal(patch([0], -a).apply(a)[:, 0], -a[:, 0])
-    r = resample([0, 1, 2], seed=3).apply(a)
-    assert sorted(r[:, 0, 0].tolist()) == sorted(a[:, 0, 0].tolist())
-    assert torch.equal(resample(seed=3).apply(a), resample(seed=3).apply(a))
+    with pytest.raises(ValueError, match="'resample' is a sweep kind"):
+        UnitOp("resample", None).apply(a)
+
+
+def test_resample_has_one_meaning_a_seeded_permutation_of_all_inputs(planted_mlp, positive_inputs):
+    """kind="resample" is patching from the inputs permuted by default_rng(seed), across chunk borders."""
+    x = positive_inputs
+    perm = np.random.default_rng(7).permutation(len(x))
+    resampled = ablation_effects(planted_mlp, x, sites=["act"], targets=["output"], kind="resample", seed=7,
+                                 statistic="mean", batch_size=3)
+    patched = patching_effects(planted_mlp, x, x[perm], sites=["act"], targets=["output"], statistic="mean",
+                               batch_size=3)
+    np.testing.assert_array_equal(resampled.values, patched.values)
 
 
 def test_intervene_changes_output_and_removes_hooks(planted_mlp, positive_inputs):
