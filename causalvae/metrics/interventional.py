@@ -3,7 +3,9 @@
 Array-level and torch-free; the inputs come from :mod:`causalvae.interventions`:
 
 - CES: per-latent ``E_x ||D(z) - D(z~_i)||_2`` averaged over the value grid, i.e. the
-  ``"output_l2"`` column of ``latent_effects(..., statistic="mean")``;
+  ``"output_l2"`` column of ``latent_effects(..., statistic="mean")``; for a VQ-VAE's discrete codes
+  ``CES_code_i = E_x E_{j ~ U(C)} ||D(q) - D(q with q_i <- e_j)||_2`` over the used codes C
+  (``causalvae.interventions.code_swap_profile``; the same two functions apply);
 - intervention specificity: per-latent, per-output-element ``E_x (D(mu) - D(mu with z_i <- 0))^2``
   from ``latent_output_profiles``; factor-level specificity from a latent x read-out-factor matrix;
 - circuit modularity: the change ``Delta a_i`` of a layer's units under intervention on latent i,
@@ -61,6 +63,8 @@ def causal_effect_strength(per_latent, *, n_output: int, kl=None, calibrated_per
     per_latent : (L,) ``E_x ||D(z) - D(z~_i)||`` averaged over the grid (or (L, V) per value: averaged here).
     n_output : P, number of output elements (for the sqrt(P) normalisation).
     kl : optional (L,) KL per latent in nats; latents with KL > ``active_threshold`` are active.
+        For a VQ-VAE's positions (``per_latent`` from code swaps, ``causalvae.interventions.code_swap_profile``)
+        pass the information each carries instead: the code entropy ``H(c_i)`` in nats.
     calibrated_per_latent : optional (L,) CES with posterior-calibrated values.
     recon_error : the model's reconstruction error, reported alongside.
 

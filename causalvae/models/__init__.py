@@ -14,6 +14,7 @@ from typing import Any
 
 _EXPORTS = {
     "VAE": "vae", "VAEConfig": "vae", "VAEOutput": "vae", "GaussianHead": "vae",
+    "VQVAE": "vq", "VQHead": "vq", "VQOutput": "vq", "VQEncoding": "vq",
     "SiteInfo": "architectures",
     "VARIANTS": "variants", "Variant": "variants", "Adversary": "variants", "make_vae": "variants",
     "build_vae": "variants", "get_variant": "variants", "objective": "variants",
@@ -24,6 +25,7 @@ _EXPORTS = {
     "Checkpoint": "checkpoint", "CheckpointError": "checkpoint",
     "encode_dataset": "diagnostics", "latent_kl": "diagnostics", "active_latents": "diagnostics",
     "reconstruction_quality": "diagnostics", "ACTIVE_KL_THRESHOLD": "diagnostics",
+    "code_usage": "diagnostics", "code_entropy": "diagnostics",
     "latent_traversal": "traversals", "plot_traversals": "traversals",
     "train_command": "cli", "cli_train": "cli", "add_train_arguments": "cli",
     "evaluate_command": "cli", "cli_evaluate": "cli", "add_evaluate_arguments": "cli",

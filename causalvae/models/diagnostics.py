@@ -1,5 +1,10 @@
 """Model diagnostics over a dataset: posterior statistics, per-latent KL, active latents, recon quality.
 
+A VQ-VAE has no posterior: its KL to a uniform code prior is ``log K`` for every input, so KL
+diagnostics refuse it; :func:`code_usage` and :func:`code_entropy` (the information a position
+carries, ``H(c_i) = I(x; c_i)`` for a deterministic encoder) take their place, and
+:func:`active_latents` uses the entropy for it.
+
 All results are NumPy arrays / floats so later (torch-free) stages can use them.
 """
 
@@ -14,6 +19,7 @@ import torch
 from causalvae.models.batches import observations_of
 from causalvae.models.losses import kl_per_latent, reconstruction_nll
 from causalvae.models.vae import VAE
+from causalvae.models.vq import VQVAE
 from causalvae.modelstate import restores_model_state
 
 ACTIVE_KL_THRESHOLD = 0.01  # nats, DESIGN §5
@@ -32,6 +38,10 @@ def _chunks(data: Any, indices: Sequence[int] | np.ndarray | None, batch_size: i
 def encode_dataset(model: VAE, data: Any, *, indices: Sequence[int] | np.ndarray | None = None,
                    batch_size: int = 256, device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """Posterior means and log-variances ``(mu, logvar)``, each N x latent_dim float64."""
+    if isinstance(model, VQVAE):
+        raise ValueError(f"variant {model.config.variant!r} is vector-quantised: it has no posterior mean and "
+                         f"variance (its KL to a uniform code prior is log K for every input); expected a "
+                         f"Gaussian-latent VAE, or use code_usage / code_entropy")
     model = model.to(device)
     mus, logvars = [], []
     for batch in _chunks(data, indices, batch_size):
@@ -48,11 +58,42 @@ def latent_kl(model: VAE, data: Any, *, indices: Sequence[int] | np.ndarray | No
     return kl_per_latent(torch.from_numpy(mu), torch.from_numpy(logvar)).numpy()
 
 
+@restores_model_state(training=False, grad=False)
+def code_usage(model: VQVAE, data: Any, *, indices: Sequence[int] | np.ndarray | None = None,
+               batch_size: int = 256, device: str | torch.device = "cpu") -> np.ndarray:
+    """How often each position takes each code: int64 counts, latent_dim x codebook_size.
+
+    ``counts.sum(0) > 0`` marks the codes in use; ``(counts.sum(0) > 0).mean()`` is the codebook usage.
+    """
+    if not isinstance(model, VQVAE):
+        raise ValueError(f"code_usage needs a vector-quantised model (variant 'vq-vae'), "
+                         f"got variant {model.config.variant!r}")
+    model = model.to(device)
+    n_codes = model.latent.codebook.shape[0]
+    counts = np.zeros((model.latent_dim, n_codes), dtype=np.int64)
+    for batch in _chunks(data, indices, batch_size):
+        codes = model.encode(batch.to(device)).codes.cpu().numpy()
+        for i in range(model.latent_dim):
+            counts[i] += np.bincount(codes[:, i], minlength=n_codes)
+    return counts
+
+
+def code_entropy(model: VQVAE, data: Any, *, indices: Sequence[int] | np.ndarray | None = None,
+                 batch_size: int = 256, device: str | torch.device = "cpu") -> np.ndarray:
+    """Entropy ``H(c_i)`` (nats) of each position's code over the observations; ``exp`` of it is the
+    position's perplexity (1: one code, K: all K codes equally often)."""
+    counts = code_usage(model, data, indices=indices, batch_size=batch_size, device=device)
+    p = counts / counts.sum(axis=1, keepdims=True)
+    return -np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0).sum(axis=1) + 0.0
+
+
 def active_latents(model: VAE, data: Any, *, threshold: float = ACTIVE_KL_THRESHOLD,
                    indices: Sequence[int] | np.ndarray | None = None, batch_size: int = 256,
                    device: str | torch.device = "cpu") -> np.ndarray:
-    """Boolean mask of latents whose average KL exceeds ``threshold`` nats."""
-    return latent_kl(model, data, indices=indices, batch_size=batch_size, device=device) > threshold
+    """Boolean mask of latents carrying more than ``threshold`` nats: average KL of a Gaussian latent,
+    code entropy :func:`code_entropy` of a VQ-VAE position."""
+    information = code_entropy if isinstance(model, VQVAE) else latent_kl
+    return information(model, data, indices=indices, batch_size=batch_size, device=device) > threshold
 
 
 @restores_model_state(training=False, grad=False)

@@ -1,4 +1,4 @@
-"""Loss terms of the VAE family (all per-sample sums, averaged over the batch).
+"""Loss terms of the VAE family (all per-sample sums, averaged over the batch), and VQ-VAE's.
 
 Each term is a function of a :class:`LossInputs` bundle returning a scalar tensor; the
 variant table in :mod:`causalvae.models.variants` says which terms a variant uses and
@@ -18,16 +18,24 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 @dataclass(frozen=True)
 class LossInputs:
-    """One forward pass: data, decoder output, posterior and sample, plus context."""
+    """One forward pass: data, decoder output and the latent quantities of the model's head.
+
+    Gaussian heads fill ``mu``, ``logvar`` (posterior) and ``z`` (sample); vector-quantised heads fill
+    ``pre`` (encoder output, N x L x D), ``quantised`` (the chosen codebook vectors, same shape) and
+    ``codes`` (N x L indices).  A term that needs a field the model does not fill is a clear error.
+    """
 
     x: torch.Tensor
     logits: torch.Tensor
-    mu: torch.Tensor
-    logvar: torch.Tensor
-    z: torch.Tensor
     likelihood: str
     obs_std: float
+    z: torch.Tensor | None = None
+    mu: torch.Tensor | None = None
+    logvar: torch.Tensor | None = None
     discriminator: torch.nn.Module | None = None
+    pre: torch.Tensor | None = None
+    quantised: torch.Tensor | None = None
+    codes: torch.Tensor | None = None
 
 
 def reconstruction_nll(x: torch.Tensor, output: torch.Tensor, *, likelihood: str,
@@ -119,24 +127,61 @@ def discriminator_loss(discriminator: torch.nn.Module, z: torch.Tensor, *,
                   + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
 
 
-def _require_discriminator(inputs: LossInputs) -> torch.nn.Module:
-    if inputs.discriminator is None:
-        raise ValueError("loss term 'tc_discriminator' needs a model with a discriminator "
-                         "(variant 'factor-vae'), got discriminator=None")
-    return inputs.discriminator
+def vq_losses(pre: torch.Tensor, quantised: torch.Tensor) -> dict[str, torch.Tensor]:
+    """VQ-VAE's commitment and codebook losses (van den Oord et al. 2017), per-sample sums, batch means.
+
+    ``commitment = ||z_e - sg(e)||^2`` trains the encoder to stay near its codes and
+    ``codebook = ||sg(z_e) - e||^2`` moves the chosen codes towards the encoder outputs; their
+    values are equal, their gradients reach different tensors (``sg`` = stop-gradient, ``detach``).
+
+    >>> pre, e = torch.tensor([[[1.0, 2.0]]]), torch.tensor([[[0.0, 0.0]]])
+    >>> {k: v.item() for k, v in vq_losses(pre, e).items()}
+    {'commitment': 5.0, 'codebook': 5.0}
+    """
+    if pre.shape != quantised.shape:
+        raise ValueError(f"encoder outputs and quantised vectors must have equal shapes, got "
+                         f"{tuple(pre.shape)} and {tuple(quantised.shape)}")
+    return {"commitment": (pre - quantised.detach()).pow(2).flatten(1).sum(1).mean(),
+            "codebook": (pre.detach() - quantised).pow(2).flatten(1).sum(1).mean()}
+
+
+def code_perplexity(codes: torch.Tensor) -> torch.Tensor:
+    """``exp(H)`` of the empirical distribution of the code indices in ``codes`` (all positions pooled).
+
+    1 when a single code is used, K when K codes are used equally often.
+
+    >>> code_perplexity(torch.tensor([[0, 1], [2, 3]])).item()
+    4.0
+    """
+    counts = torch.unique(codes, return_counts=True)[1].double()
+    p = counts / counts.sum()
+    return torch.exp(-(p * p.log()).sum())
+
+
+def _require(inputs: LossInputs, field: str, term: str, model: str) -> torch.Tensor | torch.nn.Module:
+    value = getattr(inputs, field)
+    if value is None:
+        raise ValueError(f"loss term {term!r} needs {field} from a {model} model, got {field}=None")
+    return value
 
 
 # Term groups: each computes one or more named terms from the same intermediate quantities.
 _TERM_GROUPS = {
     "recon": lambda a: {"recon": reconstruction_nll(a.x, a.logits, likelihood=a.likelihood,
                                                     obs_std=a.obs_std).mean()},
-    "kl": lambda a: {"kl": kl_per_latent(a.mu, a.logvar).sum()},
-    "mws": lambda a: mws_decomposition(a.z, a.mu, a.logvar),
-    "dip": lambda a: {f"dip_{k}": v for k, v in dip_penalties(a.mu, a.logvar).items()},
-    "tc_discriminator": lambda a: {"tc_discriminator": discriminator_tc(_require_discriminator(a), a.z)},
+    "kl": lambda a: {"kl": kl_per_latent(_require(a, "mu", "kl", "Gaussian"), a.logvar).sum()},
+    "mws": lambda a: mws_decomposition(a.z, _require(a, "mu", "mi/tc/dim_kl", "Gaussian"), a.logvar),
+    "dip": lambda a: {f"dip_{k}": v for k, v in dip_penalties(_require(a, "mu", "dip", "Gaussian"),
+                                                              a.logvar).items()},
+    "tc_discriminator": lambda a: {"tc_discriminator": discriminator_tc(
+        _require(a, "discriminator", "tc_discriminator", "'factor-vae'"), a.z)},
+    "vq": lambda a: vq_losses(_require(a, "pre", "commitment/codebook", "vector-quantised"), a.quantised),
+    "perplexity": lambda a: {"perplexity": code_perplexity(_require(a, "codes", "perplexity",
+                                                                    "vector-quantised"))},
 }
 _TERM_GROUP_OF = {"recon": "recon", "kl": "kl", "mi": "mws", "tc": "mws", "dim_kl": "mws",
-                  "dip_offdiag": "dip", "dip_diag": "dip", "tc_discriminator": "tc_discriminator"}
+                  "dip_offdiag": "dip", "dip_diag": "dip", "tc_discriminator": "tc_discriminator",
+                  "commitment": "vq", "codebook": "vq", "perplexity": "perplexity"}
 LOSS_TERMS = tuple(_TERM_GROUP_OF)
 
 

@@ -10,6 +10,7 @@ from torch import nn
 
 from causalvae.models.architectures import (SiteInfo, conv_decoder, conv_encoder, latent_sites,
                                             mlp_decoder, mlp_encoder, CONV_IMAGE_SIZE)
+from causalvae.models.losses import LossInputs
 
 ARCHITECTURES = ("conv64", "mlp")
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -84,13 +85,32 @@ class VAEOutput(NamedTuple):
 
 
 class GaussianHead(nn.Module):
-    """Diagonal Gaussian posterior head: sites ``latent.mu``, ``latent.logvar``, ``latent.z``."""
+    """Diagonal Gaussian posterior head: sites ``latent.mu``, ``latent.logvar``, ``latent.z``.
 
-    def __init__(self, in_features: int, latent_dim: int) -> None:
+    A latent head is built as ``head(in_features, config)``; it names the width the decoder reads
+    (:meth:`decoder_features`) and its sites (:meth:`site_infos`).  The other head is
+    :class:`causalvae.models.vq.VQHead`.
+
+    >>> head = GaussianHead(8, VAEConfig("vae", (4,), 3, "mlp", "gaussian", hidden=(8,)))
+    >>> [s.name for s in head.site_infos()], GaussianHead.decoder_features(head.config)
+    (['latent.mu', 'latent.logvar', 'latent.z'], 3)
+    """
+
+    def __init__(self, in_features: int, config: VAEConfig) -> None:
         super().__init__()
-        self.mu = nn.Linear(in_features, latent_dim)
-        self.logvar = nn.Linear(in_features, latent_dim)
+        self.config = config
+        self.mu = nn.Linear(in_features, config.latent_dim)
+        self.logvar = nn.Linear(in_features, config.latent_dim)
         self.z = nn.Identity()
+
+    @staticmethod
+    def decoder_features(config: VAEConfig) -> int:
+        """Width of the decoder's input: one number per latent."""
+        return config.latent_dim
+
+    def site_infos(self) -> list[SiteInfo]:
+        """``latent.mu``, ``latent.logvar``, ``latent.z``, one neuron per latent."""
+        return latent_sites(self.config.latent_dim)
 
 
 class VAE(nn.Module):
@@ -107,16 +127,16 @@ class VAE(nn.Module):
                  discriminator: nn.Module | None = None) -> None:
         super().__init__()
         self.config = config
+        width = head.decoder_features(config)
         if config.architecture == "conv64":
             channels = config.input_shape[0]
             self.encoder, enc_sites, feat = conv_encoder(channels)
-            self.decoder, dec_sites, self.output_site = conv_decoder(config.latent_dim, channels)
+            self.decoder, dec_sites, self.output_site = conv_decoder(width, channels)
         else:
             self.encoder, enc_sites, feat = mlp_encoder(config.input_shape[0], config.hidden)
-            self.decoder, dec_sites, self.output_site = mlp_decoder(
-                config.latent_dim, config.hidden, config.input_shape[0])
-        self.latent = head(feat, config.latent_dim)
-        self.sites: tuple[SiteInfo, ...] = tuple(enc_sites + latent_sites(config.latent_dim) + dec_sites)
+            self.decoder, dec_sites, self.output_site = mlp_decoder(width, config.hidden, config.input_shape[0])
+        self.latent = head(feat, config)  # built last: the weights of a seed do not depend on the head
+        self.sites: tuple[SiteInfo, ...] = tuple(enc_sites + self.latent.site_infos() + dec_sites)
         self.discriminator = discriminator
 
     @property
@@ -150,6 +170,13 @@ class VAE(nn.Module):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Decoder output: logits (Bernoulli) or means (Gaussian) of the reconstruction."""
         return self.decoder(z)
+
+    def loss_inputs(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> LossInputs:
+        """One training pass on ``x``: posterior, sampled ``z`` (noise from ``generator``) and decoder output."""
+        mu, logvar = self.encode(x)
+        z = self.latent.z(self.reparameterize(mu, logvar, generator=generator))
+        return LossInputs(x=x, logits=self.decode(z), likelihood=self.config.likelihood,
+                          obs_std=self.config.obs_std, mu=mu, logvar=logvar, z=z, discriminator=self.discriminator)
 
     def forward(self, x: torch.Tensor) -> VAEOutput:
         mu, logvar = self.encode(x)

@@ -2,7 +2,9 @@
 
 Adding a variant is one :data:`VARIANTS` entry: name the loss terms (from
 :data:`causalvae.models.losses.LOSS_TERMS`) with a weight that is a number or the name of a
-hyper-parameter, and give the hyper-parameters' defaults.  ``recon`` is always included.
+hyper-parameter, and give the hyper-parameters' defaults.  ``recon`` is always included; the
+``reported`` terms are logged without entering the loss.  A row may name another latent head
+and the model class that uses it (``vq-vae``: :class:`causalvae.models.vq.VQHead`, ``VQVAE``).
 
 >>> model = make_vae("beta-vae", input_shape=(1, 64, 64), latent_dim=10, beta=8.0)
 >>> model.config.hyper["beta"]
@@ -19,8 +21,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from causalvae.models.losses import LOSS_TERMS, LossInputs, discriminator_loss, evaluate_terms
+from causalvae.models.losses import LOSS_TERMS, discriminator_loss, evaluate_terms
 from causalvae.models.vae import VAE, GaussianHead, VAEConfig
+from causalvae.models.vq import VQ_DEFAULTS, VQHead, VQVAE
 
 
 def make_discriminator(latent_dim: int, hyper: Mapping[str, float]) -> nn.Sequential:
@@ -59,6 +62,8 @@ class Variant:
     defaults: Mapping[str, float] = field(default_factory=dict)
     head: type[nn.Module] = GaussianHead
     adversary: Adversary | None = None
+    model: type[VAE] = VAE
+    reported: tuple[str, ...] = ("kl",)
 
     def weight(self, term: str, hyper: Mapping[str, float]) -> float:
         """Weight of ``term``: the number in the table, or the named hyper-parameter's value."""
@@ -82,6 +87,10 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("dip-vae-ii", "Kumar et al. (2018): KL + penalties pushing Cov_q[z] to the identity.",
             {"kl": 1.0, "dip_offdiag": "lambda_od", "dip_diag": "lambda_d"},
             {"lambda_od": 10.0, "lambda_d": 10.0}),
+    Variant("vq-vae", "van den Oord et al. (2017): nearest-codebook quantisation, straight-through "
+            "gradients, beta * commitment + codebook loss (or EMA codebook updates); no KL term.",
+            {"commitment": "beta", "codebook": 1.0}, VQ_DEFAULTS, head=VQHead, model=VQVAE,
+            reported=("perplexity",)),
 )}
 
 
@@ -95,7 +104,7 @@ def get_variant(name: str) -> Variant:
 
 def _check_table() -> None:
     for v in VARIANTS.values():
-        bad = [t for t in v.terms if t not in LOSS_TERMS]
+        bad = [t for t in (*v.terms, *v.reported) if t not in LOSS_TERMS]
         missing = [w for w in v.terms.values() if isinstance(w, str) and w not in v.defaults]
         if bad or missing:
             raise RuntimeError(f"variant {v.name!r}: unknown terms {bad} or weights without default {missing}")
@@ -143,30 +152,27 @@ def build_vae(config: VAEConfig, *, seed: int = 0) -> VAE:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         discriminator = spec.adversary.build(config.latent_dim, config.hyper) if spec.adversary else None
-        return VAE(config, head=spec.head, discriminator=discriminator)
+        return spec.model(config, head=spec.head, discriminator=discriminator)
 
 
 def objective(model: VAE, x: torch.Tensor, *, generator: torch.Generator | None = None
               ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
     """The variant's training loss on batch ``x``.
 
+    A model in training mode may update non-gradient state here (a VQ-VAE's EMA codebook).
+
     Returns
     -------
     total : scalar loss to minimise (``recon + sum_t weight_t * term_t``).
-    terms : every term's unweighted value, plus ``kl`` for reporting.
-    z : the sampled latent codes (input of an adversary's update).
+    terms : every term's unweighted value, plus the variant's ``reported`` ones (``kl``, ``perplexity``).
+    z : the decoder's input: sampled latent codes (input of an adversary's update) or quantised vectors.
     """
     spec = get_variant(model.config.variant)
-    mu, logvar = model.encode(x)
-    z = model.latent.z(model.reparameterize(mu, logvar, generator=generator))
-    logits = model.decode(z)
-    inputs = LossInputs(x=x, logits=logits, mu=mu, logvar=logvar, z=z, likelihood=model.config.likelihood,
-                        obs_std=model.config.obs_std,
-                        discriminator=model.discriminator)
-    names = tuple(dict.fromkeys(("recon", "kl", *spec.terms)))
+    inputs = model.loss_inputs(x, generator=generator)
+    names = tuple(dict.fromkeys(("recon", *spec.reported, *spec.terms)))
     terms = evaluate_terms(names, inputs)
     total = terms["recon"] + sum(spec.weight(t, model.config.hyper) * terms[t] for t in spec.terms)
-    return total, terms, z
+    return total, terms, inputs.z
 
 
 def _adam(params: Any, **settings: Any) -> torch.optim.Adam:

@@ -8,6 +8,9 @@ from causalvae.models import VARIANTS, load_model, make_vae, objective, save_che
 from vae_fixtures import blobs, mlp_vae, small_hyper, tabular
 
 ALL = sorted(VARIANTS)
+# vq-vae has no posterior: its latent head has the sites latent.pre, latent.code, latent.z instead of
+# latent.mu, latent.logvar, latent.z, so the posterior-specific checks below skip it (its own: test_vq_vae.py).
+GAUSSIAN = [v for v in ALL if v != "vq-vae"]
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +19,7 @@ def conv_models():
 
 
 def test_table_lists_the_issue_variants():
-    assert set(ALL) == {"vae", "beta-vae", "beta-tc-vae", "factor-vae", "dip-vae-ii"}
+    assert set(ALL) == {"vae", "beta-vae", "beta-tc-vae", "factor-vae", "dip-vae-ii", "vq-vae"}
 
 
 @pytest.mark.parametrize("variant", ALL)
@@ -31,8 +34,13 @@ def test_forward_shapes_and_sites(conv_models, variant):
     finally:
         for h in hooks:
             h.remove()
-    assert out.logits.shape == x.shape and out.mu.shape == out.logvar.shape == out.z.shape == (4, 5)
-    assert torch.equal(out.z, out.mu)  # eval mode is the deterministic analysis mode
+    assert out.logits.shape == x.shape
+    if variant in GAUSSIAN:
+        assert out.mu.shape == out.logvar.shape == out.z.shape == (4, 5)
+        assert torch.equal(out.z, out.mu)  # eval mode is the deterministic analysis mode
+    else:  # the decoder reads exactly the codebook vectors of the codes in eval mode
+        assert out.pre.shape == out.z.shape == (4, 5, 16) and out.codes.shape == (4, 5)
+        assert torch.equal(out.z, model.latent.codebook[out.codes])
     for site in model.sites:
         assert captured[site.name].shape[1] == site.n_units, site.name
         if site.post_activation:
@@ -44,12 +52,14 @@ def test_sites_identical_across_variants(conv_models):
     expected = ("encoder.conv1", "encoder.conv2", "encoder.conv3", "encoder.conv4", "encoder.fc",
                 "latent.mu", "latent.logvar", "latent.z", "decoder.fc1", "decoder.fc2",
                 "decoder.deconv1", "decoder.deconv2", "decoder.deconv3", "decoder.deconv4")
-    assert {m.site_names for m in conv_models.values()} == {expected}
-    assert {tuple(s.n_units for s in m.sites) for m in conv_models.values()} == {
+    assert {conv_models[v].site_names for v in GAUSSIAN} == {expected}
+    assert {tuple(s.n_units for s in conv_models[v].sites) for v in GAUSSIAN} == {
         (32, 32, 64, 64, 256, 5, 5, 5, 256, 1024, 64, 32, 32, 1)}
-    mlp_sites = {mlp_vae(v).site_names for v in ALL}
+    mlp_sites = {mlp_vae(v).site_names for v in GAUSSIAN}
     assert mlp_sites == {("encoder.fc1", "encoder.fc2", "latent.mu", "latent.logvar", "latent.z",
                           "decoder.fc1", "decoder.fc2", "decoder.out")}
+    vq = conv_models["vq-vae"]  # same encoder and decoder sites around its own latent head
+    assert [s for s in vq.site_names if not s.startswith("latent.")] == [s for s in expected if "latent." not in s]
 
 
 @pytest.mark.parametrize("variant", ALL)
@@ -57,7 +67,8 @@ def test_fx_trace_matches_eager(conv_models, variant):
     model = conv_models[variant].eval()
     traced = torch.fx.symbolic_trace(model)
     targets = {n.target for n in traced.graph.nodes if n.op == "call_module"}
-    assert {"encoder.conv2.act", "latent.mu", "latent.z", "decoder.deconv4"} <= targets
+    head = "latent.mu" if variant in GAUSSIAN else "latent.pre.linear"
+    assert {"encoder.conv2.act", head, "latent.z", "decoder.deconv4"} <= targets
     assert not any("distributions" in str(n.target) for n in traced.graph.nodes)
     x = torch.from_numpy(blobs(2))
     assert torch.equal(traced(x).logits, model(x).logits)
