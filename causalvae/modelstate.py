@@ -44,7 +44,10 @@ def run_to_completion(step: Callable[[], None]) -> None:
         else:
             break
     if pending is not None:
-        raise pending
+        try:
+            raise pending
+        finally:  # the exception's traceback holds this frame: drop the frame's reference to it (no cycle)
+            pending = None
 
 
 def drop_hooks(module: nn.Module, keep: Callable[[int, Callable], bool]) -> None:
