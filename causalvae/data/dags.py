@@ -7,6 +7,8 @@ they equal the generators'.
 
 Graphs follow :mod:`causalvae.graph.schema`: kind ``"factor"``, node ids are factor names, nodes
 carry ``role="factor"`` and ``factor_kind`` (discrete / continuous); graph attribute ``dataset``.
+They are read and written by :mod:`causalvae.graph`'s one GraphML reader / writer and DOT writer
+(the schema and export modules of ``graph`` are torch-free and sit below ``data`` in the layering).
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from pathlib import Path
 
 import networkx as nx
 
+from causalvae.graph.dot import write_dot
+from causalvae.graph.export import read_graphml, write_graphml
 from causalvae.graph.schema import new_graph, validate
-from causalvae.io import atomic_path, write_text
 
 #: Where the reference graphs live in a source checkout.
 GRAPHS_DIR = Path(__file__).resolve().parents[2] / "graphs"
@@ -62,46 +65,14 @@ def reference_dag(name: str, *, directory: str | os.PathLike | None = None) -> n
     return read_graphml(path)
 
 
-def read_graphml(path: str | os.PathLike) -> nx.DiGraph:
-    """Read and validate a stored factor DAG."""
-    G = nx.read_graphml(path)
-    if not isinstance(G, nx.DiGraph):
-        raise ValueError(f"{path}: expected a directed graph, got {type(G).__name__}")
-    G = nx.DiGraph(G)
-    for key in ("node_default", "edge_default"):   # added by networkx's GraphML reader
-        G.graph.pop(key, None)
-    return validate(G)
-
-
 def write_reference_graphs(directory: str | os.PathLike | None = None) -> list[Path]:
     """(Re)write ``<name>.dot`` and ``<name>.graphml`` for every dataset; returns the paths."""
     out = Path(directory or GRAPHS_DIR)
     written = []
     for name, build in sorted(generator_dags().items()):
         G = build()
-        with atomic_path(out / f"{name}.graphml") as tmp:
-            nx.write_graphml(G, tmp)
-        written.append(out / f"{name}.graphml")
-        written.append(write_text(out / f"{name}.dot", to_dot(G)))
+        written += [write_graphml(G, out / f"{name}.graphml"), write_dot(G, out / f"{name}.dot")]
     return written
-
-
-def to_dot(G: nx.DiGraph) -> str:
-    """Deterministic DOT text of a factor DAG (attributes kept; nodes and edges sorted)."""
-    def attrs(data: dict) -> str:
-        return ", ".join(f"{k}={_dot_value(v)}" for k, v in sorted(data.items()))
-
-    lines = [f"digraph {_dot_value(G.graph.get('dataset', 'factors'))} {{", f"  graph [{attrs(G.graph)}];"]
-    lines += [f"  {_dot_value(n)} [{attrs(d)}];" for n, d in sorted(G.nodes(data=True))]
-    lines += [f"  {_dot_value(u)} -> {_dot_value(v)}" + (f" [{attrs(d)}]" if d else "") + ";"
-              for u, v, d in sorted(G.edges(data=True))]
-    return "\n".join(lines) + "\n}\n"
-
-
-def _dot_value(value: object) -> str:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return repr(value)
 
 
 if __name__ == "__main__":   # python -m causalvae.data.dags  -> regenerate graphs/*.dot and *.graphml

@@ -42,7 +42,8 @@ def to_dot(G: nx.DiGraph) -> str:
     """
     G = prepared(G)
     kind = str(G.graph["kind"])
-    title = f"{kind} graph" + (f" of {G.graph['model']}" if G.graph.get("model") else "") \
+    owner = G.graph.get("model") or G.graph.get("dataset")
+    title = f"{kind} graph" + (f" of {owner}" if owner else "") \
         + (f" ({G.graph['level']} level)" if G.graph.get("level") else "")
     max_weight = max((abs(float(d["weight"])) for _, _, d in G.edges(data=True) if "weight" in d), default=0.0)
     lines = [f"digraph {_quote(kind)} {{",

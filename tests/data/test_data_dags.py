@@ -26,14 +26,16 @@ def test_stored_graphml_equals_generator(name):
 def test_stored_dot_equals_generator(name):
     import pygraphviz
 
+    from causalvae.graph.dot import to_dot
+
     path = dags.GRAPHS_DIR / f"{name}.dot"
-    assert path.read_text() == dags.to_dot(dags.generator_dags()[name]())
+    assert path.read_text() == to_dot(dags.generator_dags()[name]())
     parsed = pygraphviz.AGraph(str(path))                     # and graphviz reads it back
     generated = dags.generator_dags()[name]()
     assert parsed.is_directed() and set(parsed.nodes()) == set(generated.nodes)
     assert set(parsed.edges()) == set(generated.edges)
-    assert {n: parsed.get_node(n).attr["factor_kind"] for n in parsed.nodes()} == \
-        dict(generated.nodes(data="factor_kind"))
+    assert {n: parsed.get_node(n).attr["tooltip"].split("\\n")[0] for n in parsed.nodes()} == \
+        {n: f"factor_kind={k}" for n, k in generated.nodes(data="factor_kind")}
 
 
 def test_datasets_use_the_stored_graph(tmp_path, monkeypatch):
@@ -67,5 +69,8 @@ def test_invalid_graphs_are_rejected(tmp_path):
     nx.write_graphml(bad, tmp_path / "bad.graphml")
     with pytest.raises(SchemaError, match="missing required attribute"):
         dags.read_graphml(tmp_path / "bad.graphml")
+    (tmp_path / "broken.graphml").write_text("<graphml><graph")
+    with pytest.raises(ValueError, match="could not read GraphML"):
+        dags.read_graphml(tmp_path / "broken.graphml")
     with pytest.raises(KeyError, match="no factor DAG for dataset 'nope'"):
         dags.reference_dag("nope", directory=tmp_path)
