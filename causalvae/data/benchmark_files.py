@@ -19,6 +19,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -196,6 +197,6 @@ def file_dataset(name: str, *, x: ByteImages, factors: np.ndarray, factor_names:
     from causalvae.data.dags import reference_dag
 
     return FactorDataset(name=name, x=x, factors=factors, factor_names=tuple(factor_names),
-                         factor_kinds=("discrete",) * len(factor_names), factor_dag=reference_dag(name),
+                         factor_kinds=("discrete",) * len(factor_names), factor_dag=reference_dag(name, build=partial(independent_dag, name, factor_names)),
                          factor_values=tuple(np.asarray(v, dtype=np.float64) for v in factor_values),
                          intervene=None, meta=meta)

@@ -53,7 +53,7 @@ def sampler() -> SCMSampler:
     model = scm()
     values = tuple(np.array([1.0, 2.0, 3.0]) if name == "shape" else None for name in model.factor_names)
     return SCMSampler(name=NAME, scm=model, observe=SpriteObserver(model.factor_names),
-                      obs_shape=(1, IMAGE_SIZE, IMAGE_SIZE), factor_dag=reference_dag(NAME), factor_values=values,
+                      obs_shape=(1, IMAGE_SIZE, IMAGE_SIZE), factor_dag=reference_dag(NAME, build=factor_dag), factor_values=values,
                       meta={"source": "scm", "options": {}, "shape_labels": list(SHAPE_LABELS)})
 
 

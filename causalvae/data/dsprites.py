@@ -93,7 +93,7 @@ def sampler() -> GridSampler:
 
     return GridSampler(
         name=NAME, factor_names=FACTOR_NAMES, factor_kinds=FACTOR_KINDS, factor_values=latent_grids()[1:],
-        factor_dag=reference_dag(NAME), observe=SpriteObserver(FACTOR_NAMES), obs_shape=(1, IMAGE_SIZE, IMAGE_SIZE),
+        factor_dag=reference_dag(NAME, build=factor_dag), observe=SpriteObserver(FACTOR_NAMES), obs_shape=(1, IMAGE_SIZE, IMAGE_SIZE),
         meta={"source": "procedural", "latents_names": list(LATENT_NAMES), "latents_sizes": list(LATENT_SIZES),
               "shape_labels": list(SHAPE_LABELS)})
 

@@ -45,10 +45,11 @@ def load_npz(path: str | os.PathLike, *, n: int | None = None, seed: int = 0) ->
             raise ValueError(f"n must be at most the number of images in {path.name} ({len(imgs)}), got {n}")
         rows = np.sort(np.random.default_rng(seed).choice(len(imgs), size=n, replace=False))
     from causalvae.data.dags import reference_dag
+    from causalvae.data.dsprites import factor_dag
 
     return FactorDataset(
         name=NAME, x=Uint8Images(imgs[rows] if n is not None else imgs), factors=values[rows, 1:],
-        factor_names=FACTOR_NAMES, factor_kinds=FACTOR_KINDS, factor_dag=reference_dag(NAME),
+        factor_names=FACTOR_NAMES, factor_kinds=FACTOR_KINDS, factor_dag=reference_dag(NAME, build=factor_dag),
         factor_values=latent_grids()[1:], intervene=None,
         meta={"source": "npz", "path": str(path), "complete": len(imgs) == N_IMAGES, "n_file": int(len(imgs)),
               "seed": seed, "n": n, "latents_names": list(LATENT_NAMES), "latents_sizes": list(LATENT_SIZES),

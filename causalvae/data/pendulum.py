@@ -228,7 +228,7 @@ def sampler() -> SCMSampler:
     from causalvae.data.dags import reference_dag
 
     return SCMSampler(name=NAME, scm=scm(), observe=observe, obs_shape=(1, IMAGE_SIZE, IMAGE_SIZE),
-                      factor_dag=reference_dag(NAME),
+                      factor_dag=reference_dag(NAME, build=factor_dag),
                       meta={"source": "scm", "options": {}, "units": "radians; shadow in frame units"})
 
 

@@ -28,6 +28,7 @@ interventional and counterfactual samples.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import networkx as nx
 import numpy as np
@@ -129,7 +130,7 @@ def sampler(name: str, *, dim: int = DEFAULT_DIM, mixing_seed: int = 0) -> SCMSa
 
     scm = _scm(name)
     mixing = RandomMixing.create(scm.sample(_MOMENT_SAMPLES, seed=12345), dim=dim, seed=mixing_seed)
-    return SCMSampler(name=name, scm=scm, observe=mixing, obs_shape=(int(dim),), factor_dag=reference_dag(name),
+    return SCMSampler(name=name, scm=scm, observe=mixing, obs_shape=(int(dim),), factor_dag=reference_dag(name, build=partial(factor_dag, name)),
                       meta={"source": "scm", "options": {"dim": int(dim), "mixing_seed": int(mixing_seed)}})
 
 

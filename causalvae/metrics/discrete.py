@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from causalvae.metrics.validation import check_positive_int
+from causalvae.metrics.checks import check_positive_int
 
 
 def histogram_discretize(values: np.ndarray, *, n_bins: int = 20, reference: np.ndarray | None = None) -> np.ndarray:

@@ -6,6 +6,9 @@ import warnings
 
 import numpy as np
 
+from causalvae.metrics.checks import check_positive_int
+from causalvae.metrics.discrete import histogram_discretize
+
 
 def check_codes(codes: np.ndarray, *, name: str = "codes", min_rows: int = 2) -> np.ndarray:
     """Return ``codes`` as a finite float64 N x d array or raise a ``ValueError``.
@@ -93,8 +96,6 @@ def discrete_factors(factors: np.ndarray, *, metric: str, n_bins: int = 20,
     >>> np.unique(binned).tolist()
     [0.0, 1.0, 2.0, 3.0, 4.0]
     """
-    from causalvae.metrics.discrete import histogram_discretize
-
     columns = continuous_factor_columns(factors, n_bins=n_bins)
     if not columns.size:
         return factors, test
@@ -110,8 +111,3 @@ def discrete_factors(factors: np.ndarray, *, metric: str, n_bins: int = 20,
     return binned(factors), None if test is None else binned(test)
 
 
-def check_positive_int(value: int, *, name: str, minimum: int = 1) -> int:
-    """Raise unless ``value`` is an integer ``>= minimum``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
