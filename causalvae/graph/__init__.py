@@ -19,7 +19,7 @@ _EXPORTS = {
     "attach_effects": "effect_edges",
     "to_dot": "dot", "write_dot": "dot",
     "write_graphml": "export", "read_graphml": "export", "write_json": "export", "read_json": "export",
-    "render": "export",
+    "render": "dot",
     "new_graph": "schema", "validate": "schema", "SchemaError": "schema",
 }
 __all__ = sorted(_EXPORTS)

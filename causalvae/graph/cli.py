@@ -76,7 +76,8 @@ def write_graphs(graphs: Mapping[str, "nx.DiGraph"], out_dir: str | os.PathLike,
     quickly), with a warning.  Returns ``{"<name>.<ext>": path}`` for every file written.
     """
     from causalvae.graph.dot import write_dot
-    from causalvae.graph.export import render, write_graphml, write_json
+    from causalvae.graph.dot import render
+    from causalvae.graph.export import write_graphml, write_json
 
     out = Path(out_dir)
     written: dict[str, Path] = {}

@@ -16,7 +16,7 @@ from pathlib import Path
 import networkx as nx
 
 from causalvae.graph.export import prepared
-from causalvae.io import write_text
+from causalvae.io import atomic_path, write_text
 
 STAGE_COLORS = {"input": "#e0e0e0", "encoder": "#a6cee3", "latent": "#fdbf6f", "decoder": "#b2df8a",
                 "output": "#cab2d6", "other": "#f5f5f5"}
@@ -27,6 +27,7 @@ OP_SHAPES = {"placeholder": "invhouse", "output": "house", "call_module": "box",
 ROLE_SHAPES = {"factor": "diamond", "latent": "ellipse", "readout": "hexagon"}
 POSITIVE, NEGATIVE, NEUTRAL = "#1f78b4", "#e31a1c", "#7f7f7f"
 MIN_PENWIDTH, MAX_PENWIDTH = 0.5, 5.0
+RENDER_FORMATS = ("svg", "png", "pdf")
 
 
 def to_dot(G: nx.DiGraph) -> str:
@@ -125,3 +126,20 @@ def _quote(text: str) -> str:
 
 def _quote_escaped(text: str) -> str:
     return f'"{text}"'
+
+
+def render(G: nx.DiGraph, path: str | os.PathLike, *, format: str | None = None, prog: str = "dot") -> Path:
+    """Render ``G`` to an image with Graphviz (through pygraphviz), written atomically.
+
+    ``format`` is one of :data:`RENDER_FORMATS`; by default the file suffix, or ``"svg"`` without one.
+    Graphviz warnings are re-raised by pygraphviz as ``RuntimeWarning``.
+    """
+    fmt = format or Path(path).suffix.lstrip(".").lower() or "svg"
+    if fmt not in RENDER_FORMATS:
+        raise ValueError(f"render format must be one of {RENDER_FORMATS}, got {fmt!r} (path {str(path)!r})")
+    import pygraphviz
+
+    agraph = pygraphviz.AGraph(string=to_dot(G))
+    with atomic_path(path) as tmp:
+        agraph.draw(str(tmp), format=fmt, prog=prog)
+    return Path(path)

@@ -19,7 +19,6 @@ import networkx as nx
 from causalvae import io
 from causalvae.graph.schema import validate
 
-RENDER_FORMATS = ("svg", "png", "pdf")
 _GRAPHML_DEFAULTS = ("node_default", "edge_default")  # dicts networkx adds when reading GraphML
 _XML_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0d\x0e-\x1f\ufffe\uffff]")
 _JSON_RESERVED = {"node": ("id",), "edge": ("source", "target")}
@@ -92,25 +91,6 @@ def read_json(path: str | os.PathLike) -> nx.DiGraph:
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ValueError(f"could not read node-link JSON from {str(path)!r}: {error}") from error
     return validate(G)
-
-
-def render(G: nx.DiGraph, path: str | os.PathLike, *, format: str | None = None, prog: str = "dot") -> Path:
-    """Render ``G`` to an image with Graphviz (through pygraphviz), written atomically.
-
-    ``format`` is one of :data:`RENDER_FORMATS`; by default the file suffix, or ``"svg"`` without one.
-    Graphviz warnings are re-raised by pygraphviz as ``RuntimeWarning``.
-    """
-    from causalvae.graph.dot import to_dot
-
-    fmt = format or Path(path).suffix.lstrip(".").lower() or "svg"
-    if fmt not in RENDER_FORMATS:
-        raise ValueError(f"render format must be one of {RENDER_FORMATS}, got {fmt!r} (path {str(path)!r})")
-    import pygraphviz
-
-    agraph = pygraphviz.AGraph(string=to_dot(G))
-    with io.atomic_path(path) as tmp:
-        agraph.draw(str(tmp), format=fmt, prog=prog)
-    return Path(path)
 
 
 def _plain(data: dict) -> dict:

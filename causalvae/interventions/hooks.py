@@ -15,7 +15,7 @@ from torch import nn
 
 from causalvae.interventions.forward import AnalysisForward
 from causalvae.interventions.ops import UnitOp
-from causalvae.interventions.sites import check_finite, check_sites
+from causalvae.interventions.checks import check_finite, check_sites
 from causalvae.modelstate import drop_hooks, restores_model_state, run_to_completion
 
 

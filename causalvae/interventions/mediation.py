@@ -16,7 +16,7 @@ from causalvae.interventions.analysis import Analysis, analysis, site_names
 from causalvae.interventions.batching import chunks
 from causalvae.interventions.hooks import forward_capture
 from causalvae.interventions.ops import UnitOp, patch, set_value, zero
-from causalvae.interventions.sites import check_sites, check_units
+from causalvae.interventions.checks import check_sites, check_units
 from causalvae.interventions.spec import ModelSpec
 from causalvae.interventions.sweep import as_inputs
 from causalvae.interventions.targets import RECON_ERROR

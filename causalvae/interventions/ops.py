@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from causalvae.interventions.sites import UNIT_AXIS, check_units
+from causalvae.interventions.checks import UNIT_AXIS, check_units
 
 #: Every intervention kind: what a unit is replaced by (``resample`` is sweep-only, see the module docstring).
 KINDS = ("zero", "set", "add", "scale", "mean", "conditional-mean", "resample", "patch")

@@ -6,15 +6,14 @@ a conv output or one neuron of a linear output -- always axis 1 of the output te
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from causalvae.interventions.checks import UNIT_AXIS
 from causalvae.modelstate import restores_model_state
 
-UNIT_AXIS = 1
 _CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 _SKIPPED_TYPES = (nn.Identity, nn.Dropout, nn.Dropout2d, nn.Flatten, nn.Unflatten)
 
@@ -119,31 +118,3 @@ def sites(model: nn.Module, x: torch.Tensor | None = None) -> dict[str, SiteInfo
         n_units = int(a.shape[UNIT_AXIS]) if a.dim() > UNIT_AXIS else None
         out[name] = SiteInfo(name, _kind(module), n_units, shape=shape, order=i)
     return out
-
-
-def check_sites(model: nn.Module, names: Iterable[str]) -> list[str]:
-    """Return ``names`` as a list after checking each is a module path of ``model``."""
-    names = list(names)
-    valid = dict(model.named_modules())
-    unknown = [n for n in names if not n or n not in valid]
-    if unknown:
-        listed = [n for n in valid if n]
-        raise KeyError(f"unknown site(s) {unknown}; expected module paths of the model, one of {listed}")
-    return names
-
-
-def check_units(site: str, units: Sequence[int], n_units: int) -> list[int]:
-    """Validate unit indices of ``site`` against its ``n_units``."""
-    units = [int(u) for u in units]
-    bad = [u for u in units if u < 0 or u >= n_units]
-    if bad:
-        raise IndexError(f"unit index {bad[0]} out of range for site {site!r}: expected 0 <= index < {n_units}")
-    return units
-
-
-def check_finite(name: str, value: torch.Tensor) -> None:
-    """Raise a clear error when an activation holds NaN or infinity."""
-    if value.is_floating_point() and not bool(torch.isfinite(value).all()):
-        n_bad = int((~torch.isfinite(value)).sum())
-        raise FloatingPointError(f"non-finite activation at site {name!r}: {n_bad} of {value.numel()} values are "
-                                 f"NaN or inf; expected finite values (check the input and the weights)")

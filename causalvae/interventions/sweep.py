@@ -16,7 +16,8 @@ from causalvae.interventions.batching import to_tensor
 from causalvae.interventions.engine import exact_sweep, naive_sweep
 from causalvae.interventions.forward import model_dtype
 from causalvae.interventions.hooks import forward_capture
-from causalvae.interventions.sites import check_sites, check_units, sites as model_sites
+from causalvae.interventions.checks import check_sites, check_units
+from causalvae.interventions.sites import sites as model_sites
 from causalvae.interventions.targets import SCALAR_TARGETS, Target, resolve_targets
 from causalvae.interventions.trace import OUTPUT, trace
 from causalvae.modelstate import restores_model_state

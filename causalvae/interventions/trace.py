@@ -16,7 +16,7 @@ from torch import fx, nn
 
 from causalvae.interventions.forward import MODEL_PREFIX, active_spec, analysis_mode
 from causalvae.interventions.fxsites import traced_output
-from causalvae.interventions.sites import check_finite
+from causalvae.interventions.checks import check_finite
 from causalvae.interventions.spec import pick_reconstruction
 
 OUTPUT = "output"

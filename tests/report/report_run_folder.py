@@ -16,7 +16,8 @@ import pandas as pd
 
 from causalvae.effects import EffectMatrix
 from causalvae.graph.dot import write_dot
-from causalvae.graph.export import render, write_graphml
+from causalvae.graph.dot import render
+from causalvae.graph.export import write_graphml
 from causalvae.graph.schema import new_graph
 from causalvae.units import factor_id, unit_ids
 
