@@ -289,10 +289,27 @@ def _our_vae(variant: str, architecture: str) -> ZooEntry:
                     absent_edges=(("latent_logvar", "latent_z"),), shapes=CONV_SHAPES, n_nodes=len(order) + 1)
 
 
+def _our_vq_vae(architecture: str) -> ZooEntry:
+    """VQ-VAE: pre-quantisation output -> nearest code (against the codebook) -> embedding -> decoder."""
+    from causalvae.models import make_vae
+
+    shape = (12,) if architecture == "mlp" else (1, 64, 64)
+    build = lambda: make_vae("vq-vae", input_shape=shape, latent_dim=LATENT, hidden=(8, 6)).eval()  # noqa: E731
+    quantise = (("latent_pre", "latent_code"), ("latent_codebook", "latent_code"), ("latent_code", "embedding"),
+                ("embedding", "latent_z"), ("latent_z", "flatten"), ("latent_z", "vqoutput"))
+    encoder_out = "encoder_fc2" if architecture == "mlp" else "encoder_fc"
+    return ZooEntry(f"causalvae_vq-vae_{architecture}", build, _x(*shape), "fx",
+                    sites=frozenset(build().site_names) | ({"encoder.flatten", "decoder.unflatten"}
+                                                           if architecture == "conv64" else set()),
+                    edges=((encoder_out, "latent_pre"),) + quantise, absent_edges=(("latent_pre", "latent_z"),))
+
+
 def our_vaes() -> tuple[ZooEntry, ...]:
     from causalvae.models import VARIANTS
 
-    return tuple(_our_vae(v, arch) for v in VARIANTS for arch in ("mlp", "conv64"))
+    gaussian = [v for v in VARIANTS if v != "vq-vae"]
+    return tuple(_our_vae(v, arch) for v in gaussian for arch in ("mlp", "conv64")) + \
+        tuple(_our_vq_vae(arch) for arch in ("mlp", "conv64"))
 
 
 ZOO = ZOO + our_vaes()
