@@ -22,10 +22,13 @@ from causalvae.interventions.ops import (UnitOp, add, conditional_mean, mean, pa
 from causalvae.interventions.roles import site_roles
 from causalvae.interventions.sites import SiteInfo, sites
 from causalvae.interventions.spec import ModelSpec
+from causalvae.interventions.decoded import (DecodedEffects, decoded_effects, decoded_mean, decoded_under_do,
+                                             paper_metrics)
 from causalvae.interventions.spread import Spread, activation_spread
 from causalvae.interventions.targets import Readout
 
-__all__ = ["CodeSwapProfile", "ModelSpec", "Readout", "SiteInfo", "Spread", "UnitOp", "ablate_outside",
+__all__ = ["DecodedEffects", "decoded_effects", "decoded_mean", "decoded_under_do", "paper_metrics",
+           "CodeSwapProfile", "ModelSpec", "Readout", "SiteInfo", "Spread", "UnitOp", "ablate_outside",
            "ablation_effects", "activation_spread", "add", "capture", "code_effects", "code_margin",
            "code_swap_profile", "conditional_mean", "declared", "edge_effects", "factor_effects", "intervene",
            "latent_effects", "latent_output_profiles", "mean", "mediation_outcomes", "node_site_names", "patch",

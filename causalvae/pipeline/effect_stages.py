@@ -67,12 +67,10 @@ def input_manipulation(ctx: RunContext) -> None:
 def latent_perturbation(ctx: RunContext) -> None:
     """do(z_i = c): effects on decoder units; CES, intervention specificity and circuit modularity.
 
-    CES and specificity compare *decoded observations* D(z) — the likelihood's mean, sigmoid(logits) for
-    Bernoulli images — as DESIGN §5 defines them; logit-space distances would be dominated by saturated
-    background pixels.
+    CES and specificity compare *decoded observations* D(z) (:func:`causalvae.interventions.paper_metrics`,
+    the one implementation the examples share), as DESIGN §5 defines them.
     """
     from causalvae import interventions
-    from causalvae.interventions.factors import DEFAULT_QUANTILES
     from causalvae.metrics import interventional
 
     cfg, model, x = ctx.config, ctx.model, ctx.x_analysis
@@ -82,24 +80,14 @@ def latent_perturbation(ctx: RunContext) -> None:
     ctx.effects["latent_decoder"] = interventions.latent_effects(
         model, x, values=GRID, targets=decoder, statistic="mean_abs", device=cfg.device)
 
-    base, under_grid = decoded_under_do(model, x, np.asarray(GRID), device=cfg.device)
-    mu = encoded_means(model, x, device=cfg.device)
-    calibrated_values = np.quantile(mu, DEFAULT_QUANTILES, axis=0).T  # (L, V): each latent's own quantiles
-    _, under_calibrated = decoded_under_do(model, x, calibrated_values, device=cfg.device)
-    per_latent = output_distance(base, under_grid)
-    ces = interventional.causal_effect_strength(
-        per_latent, n_output=int(np.prod(base.shape[1:])), kl=ctx.effects["latent_kl"],
-        calibrated_per_latent=output_distance(base, under_calibrated), recon_error=ctx.metrics.get("recon.nll"))
+    ces, spec, decoded = interventions.paper_metrics(model, x, kl=ctx.effects["latent_kl"], grid=GRID,
+                                                     recon_error=ctx.metrics.get("recon.nll"), device=cfg.device)
     for name in ("paper", "active_only", "sqrt_p_normalised", "calibrated"):
         ctx.metric(f"ces.{name}", getattr(ces, name))
     ctx.effects["ces_per_latent"] = EffectMatrix(
-        per_latent[:, None], [unit_id(LATENT, i) for i in range(len(per_latent))], ["decoded_l2"],
-        intervention="do(z=c)", statistic="mean", n_samples=len(x), meta={"values": list(GRID)})
-
-    _, under_zero = decoded_under_do(model, x, np.zeros(1), device=cfg.device)
-    profiles = ((under_zero[:, 0] - base[None]) ** 2).mean(axis=1).reshape(len(per_latent), -1)  # (L, P)
-    spec = interventional.intervention_specificity(profiles)
-    active = ctx.effects["latent_kl"] > 0.01
+        decoded.grid_distance[:, None], [unit_id(LATENT, i) for i in range(len(decoded.grid_distance))],
+        ["decoded_l2"], intervention="do(z=c)", statistic="mean", n_samples=len(x), meta={"values": list(GRID)})
+    active = ctx.effects["latent_kl"] > interventional.ACTIVE_KL
     ctx.metric("specificity.paper", np.mean(spec.paper[active]) if active.any() else float("nan"))
     ctx.metric("specificity.bounded", np.mean(spec.bounded[active]) if active.any() else float("nan"))
 
@@ -108,20 +96,6 @@ def latent_perturbation(ctx: RunContext) -> None:
         ctx.metric(f"circuit_modularity.{site}", result.value)
     values = [r.value for r in modularity.values() if np.isfinite(r.value)]
     ctx.metric("circuit_modularity.mean", np.mean(values) if values else float("nan"))
-
-
-def output_distance(base: np.ndarray, under_do: np.ndarray) -> np.ndarray:
-    """Per latent, ``E_x ||D(z) - D(z~_i)||_2`` averaged over the intervention values: (L,)."""
-    diff = (under_do - base[None, None]).reshape(*under_do.shape[:3], -1)
-    return np.sqrt((diff ** 2).sum(axis=-1)).mean(axis=(1, 2))
-
-
-def encoded_means(model, x: np.ndarray, *, device: str = "cpu") -> np.ndarray:
-    import torch
-
-    with torch.no_grad():
-        mu, _ = model.encode(torch.as_tensor(x, device=device))
-    return mu.double().cpu().numpy()
 
 
 def unit_ablation(ctx: RunContext) -> None:
@@ -161,37 +135,15 @@ def _torch_readouts(ctx: RunContext, output):
     """Read-out predictions (N, K) of decoder outputs given as a tensor (logits for Bernoulli models)."""
     import torch
 
-    images = torch.sigmoid(output) if ctx.model.config.likelihood == "bernoulli" else output
+    from causalvae.interventions import decoded_mean
+
+    images = decoded_mean(ctx.model, output)
     return torch.as_tensor(ctx.readouts.predict(images.detach().cpu().numpy().astype(np.float32)))
-
-
-def decoded_under_do(model, x: np.ndarray, values, *, device: str = "cpu",
-                     max_batch: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-    """Decoded observations of ``x`` (z = mu) and under every ``do(z_i = c)``: (N, ...) and (L, V, N, ...).
-
-    ``values`` is a grid (V,) shared by all latents or one row per latent (L, V).  ``x`` is encoded
-    once; all L x V intervened codes are decoded in batches of ``max_batch``.  Outputs are the
-    likelihood's mean (sigmoid of the logits for Bernoulli models).
-    """
-    import torch
-
-    with torch.no_grad():
-        mu, _ = model.encode(torch.as_tensor(x, device=device))
-        n, d = mu.shape
-        table = np.broadcast_to(np.asarray(values, dtype=np.float64), (d, np.shape(values)[-1])).copy()
-        z = mu.repeat(d * table.shape[1], 1).view(d, table.shape[1], n, d).clone()
-        for i in range(d):
-            z[i, :, :, i] = torch.as_tensor(table[i], dtype=mu.dtype, device=device)[:, None]
-        codes = torch.cat([mu, z.reshape(-1, d)])
-        out = torch.cat([model.decode(chunk) for chunk in codes.split(max_batch)])
-        out = torch.sigmoid(out) if model.config.likelihood == "bernoulli" else out
-    out = out.double().cpu().numpy()
-    return out[:n], out[n:].reshape(d, table.shape[1], n, *out.shape[1:])
 
 
 def readout_effects(ctx: RunContext) -> None:
     """Factor read-outs, and B = latent x read-out-factor effects of do(z_i = c) on the decoded output."""
-    from causalvae import causal
+    from causalvae import causal, interventions
 
     cfg, model, x = ctx.config, ctx.model, ctx.x_analysis
     ctx.readouts = causal.readouts(ctx.dataset, n=min(len(ctx.dataset), 4000), seed=cfg.seed)
@@ -200,7 +152,7 @@ def readout_effects(ctx: RunContext) -> None:
     for _, row in scores.iterrows():
         ctx.metric(f"readout.{row['factor']}.{row['metric']}", row["test"])
     def readout_effects_on(part: np.ndarray) -> EffectMatrix:
-        base, under_do = decoded_under_do(model, part, np.asarray(GRID), device=cfg.device)
+        base, under_do = interventions.decoded_under_do(model, part, np.asarray(GRID), device=cfg.device)
         baseline = np.concatenate([base] * len(GRID))
         intervened = {unit_id(LATENT, i): under_do[i].reshape(-1, *base.shape[1:]) for i in range(model.latent_dim)}
         return ctx.readouts.effects(baseline, intervened, intervention="do(z=c)", statistic="mean_abs")
@@ -210,6 +162,6 @@ def readout_effects(ctx: RunContext) -> None:
     ctx.effects["latent_readout"] = B
     from causalvae.metrics import interventional
 
-    active = ctx.effects["latent_kl"] > 0.01
+    active = ctx.effects["latent_kl"] > interventional.ACTIVE_KL
     specificity = interventional.factor_specificity(B.values)
     ctx.metric("specificity.factor_level", np.mean(specificity[active]) if active.any() else float("nan"))

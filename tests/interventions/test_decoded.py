@@ -1,4 +1,4 @@
-"""Known answers for the pipeline's image-space CES helpers."""
+"""Known answers for the decoded-observation effects behind CES and intervention specificity."""
 
 from types import SimpleNamespace
 
@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from causalvae.pipeline.effect_stages import decoded_under_do, output_distance
+from causalvae.interventions.decoded import decoded_effects, decoded_under_do, output_distance
 
 
 class IdentityVAE(nn.Module):
@@ -15,6 +15,7 @@ class IdentityVAE(nn.Module):
     def __init__(self, likelihood: str):
         super().__init__()
         self.config = SimpleNamespace(likelihood=likelihood)
+        self.anchor = nn.Linear(1, 1)  # a parameter, so that the model has a device and dtype
 
     def encode(self, x):
         return x, torch.zeros_like(x)
@@ -49,3 +50,25 @@ def test_output_distance_is_mean_l2_over_inputs_and_values():
     under[0, 0, 0] = [3.0, 4.0]   # distance 5 for input 0 at value 0; 0 elsewhere
     under[0, 1, 1] = [0.0, 2.0]   # distance 2 for input 1 at value 1
     np.testing.assert_allclose(output_distance(base, under), [(5.0 + 0 + 0 + 2.0) / 4])
+
+
+def test_decoded_effects_closed_form_on_the_identity_vae():
+    x = np.array([[1.0, -2.0], [3.0, 0.5]], dtype=np.float32)
+    grid = (-1.0, 2.0)
+    eff = decoded_effects(IdentityVAE("gaussian"), x, grid=grid)
+    # do(z_i = c) moves only coordinate i of the output: distance |c - x_i|, averaged over inputs and c
+    expected = [np.mean([abs(c - v) for c in grid for v in x[:, i]]) for i in range(2)]
+    np.testing.assert_allclose(eff.grid_distance, expected, rtol=1e-6)
+    np.testing.assert_allclose(eff.zero_profiles, np.diag((x.astype(np.float64) ** 2).mean(axis=0)), rtol=1e-6)
+    assert eff.n_output == 2
+    # calibrated: each latent's own quantiles of its marginal
+    q = np.quantile(x.astype(np.float64), [0.5], axis=0)[0]
+    calibrated = decoded_effects(IdentityVAE("gaussian"), x, grid=grid, quantiles=(0.5,)).calibrated_distance
+    np.testing.assert_allclose(calibrated, [np.mean(np.abs(q[i] - x[:, i])) for i in range(2)], rtol=1e-6)
+
+
+def test_decoded_effects_refuse_a_model_that_is_not_a_vae():
+    import pytest
+
+    with pytest.raises(TypeError, match="need a causalvae VAE"):
+        decoded_effects(nn.Linear(2, 2), np.zeros((2, 2), dtype=np.float32))
