@@ -1,4 +1,5 @@
-"""DAG utilities: validation, CPDAGs, structural Hamming distance, edge precision/recall, d-separation.
+"""DAG utilities: validation, CPDAGs, structural Hamming distance, edge precision/recall/F1, the edge
+classifier (correct / reversed / missing / extra), ROC-AUC of edge scores, d-separation.
 
 Partially directed graphs (CPDAGs, PC output) are plain :class:`networkx.DiGraph` objects in which an
 *undirected* edge ``u - v`` is stored as the two arcs ``u -> v`` and ``v -> u``.  Every comparison works
@@ -12,9 +13,11 @@ per adjacent node pair, whose state is one of: absent, ``u -> v``, ``v -> u`` or
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import networkx as nx
+import numpy as np
 
 _PairState = str  # "->" (first node to second in sorted pair order), "<-", or "--"
 
@@ -74,15 +77,90 @@ def edge_precision_recall(estimated: nx.DiGraph, reference: nx.DiGraph, *,
 
 
 def compare_dags(estimated: nx.DiGraph, reference: nx.DiGraph) -> dict[str, float | int]:
-    """SHD, oriented and skeleton precision/recall, and counts of extra, missing and misoriented edges."""
+    """SHD, oriented precision/recall/F1, skeleton precision/recall, and counts of extra, missing and
+    misoriented edges.
+
+    >>> truth = nx.DiGraph([("a", "b"), ("b", "c")])
+    >>> {k: compare_dags(nx.DiGraph([("a", "b"), ("a", "c")]), truth)[k] for k in ("shd", "precision", "f1")}
+    {'shd': 2, 'precision': 0.5, 'f1': 0.5}
+    """
     se, sr = _pair_states(estimated), _pair_states(reference)
     _check_same_nodes(estimated, reference)
     precision, recall = edge_precision_recall(estimated, reference)
     sk_precision, sk_recall = edge_precision_recall(estimated, reference, directed=False)
-    return {"shd": shd(estimated, reference), "precision": precision, "recall": recall,
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+    return {"shd": shd(estimated, reference), "precision": precision, "recall": recall, "f1": f1,
             "skeleton_precision": sk_precision, "skeleton_recall": sk_recall,
             "n_extra": sum(p not in sr for p in se), "n_missing": sum(p not in se for p in sr),
             "n_misoriented": sum(p in sr and sr[p] != s for p, s in se.items())}
+
+
+@dataclass(frozen=True)
+class EdgeClasses:
+    """Directed edges of an estimate against a reference, each sorted.
+
+    ``correct``: in both; ``reversed``: estimated edges whose reverse (only) is a reference edge;
+    ``extra``: other estimated edges; ``missing``: reference edges neither found nor found reversed.
+    """
+
+    correct: tuple[tuple[str, str], ...]
+    reversed: tuple[tuple[str, str], ...]
+    missing: tuple[tuple[str, str], ...]
+    extra: tuple[tuple[str, str], ...]
+
+    def status(self, edge: tuple[str, str]) -> str:
+        """``"match"``, ``"reversed"`` or ``"extra"`` for an estimated edge, ``"missing"`` for a reference one."""
+        for name, edges in (("match", self.correct), ("reversed", self.reversed), ("extra", self.extra),
+                            ("missing", self.missing)):
+            if tuple(edge) in edges:
+                return name
+        raise KeyError(f"edge {edge!r} is neither an estimated nor a reference edge")
+
+
+def classify_edges(estimated: Iterable[tuple[str, str]], reference: Iterable[tuple[str, str]]) -> EdgeClasses:
+    """The one edge classifier: sort estimated and reference edges into correct / reversed / missing / extra.
+
+    Every estimated edge lands in exactly one of correct, reversed, extra; every reference edge is
+    correct, missing, or the reverse of a reversed edge.
+
+    >>> c = classify_edges([("a", "b"), ("c", "b"), ("d", "c")], [("a", "b"), ("b", "c"), ("a", "d")])
+    >>> c.correct, c.reversed, c.missing, c.extra
+    ((('a', 'b'),), (('c', 'b'),), (('a', 'd'),), (('d', 'c'),))
+    """
+    found, truth = {tuple(e) for e in estimated}, {tuple(e) for e in reference}
+    flipped = {(u, v) for u, v in found - truth if (v, u) in truth}
+    return EdgeClasses(correct=tuple(sorted(found & truth)), reversed=tuple(sorted(flipped)),
+                       missing=tuple(sorted(e for e in truth - found if (e[1], e[0]) not in flipped)),
+                       extra=tuple(sorted(found - truth - flipped)))
+
+
+def edge_roc_auc(scores: Mapping[tuple[str, str], float], reference: nx.DiGraph) -> float:
+    """ROC-AUC of directed edge scores against the reference edges, over every ordered pair of distinct nodes.
+
+    The area under the curve traced by thresholding ``scores`` (ties count one half): the probability
+    that a reference edge scores above a non-edge.  NaN when the reference has no edge or every pair
+    is an edge.
+
+    >>> truth = nx.DiGraph([("a", "b")]); truth.add_node("c")
+    >>> pairs = [(u, v) for u in "abc" for v in "abc" if u != v]
+    >>> edge_roc_auc({p: float(p == ("a", "b")) for p in pairs}, truth)
+    1.0
+    """
+    from scipy.stats import rankdata
+
+    pairs = [(u, v) for u in reference for v in reference if u != v]
+    missing = [p for p in pairs if p not in scores]
+    if missing:
+        raise KeyError(f"scores must cover every ordered node pair of the reference; missing {missing[:3]}")
+    values = np.array([float(scores[p]) for p in pairs])
+    if not np.isfinite(values).all():
+        raise ValueError(f"edge scores must be finite, got {values[~np.isfinite(values)][:3].tolist()}")
+    positive = np.array([reference.has_edge(*p) for p in pairs])
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(values)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def _is_undirected(G: nx.DiGraph, u: str, v: str) -> bool:

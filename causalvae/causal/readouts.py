@@ -1,16 +1,32 @@
 """Factor read-outs: small sklearn models predicting each factor from an observation (torch-free).
 
-They turn decoder outputs into factor terms: the latent × read-out-factor effect matrix ``B``
-(``B[i, k]`` = mean change of the predicted factor k when latent i is intervened on, in units of
-factor k's standard deviation).  Observations are flattened, reduced by a seeded PCA, standardised,
-then fitted with ridge regression (continuous factors) or multinomial logistic regression
-(discrete factors, predicted as the probability-weighted mean class value).  Held-out R² /
-accuracy is reported so a weak read-out is never taken at face value.
+They turn decoder outputs into factor terms.  Observations are flattened, reduced by a seeded PCA,
+standardised, then fitted with ridge regression (continuous factors) or multinomial logistic
+regression (discrete factors, predicted as the probability-weighted mean class value).
+
+**Factorial read-outs** (:func:`readouts`) are fitted on renders of *independently sampled*
+factors (each factor's observational marginal, columns shuffled independently, rendered by the
+dataset's generator; datasets without a generator must have independent factors), so a correlated
+factor cannot stand in for the one being read.  Each read-out carries
+
+- its held-out R² (continuous) or accuracy (discrete);
+- a tolerance ``τ_j``: the 95th percentile of ``|R_j(render(v)) - v_j|`` on the held-out renders;
+- cross-talk ``C[k, j] = E|R_j(x'_k) - R_j(x)| / sd(V_j)`` on factor-controlled pairs of true renders
+  (only factor k differs), so ``C[j, j]`` is its own sensitivity and ``C[k, j]``, k != j, its leakage;
+- a status: ``"weak"`` when the held-out R² (or the chance-corrected accuracy
+  ``(acc - base) / (1 - base)``) is below ``weak``; else ``"leaks"`` when
+  ``max_{k != j} C[k, j] > τ_j / sd(V_j)`` (another factor moves it by more than its own error);
+  else ``"ok"`` (``"unchecked"`` while no cross-talk is measured).  Analyses that rely on read-outs
+  use only the ``"ok"`` ones (:attr:`FactorReadouts.usable`).
+
+``B`` (:meth:`FactorReadouts.effects`) is the latent × read-out-factor matrix: ``B[i, k]`` = mean
+change of predicted factor k when latent i is intervened on, in units of factor k's standard deviation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,23 +35,64 @@ import pandas as pd
 from causalvae.effects import EffectMatrix
 from causalvae.units import factor_id
 
+STATUSES = ("ok", "weak", "leaks", "unchecked")
+SCORE_COLUMNS = ["factor", "kind", "metric", "train", "test", "baseline", "tolerance", "leak", "status"]
+
+
+@dataclass(frozen=True)
+class ReadoutParameters:
+    """The fitted read-outs as arrays, for re-implementing them elsewhere (e.g. differentiably in torch).
+
+    ``features = x.reshape(N, -1) @ feature_weight + feature_bias``; per factor, a ``"continuous"``
+    head predicts ``features @ weight + bias``; a ``"discrete"`` head has logits
+    ``features @ weight.T + bias`` (one row per class; a single row means logits ``(0, t)`` for two
+    classes) and predicts ``softmax(logits) @ classes``.
+    """
+
+    feature_weight: np.ndarray
+    feature_bias: np.ndarray
+    heads: tuple[tuple[str, np.ndarray, np.ndarray, np.ndarray | None], ...]
+    obs_shape: tuple[int, ...]
+
 
 class FactorReadouts:
-    """Fitted read-outs; build with :func:`fit_readouts` or :func:`readouts`.
+    """Fitted read-outs; build with :func:`readouts` (factorial) or :func:`fit_readouts`.
 
     Attributes
     ----------
     factor_names, factor_kinds : one entry per factor.
     scores : one row per factor: ``factor, kind, metric`` (``r2`` or ``accuracy``), ``train``,
-        ``test`` and ``baseline`` (0 for R²; majority-class rate for accuracy).
+        ``test``, ``baseline`` (0 for R²; majority-class rate for accuracy), ``tolerance`` (τ),
+        ``leak`` (max off-diagonal cross-talk, NaN when unmeasured) and ``status``.
     factor_std : per-factor standard deviation of the training targets (effect units).
+    tolerance : (K,) held-out 95th-percentile absolute error τ.
+    cross_talk : (K, K) matrix C (rows: changed factor, columns: read-out), or None.
     """
 
     def __init__(self, *, reducer: Any, models: list[Any], factor_names: Sequence[str], factor_kinds: Sequence[str],
-                 factor_std: np.ndarray, scores: pd.DataFrame, obs_shape: tuple[int, ...]) -> None:
+                 factor_std: np.ndarray, scores: pd.DataFrame, obs_shape: tuple[int, ...], tolerance: np.ndarray,
+                 cross_talk: np.ndarray | None = None, weak: float = 0.7) -> None:
         self._reducer, self._models = reducer, models
         self.factor_names, self.factor_kinds = tuple(factor_names), tuple(factor_kinds)
-        self.factor_std, self.scores, self.obs_shape = factor_std, scores, obs_shape
+        self.factor_std, self.obs_shape, self.weak = factor_std, obs_shape, weak
+        self.tolerance, self.cross_talk = np.asarray(tolerance, dtype=np.float64), cross_talk
+        k = len(self.factor_names)
+        if cross_talk is not None and np.shape(cross_talk) != (k, k):
+            raise ValueError(f"cross_talk must have shape ({k}, {k}), got {np.shape(cross_talk)}")
+        self.scores = _with_status(scores, self.tolerance / factor_std, cross_talk, weak)
+
+    @property
+    def usable(self) -> np.ndarray:
+        """(K,) bool: read-outs whose status is ``"ok"`` (the only ones analyses may rely on)."""
+        return (self.scores["status"] == "ok").to_numpy()
+
+    def with_cross_talk(self, cross_talk: np.ndarray) -> "FactorReadouts":
+        """The same read-outs with a measured cross-talk matrix (statuses recomputed)."""
+        return FactorReadouts(reducer=self._reducer, models=self._models, factor_names=self.factor_names,
+                              factor_kinds=self.factor_kinds, factor_std=self.factor_std,
+                              scores=self.scores[SCORE_COLUMNS[:7]], obs_shape=self.obs_shape,
+                              tolerance=self.tolerance, cross_talk=np.asarray(cross_talk, dtype=np.float64),
+                              weak=self.weak)
 
     def _features(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
@@ -50,6 +107,16 @@ class FactorReadouts:
         cols = [_predict_value(m, features, kind) for m, kind in zip(self._models, self.factor_kinds)]
         return np.stack(cols, axis=1)
 
+    def parameters(self) -> ReadoutParameters:
+        """The read-outs as arrays (PCA and scaling folded into one affine feature map)."""
+        pca, scaler = self._reducer[0], self._reducer[1]
+        weight = pca.components_.T / scaler.scale_
+        bias = -(pca.mean_ @ pca.components_.T + scaler.mean_) / scaler.scale_
+        heads = tuple(("discrete", m.coef_, m.intercept_, m.classes_.astype(np.float64)) if kind == "discrete"
+                      else ("continuous", m.coef_, np.asarray(m.intercept_), None)
+                      for m, kind in zip(self._models, self.factor_kinds))
+        return ReadoutParameters(weight, bias, heads, self.obs_shape)
+
     def effects(self, baseline: np.ndarray, intervened: Mapping[str, np.ndarray], *,
                 intervention: str = "do(z=c)", statistic: str = "mean_abs") -> EffectMatrix:
         """The source × read-out-factor matrix B from decoded outputs.
@@ -60,7 +127,8 @@ class FactorReadouts:
         intervened : per source (e.g. ``latent.mu[3]``), (N, ...) outputs under its intervention,
             paired with ``baseline`` row by row.
         statistic : ``"mean_abs"`` or ``"mean"`` of the change of each predicted factor, divided by
-            the factor's training standard deviation.
+            the factor's training standard deviation (so ``meta["standardised"]``); the standard error
+            is over the N paired outputs (``meta["replicates"] = N``).
         """
         if statistic not in ("mean_abs", "mean"):
             raise ValueError(f"statistic must be 'mean_abs' or 'mean', got {statistic!r}")
@@ -79,7 +147,8 @@ class FactorReadouts:
             stderr.append(delta.std(axis=0, ddof=1) / np.sqrt(len(delta)))
         return EffectMatrix(np.array(rows), list(intervened), [factor_id(f) for f in self.factor_names],
                             intervention=intervention, statistic=statistic, n_samples=len(base),
-                            stderr=np.array(stderr), meta={"readout": "pca+linear"})
+                            stderr=np.array(stderr),
+                            meta={"readout": "pca+linear", "standardised": True, "replicates": len(base)})
 
 
 def _predict_value(model: Any, features: np.ndarray, kind: str) -> np.ndarray:
@@ -89,8 +158,9 @@ def _predict_value(model: Any, features: np.ndarray, kind: str) -> np.ndarray:
 
 
 def fit_readouts(x: np.ndarray, factors: np.ndarray, *, factor_names: Sequence[str], factor_kinds: Sequence[str],
-                 test_fraction: float = 0.2, n_components: int = 64, seed: int = 0) -> FactorReadouts:
-    """Fit one read-out per factor on a random train split; score it on the held-out rest.
+                 test_fraction: float = 0.2, n_components: int = 64, seed: int = 0,
+                 weak: float = 0.7) -> FactorReadouts:
+    """Fit one read-out per factor on a random train split; score it and its tolerance on the held-out rest.
 
     Parameters
     ----------
@@ -100,6 +170,7 @@ def fit_readouts(x: np.ndarray, factors: np.ndarray, *, factor_names: Sequence[s
     test_fraction : held-out share of the samples.
     n_components : PCA dimensions (capped by the data).
     seed : seed of the split and the randomised PCA.
+    weak : R² (or chance-corrected accuracy) below which a read-out's status is ``"weak"``.
     """
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression, RidgeCV
@@ -125,7 +196,7 @@ def fit_readouts(x: np.ndarray, factors: np.ndarray, *, factor_names: Sequence[s
     reducer = make_pipeline(PCA(n_components=dims, svd_solver="randomized", random_state=seed), StandardScaler())
     features = reducer.fit_transform(flat[train])
     test_features = reducer.transform(flat[test])
-    models, rows = [], []
+    models, rows, errors = [], [], []
     for j, (name, kind) in enumerate(zip(factor_names, factor_kinds)):
         if kind == "discrete":
             model = LogisticRegression(max_iter=2000).fit(features, v[train, j])
@@ -139,19 +210,84 @@ def fit_readouts(x: np.ndarray, factors: np.ndarray, *, factor_names: Sequence[s
         else:
             raise ValueError(f"factor {name!r}: kind must be 'discrete' or 'continuous', got {kind!r}")
         models.append(model)
-        rows.append({"factor": name, "kind": kind, **row})
+        errors.append(np.quantile(np.abs(_predict_value(model, test_features, kind) - v[test, j]), 0.95))
+        rows.append({"factor": name, "kind": kind, **row, "tolerance": errors[-1]})
     std = v[train].std(axis=0)
     return FactorReadouts(reducer=reducer, models=models, factor_names=factor_names, factor_kinds=factor_kinds,
-                          factor_std=np.where(std > 0, std, 1.0),
-                          scores=pd.DataFrame(rows, columns=["factor", "kind", "metric", "train", "test", "baseline"]),
-                          obs_shape=tuple(x.shape[1:]))
+                          factor_std=np.where(std > 0, std, 1.0), scores=pd.DataFrame(rows, columns=SCORE_COLUMNS[:7]),
+                          obs_shape=tuple(x.shape[1:]), tolerance=np.array(errors), weak=weak)
 
 
-def readouts(dataset: Any, *, n: int | None = 5000, test_fraction: float = 0.2, n_components: int = 64,
-             seed: int = 0) -> FactorReadouts:
-    """:func:`fit_readouts` on (a seeded random subset of ``n`` samples of) a ``FactorDataset``."""
-    size = len(dataset)
-    idx = np.sort(np.random.default_rng(seed).choice(size, size=min(n, size), replace=False)) if n else np.arange(size)
-    return fit_readouts(dataset.images(idx), dataset.factors[idx], factor_names=dataset.factor_names,
-                        factor_kinds=dataset.factor_kinds, test_fraction=test_fraction,
-                        n_components=n_components, seed=seed)
+def _with_status(scores: pd.DataFrame, relative_tolerance: np.ndarray, cross_talk: np.ndarray | None,
+                 weak: float) -> pd.DataFrame:
+    out = scores[SCORE_COLUMNS[:7]].reset_index(drop=True).copy()
+    chance = out["baseline"].where(out["metric"] == "accuracy", 0.0).to_numpy(dtype=np.float64)
+    corrected = (out["test"].to_numpy(dtype=np.float64) - chance) / np.where(chance < 1, 1 - chance, 1.0)
+    if cross_talk is None:
+        out["leak"] = np.nan
+    else:
+        off = np.where(np.eye(len(out), dtype=bool), -np.inf, cross_talk)
+        out["leak"] = off.max(axis=0) if len(out) > 1 else 0.0
+    leaks = out["leak"].to_numpy() > relative_tolerance
+    out["status"] = np.where(corrected < weak, "weak", np.where(leaks, "leaks",
+                                                               "unchecked" if cross_talk is None else "ok"))
+    return out
+
+
+def factorial_sample(dataset: Any, *, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` factor rows with independent factors and their observations: ``(factors, x)``.
+
+    With a generator (``dataset.intervene.observe``: SCM and procedural grid datasets), each factor's
+    column of ``n`` dataset rows is shuffled independently (its observational marginal, no
+    dependence left) and rendered, i.e. ``do(all factors)``; without one, the dataset rows themselves,
+    which requires independent factors (a factor DAG without edges).
+
+    >>> from causalvae.data import load
+    >>> v, x = factorial_sample(load("scm-linear", n=50), n=8)
+    >>> v.shape, x.shape
+    ((8, 6), (8, 16))
+    """
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(len(dataset), size=n, replace=n > len(dataset))
+    observe = getattr(dataset.intervene, "observe", None)
+    if observe is None:
+        if dataset.factor_dag.number_of_edges():
+            raise ValueError(f"factorial read-outs need a generator (dataset.intervene.observe) or independent "
+                             f"factors; {dataset.name!r} has neither (its factor DAG has "
+                             f"{dataset.factor_dag.number_of_edges()} edges)")
+        return dataset.factors[rows], dataset.images(rows)
+    factors = np.stack([rng.permutation(col) for col in dataset.factors[rows].T], axis=1)
+    return factors, np.asarray(observe(factors), dtype=np.float32)
+
+
+def cross_talk(fitted: FactorReadouts, dataset: Any, *, n_pairs: int = 200, seed: int = 0) -> np.ndarray:
+    """(K, K) cross-talk ``C[k, j] = E|R_j(x'_k) - R_j(x)| / sd(V_j)`` on factor-controlled pairs of true
+    observations (:func:`causalvae.data.factor_pairs` with ``hold="factors"``: only factor k differs)."""
+    from causalvae.data import factor_pairs
+
+    rows = []
+    for name in fitted.factor_names:
+        p = factor_pairs(dataset, name, n=n_pairs, seed=seed, hold="factors")
+        rows.append(np.abs(fitted.predict(p.x_prime) - fitted.predict(p.x)).mean(axis=0) / fitted.factor_std)
+    return np.array(rows)
+
+
+def readouts(dataset: Any, *, n: int = 5000, test_fraction: float = 0.2, n_components: int = 64, seed: int = 0,
+             n_pairs: int = 200, weak: float = 0.7) -> FactorReadouts:
+    """Factorial read-outs of a ``FactorDataset``: fitted on ``n`` renders of independent factors
+    (:func:`factorial_sample`), with tolerances, cross-talk on ``n_pairs`` pairs per factor and statuses
+    (``"unchecked"`` where no factor-controlled pairs can be formed: neither an SCM nor a grid dataset).
+
+    >>> from causalvae.data import load
+    >>> r = readouts(load("scm-linear", n=400), n=400, n_pairs=50)
+    >>> r.scores["status"].tolist()
+    ['ok', 'ok', 'ok', 'ok', 'ok', 'ok']
+    """
+    from causalvae.data.scm import SCMSampler
+
+    factors, x = factorial_sample(dataset, n=n, seed=seed)
+    fitted = fit_readouts(x, factors, factor_names=dataset.factor_names, factor_kinds=dataset.factor_kinds,
+                          test_fraction=test_fraction, n_components=n_components, seed=seed, weak=weak)
+    pairable = isinstance(dataset.intervene, SCMSampler) or (
+        dataset.factor_values is not None and all(v is not None for v in dataset.factor_values))
+    return fitted.with_cross_talk(cross_talk(fitted, dataset, n_pairs=n_pairs, seed=seed)) if pairable else fitted

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from causalvae.pipeline import alignment_stages as a
 from causalvae.pipeline import causal_stages as c
 from causalvae.pipeline import effect_stages as e
 from causalvae.pipeline import model_stages as m
@@ -37,7 +38,7 @@ STAGE_TABLE: tuple[tuple[str, Callable[[RunContext], None], tuple[str, ...]], ..
     ("readouts", e.readout_effects, ("train",)),
     ("readout_ablation", e.readout_ablation, ("readouts",)),
     ("unit_graph", c.unit_graph, ("input_manipulation", "unit_ablation", "readout_ablation")),
-    ("alignment", c.alignment, ("unit_graph",)),
+    ("alignment", a.alignment, ("readouts",)),
     ("mediation", c.mediation, ("readouts", "diagnostics")),
     ("circuits", c.circuits, ("unit_graph",)),
     ("motifs_and_classes", c.motifs_and_classes, ("unit_graph",)),

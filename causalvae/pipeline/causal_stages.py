@@ -1,11 +1,11 @@
-"""Causal-analysis stages: unit graph, alignment, discovery, mediation, circuits, motifs, unit classes."""
+"""Causal-analysis stages: unit graph, mediation, circuits, motifs, unit classes (alignment and discovery:
+:mod:`causalvae.pipeline.alignment_stages`)."""
 
 from __future__ import annotations
 
 
 import numpy as np
 
-from causalvae.effects import EffectMatrix
 from causalvae.pipeline.context import RunContext
 from causalvae.pipeline.effect_stages import LATENT, site_names
 from causalvae.units import unit_id
@@ -34,28 +34,6 @@ def unit_graph(ctx: RunContext) -> None:
     ctx.folder.log(f"  unit graph: {G.number_of_nodes()} nodes, {G.number_of_edges()} edges of "
                    f"{G.graph['n_tested']} tested pairs (min effect {MIN_EFFECT} sd, FDR 0.05); "
                    f"densest block {blocks['density'].max():.2f}")
-
-
-def alignment(ctx: RunContext) -> None:
-    from causalvae import causal
-
-    ds = ctx.dataset
-    responses = EffectMatrix.concat([ctx.effects["factor_unit"], ctx.effects["factor_latent"]], axis="targets")
-    result = causal.align(ctx.graphs["unit"], responses, reference=ds.factor_dag)
-    ctx.graphs["aligned"] = result.graph
-    ctx.tables["assignments"] = result.assignments
-    for key, value in (result.comparison or {}).items():
-        if isinstance(value, (int, float)):
-            ctx.metric(f"alignment.{key}", value)
-
-    frame = ds.frame().iloc[: min(len(ds), 5000)]
-    learned = causal.learn_dag(frame, method="pc")
-    ctx.graphs["factor_learned"] = factor_graph(learned, ds)
-    for key, value in causal.compare_dags(learned, ds.factor_dag).items():
-        if isinstance(value, (int, float)):
-            ctx.metric(f"discovery.{key}", value)
-    # Data cannot orient every edge: also score against the true DAG's equivalence class (CPDAG).
-    ctx.metric("discovery.shd_cpdag", causal.shd(learned, causal.cpdag(ds.factor_dag)))
 
 
 def factor_graph(dag, ds):

@@ -16,6 +16,7 @@ from typing import Any
 
 import networkx as nx
 
+from causalvae.causal.dags import EdgeClasses, classify_edges
 from causalvae.units import is_factor, parse_factor
 
 
@@ -28,16 +29,6 @@ class MetricRow:
     value: Any
     ci_low: Any = None
     ci_high: Any = None
-
-
-@dataclass(frozen=True)
-class EdgeComparison:
-    """Factor-level edges of the aligned graph against the true DAG (names without ``factor.``)."""
-
-    correct: tuple[tuple[str, str], ...]
-    reversed: tuple[tuple[str, str], ...]
-    missing: tuple[tuple[str, str], ...]
-    extra: tuple[tuple[str, str], ...]
 
 
 def metric_rows(metrics: Mapping[str, Any]) -> list[MetricRow]:
@@ -63,23 +54,17 @@ def find_metric(rows: list[MetricRow], fragment: str, *, group: str | None = Non
     return (exact or candidates or [None])[0]
 
 
-def compare_edges(aligned: nx.DiGraph, true_dag: nx.DiGraph) -> EdgeComparison:
-    """Compare the factor-to-factor edges of ``aligned`` with the edges of ``true_dag``.
+def compare_edges(aligned: nx.DiGraph, true_dag: nx.DiGraph) -> EdgeClasses:
+    """Compare the factor-to-factor edges of ``aligned`` with the edges of ``true_dag``
+    (names without ``factor.``), by the one edge classifier :func:`causalvae.causal.dags.classify_edges`.
 
     A factor node of the aligned graph is a ``factor.<name>`` id or a node with ``role="factor"``;
     edges touching other nodes (units, latents) are ignored, and so are edges marked
-    ``status="missing"`` (reference edges the alignment drew for display but did not find).
+    ``status="missing"`` (reference edges drawn for display but not found).
     """
-    found = {(_factor_name(u), _factor_name(v)) for u, v, status in aligned.edges(data="status")
-             if status != "missing" and _is_factor_node(aligned, u) and _is_factor_node(aligned, v)}
-    truth = {(_factor_name(u), _factor_name(v)) for u, v in true_dag.edges}
-    flipped = {(u, v) for u, v in found - truth if (v, u) in truth}
-    return EdgeComparison(
-        correct=tuple(sorted(found & truth)),
-        reversed=tuple(sorted(flipped)),
-        missing=tuple(sorted(e for e in truth - found if (e[1], e[0]) not in flipped)),
-        extra=tuple(sorted(found - truth - flipped)),
-    )
+    found = [(_factor_name(u), _factor_name(v)) for u, v, status in aligned.edges(data="status")
+             if status != "missing" and _is_factor_node(aligned, u) and _is_factor_node(aligned, v)]
+    return classify_edges(found, [(_factor_name(u), _factor_name(v)) for u, v in true_dag.edges])
 
 
 def _leaf_rows(group: str, prefix: str, values: Mapping[str, Any]) -> list[MetricRow]:

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 import planted
-from causalvae.causal.alignment import align
 from causalvae.causal.dags import edge_precision_recall
 from causalvae.causal.effect_graph import causal_unit_graph, entry_graph
 from causalvae.causal.motifs import count_motifs, motifs
@@ -45,34 +44,8 @@ def test_unit_classes_match_the_planted_units():
     assert classify_units(responses, mono=0.5).set_index("unit").loc["encoder.h[4]", "class"] == "monosemantic"
 
 
-def test_alignment_assigns_units_and_recovers_the_factor_dag(G):
-    responses, _, _ = planted.matrices()
-    reference = nx.DiGraph([("a", "b")]); reference.add_node("c")
-    result = align(G, responses, reference=reference)
-    assigned = result.assignments.set_index("unit")
-    for unit, (cls, factor) in planted.CLASSES.items():
-        if cls == "monosemantic":
-            assert assigned.loc[unit, "factor"] == factor
-    assert set(result.induced.edges) == {("a", "b")}
-    assert result.comparison["shd"] == 0 and result.comparison["precision"] == 1.0
-    validate(result.graph)
-    assert result.graph.edges["factor.a", "factor.b"]["status"] == "match"
-    wrong = nx.DiGraph([("b", "c")]); wrong.add_node("a")
-    other = align(G, responses, reference=wrong)
-    assert other.comparison["shd"] == 2
-    assert other.graph.edges["factor.b", "factor.c"]["status"] == "missing"
-
-
-def test_alignment_bad_input(G):
-    responses, edges, _ = planted.matrices()
-    with pytest.raises(ValueError, match="do not match the response factors"):
-        align(G, responses, reference=nx.DiGraph([("a", "b"), ("b", "shape")]))
-    with pytest.raises(ValueError, match="cycle"):
-        align(G, responses, reference=nx.DiGraph([("a", "b"), ("b", "c"), ("c", "a")]))
-    stray = EffectMatrix(np.ones((1, 1)), ["factor.a"], ["decoder.x[9]"], intervention="x", statistic="mean",
-                         n_samples=1)
-    with pytest.raises(KeyError, match="not nodes of the graph"):
-        align(G, stray)
+def test_unit_classes_need_factor_rows():
+    _, edges, _ = planted.matrices()
     with pytest.raises(ValueError, match="factor rows"):
         classify_units(edges)
 

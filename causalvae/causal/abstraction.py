@@ -1,0 +1,346 @@
+"""Causal abstraction (torch-free): high-level models over a dataset's factor SCM, their interchange
+counterfactuals, interchange-intervention accuracy (IIA), the best hypothesis G* and the factor
+graphs read from interchanges.
+
+**Hypotheses** are subgraphs G of the SCM's DAG: ∅, the DAG minus one edge (each edge), the DAG.
+The interchange of factor k from a source s into a base b has, under G, the counterfactual
+
+1. abduct the base's exogenous noises ``u = abduct(v_b)`` under the true SCM;
+2. set ``v*_k = v_{s,k}`` (``do(V_k = v_{s,k})``);
+3. visit the other factors in topological order: factor j is recomputed by its true mechanism
+   ``f_j(pa*, u_j)`` when a parent along an edge *of G* has changed, where ``pa*`` takes the
+   counterfactual value along G's edges and the base value along the SCM edges G lacks; otherwise
+   ``v*_j = v_{b,j}``.
+
+G = the DAG is ``StructuralCausalModel.counterfactual``; G = ∅ is the renderer (``v* = v_b`` with
+``v_k`` swapped); deleting ``p -> j`` gives the path-specific counterfactual in which j does not
+respond to p.  Edges the SCM does not have (added or reversed ones) are not hypotheses: there is no
+mechanism to propagate along, and the only prediction writable without inventing one, "no change
+along that edge", is the prediction of the subgraph without it.  Datasets without an SCM
+(independent grid factors) have the one hypothesis ∅.
+
+**IIA** of an interchange with network read-outs ``R`` (read from the decoded output) against
+``v*``: strict ``1[∀j: |R_j - v*_j| <= τ_j]`` and graded ``1 - mean_j (R_j - v*_j)² / Var(V_j)``
+over the usable read-outs j, averaged over held-out pairs, with percentile bootstrap CIs over pairs.
+Pairs on which hypotheses disagree (some usable ``|v*_{G1,j} - v*_{G2,j}| > τ_j``) are the only ones
+that separate hypotheses: their share and the IIA on them are reported.
+
+**G*** is the hypothesis with the most edges among those whose IIA (all factors pooled) is within
+``slack`` of the best.  Hypotheses are nested and ∅ is realised downstream of any implemented
+mechanism (swap a factor after its children were computed), so an edge is claimed exactly when an
+interchange realises its propagation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from causalvae.causal.stats import bootstrap_weights, percentile_interval
+
+EMPTY, FULL = "empty", "dag"
+Predictions = Mapping[str, Mapping[str, np.ndarray]]  # hypothesis -> factor -> (N, K)
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """A high-level model: a name and the SCM edges along which interchanges propagate."""
+
+    name: str
+    edges: frozenset[tuple[str, str]]
+
+
+class HighLevelModel:
+    """The factor SCM (or independent factors) whose subgraph hypotheses an alignment is scored against.
+
+    Parameters
+    ----------
+    factor_names : the columns of every factor array.
+    scm : a :class:`causalvae.data.scm.StructuralCausalModel` over these factors, or None for
+        independent factors (then ∅ is the only hypothesis).
+
+    Examples
+    --------
+    >>> from causalvae.data.scm import Additive, Linear, StructuralCausalModel
+    >>> scm = StructuralCausalModel({"a": Additive(), "b": Additive(("a",), Linear((2.0,)), 1.0)})
+    >>> hl = HighLevelModel(("a", "b"), scm)
+    >>> [h.name for h in hl.hypotheses()]
+    ['empty', 'dag']
+    >>> base, source = np.array([[0.0, 0.5]]), np.array([[1.0, 9.0]])
+    >>> hl.counterfactual(base, source, factor="a", hypothesis=hl.hypotheses()[1]).tolist()
+    [[1.0, 2.5]]
+    """
+
+    def __init__(self, factor_names: Sequence[str], scm: object | None = None) -> None:
+        self.factor_names = tuple(factor_names)
+        self.scm = scm
+        if scm is not None and tuple(scm.factor_names) != self.factor_names:
+            raise ValueError(f"the SCM's factors {list(scm.factor_names)} must be factor_names "
+                             f"{list(self.factor_names)} in the same order")
+        self.dag = nx.DiGraph()
+        self.dag.add_nodes_from(self.factor_names)
+        self.dag.add_edges_from(scm.edges() if scm is not None else ())
+
+    @classmethod
+    def from_dataset(cls, dataset: object) -> "HighLevelModel":
+        """The SCM of an SCM dataset; independent factors for a dataset whose factor DAG has no edges."""
+        scm = getattr(dataset.intervene, "scm", None)
+        if scm is None and dataset.factor_dag.number_of_edges():
+            raise ValueError(f"dataset {dataset.name!r} has factor DAG edges but no SCM to propagate along")
+        return cls(dataset.factor_names, scm)
+
+    def hypotheses(self) -> tuple[Hypothesis, ...]:
+        """∅, the DAG minus each edge (``"drop:u->v"``), the DAG; a one-edge DAG's deletion is ∅, kept once."""
+        edges = sorted(self.dag.edges)
+        out = [Hypothesis(EMPTY, frozenset())]
+        if len(edges) > 1:
+            out += [Hypothesis(f"drop:{u}->{v}", frozenset(edges) - {(u, v)}) for u, v in edges]
+        if edges:
+            out.append(Hypothesis(FULL, frozenset(edges)))
+        return tuple(out)
+
+    def counterfactual(self, base: np.ndarray, source: np.ndarray, *, factor: str,
+                       hypothesis: Hypothesis) -> np.ndarray:
+        """(N, K) factor values ``v*`` of the interchange of ``factor`` from ``source`` into ``base`` under
+        ``hypothesis`` (definition in the module docstring)."""
+        base, source = (np.asarray(a, dtype=np.float64) for a in (base, source))
+        if base.ndim != 2 or base.shape != source.shape or base.shape[1] != len(self.factor_names):
+            raise ValueError(f"base and source must both have shape (N, {len(self.factor_names)}), "
+                             f"got {base.shape} and {source.shape}")
+        if factor not in self.factor_names:
+            raise KeyError(f"unknown factor {factor!r}; expected one of {list(self.factor_names)}")
+        stray = sorted(set(hypothesis.edges) - set(self.dag.edges))
+        if stray:
+            raise ValueError(f"hypothesis {hypothesis.name!r} has edges {stray} the SCM has no mechanism for; "
+                             f"hypotheses are subgraphs of {sorted(self.dag.edges)}")
+        col = {name: j for j, name in enumerate(self.factor_names)}
+        out = base.copy()
+        out[:, col[factor]] = source[:, col[factor]]
+        if self.scm is None or not hypothesis.edges:
+            return out
+        self.scm.check_do({factor: out[:, col[factor]]}, len(out))
+        noise = self.scm.abduct(base)
+        for name in self.scm.order:
+            mech, j = self.scm.mechanisms[name], col[name]
+            along = [(p, name) in hypothesis.edges for p in mech.parents]
+            if name == factor or not any(along):
+                continue
+            pa = np.stack([out[:, col[p]] if a else base[:, col[p]] for p, a in zip(mech.parents, along)], axis=1)
+            moved = np.any(pa != base[:, [col[p] for p in mech.parents]], axis=1)
+            out[:, j] = np.where(moved, mech(pa, noise[:, j]), base[:, j])
+        return out
+
+    def targets(self, base: np.ndarray, source: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+        """``v*`` for every hypothesis and factor: ``{hypothesis: {factor: (N, K)}}``."""
+        return {h.name: {k: self.counterfactual(base, source, factor=k, hypothesis=h) for k in self.factor_names}
+                for h in self.hypotheses()}
+
+
+def _readout_arrays(k: int, tolerance: np.ndarray, variance: np.ndarray,
+                    usable: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    tol, var = np.asarray(tolerance, dtype=np.float64), np.asarray(variance, dtype=np.float64)
+    use = np.ones(k, dtype=bool) if usable is None else np.asarray(usable, dtype=bool)
+    if tol.shape != (k,) or var.shape != (k,) or use.shape != (k,):
+        raise ValueError(f"tolerance, variance and usable need shape ({k},), got {tol.shape}, {var.shape}, "
+                         f"{use.shape}")
+    if not use.any():
+        raise ValueError("no usable read-out: every read-out is weak, leaks or unchecked (see FactorReadouts.scores)")
+    if np.any(var[use] <= 0):
+        raise ValueError(f"factor variances must be > 0, got {var.tolist()}")
+    return tol, var, use
+
+
+def pair_scores(predicted: np.ndarray, target: np.ndarray, *, tolerance: np.ndarray, variance: np.ndarray,
+                usable: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair: strict ``1[∀ usable j: |R_j - v*_j| <= τ_j]`` and graded ``1 - mean_j (R_j - v*_j)²/Var_j``.
+
+    >>> s, g = pair_scores(np.array([[1.0, 2.0]]), np.array([[1.0, 2.5]]), tolerance=np.array([0.1, 0.1]),
+    ...                    variance=np.array([1.0, 1.0]))
+    >>> s.tolist(), g.tolist()
+    ([0.0], [0.875])
+    """
+    predicted, target = np.asarray(predicted, dtype=np.float64), np.asarray(target, dtype=np.float64)
+    if predicted.shape != target.shape or predicted.ndim != 2:
+        raise ValueError(f"predicted and target must share a shape (N, K), got {predicted.shape} and {target.shape}")
+    tol, var, use = _readout_arrays(predicted.shape[1], tolerance, variance, usable)
+    err = (predicted - target)[:, use]
+    strict = np.all(np.abs(err) <= tol[use], axis=1).astype(np.float64)
+    return strict, 1.0 - np.mean(err ** 2 / var[use], axis=1)
+
+
+def disagreement(targets: Mapping[str, np.ndarray], *, tolerance: np.ndarray,
+                 usable: np.ndarray | None = None) -> np.ndarray:
+    """(N,) bool: pairs on which two hypotheses' ``v*`` differ by more than τ_j on a usable read-out j."""
+    arrays = np.stack([np.asarray(t, dtype=np.float64) for t in targets.values()])
+    tol, _, use = _readout_arrays(arrays.shape[2], tolerance, np.ones(arrays.shape[2]), usable)
+    spread = arrays.max(axis=0) - arrays.min(axis=0)
+    return np.any(spread[:, use] > tol[use], axis=1)
+
+
+def _estimate(per_pair: np.ndarray, weights: np.ndarray, confidence: float) -> tuple[float, float, float]:
+    low, high = percentile_interval(weights @ per_pair, confidence=confidence)
+    return float(per_pair.mean()), float(low), float(high)
+
+
+def iia_table(predicted: Predictions, targets: Predictions, *, tolerance: np.ndarray, variance: np.ndarray,
+              usable: np.ndarray | None = None, n_boot: int = 1000, confidence: float = 0.95,
+              seed: int = 0) -> pd.DataFrame:
+    """IIA per hypothesis and factor, and pooled over factors (``factor == "all"``), with bootstrap CIs.
+
+    Parameters
+    ----------
+    predicted : ``{hypothesis: {factor: (N, K)}}`` read-outs after interchanging the factor's aligned
+        representation (the alignment may differ per hypothesis, e.g. DAS trained for it), for some or
+        all hypotheses of ``targets``; pair i of every factor shares base and source, so the bootstrap
+        resamples pairs.
+    targets : ``{hypothesis: {factor: (N, K)}}`` counterfactuals (:meth:`HighLevelModel.targets`) of
+        every hypothesis (the disagreement share is taken over all of them).
+    tolerance, variance, usable : per read-out τ_j, Var(V_j) and whether it may be used.
+
+    Returns
+    -------
+    One row per (hypothesis, factor): ``n``, ``strict`` / ``graded`` with ``_low`` / ``_high`` bounds,
+    ``distinguishing`` (share of pairs on which the hypotheses disagree) and ``strict_distinguishing``
+    (strict IIA on those pairs; NaN without any).
+    """
+    unknown = sorted(set(predicted) - set(targets))
+    if unknown or not predicted:
+        raise KeyError(f"predictions for hypotheses {unknown or '(none)'} without targets; targets: {sorted(targets)}")
+    factors = list(next(iter(targets.values())))
+    n = len(next(iter(targets.values()))[factors[0]])
+    weights = bootstrap_weights(n, n_boot=n_boot, seed=seed)
+    split = {k: disagreement({h: targets[h][k] for h in targets}, tolerance=tolerance, usable=usable) for k in factors}
+    split["all"] = np.mean([split[k] for k in factors], axis=0)
+    rows = []
+    for h in predicted:
+        scores = {k: pair_scores(predicted[h][k], targets[h][k], tolerance=tolerance, variance=variance,
+                                 usable=usable) for k in factors}
+        scores["all"] = tuple(np.mean([scores[k][i] for k in factors], axis=0) for i in (0, 1))
+        for k, (strict, graded) in scores.items():
+            s, g, d = _estimate(strict, weights, confidence), _estimate(graded, weights, confidence), split[k]
+            rows.append({"hypothesis": h, "factor": k, "n": n, "strict": s[0], "strict_low": s[1], "strict_high": s[2],
+                         "graded": g[0], "graded_low": g[1], "graded_high": g[2], "distinguishing": d.mean(),
+                         "strict_distinguishing": strict[d > 0].mean() if d.any() else np.nan})
+    return pd.DataFrame(rows)
+
+
+def best_hypothesis(table: pd.DataFrame, hypotheses: Sequence[Hypothesis], *, slack: float = 0.02,
+                    chance: float = 0.0) -> str | None:
+    """G*: most edges among the hypotheses whose pooled strict IIA is within ``slack`` of the best
+    (ties: higher strict, then graded IIA); None when even the best is not above ``chance + slack``
+    (e.g. the strict IIA of the no-swap or random-subspace controls): then no hypothesis is implemented."""
+    pooled = table[table["factor"] == "all"].set_index("hypothesis")
+    size = {h.name: len(h.edges) for h in hypotheses}
+    unknown = sorted(set(pooled.index) - set(size))
+    if unknown or pooled.empty:
+        raise ValueError(f"table must hold pooled rows of the given hypotheses {sorted(size)}; "
+                         f"got {sorted(pooled.index)}")
+    if pooled["strict"].max() <= chance + slack:
+        return None
+    near = pooled[pooled["strict"] >= pooled["strict"].max() - slack]
+    return max(near.index, key=lambda h: (size[h], near.loc[h, "strict"], near.loc[h, "graded"]))
+
+
+def select(candidates: Mapping[str, np.ndarray | Mapping[str, np.ndarray]], targets: Mapping[str, np.ndarray], *,
+           tolerance: np.ndarray, variance: np.ndarray, usable: np.ndarray | None = None) -> dict[str, str]:
+    """Per factor, the candidate alignment with the highest strict (then graded) IIA against ``targets``.
+
+    ``candidates`` maps a name to its read-outs, (N, K) for all factors alike (a coordinate swap does
+    not depend on which factor it stands for) or ``{factor: (N, K)}``; use training pairs only.
+    """
+    out = {}
+    for k, target in targets.items():
+        def score(name: str) -> tuple[float, float]:
+            pred = candidates[name]
+            strict, graded = pair_scores(pred if isinstance(pred, np.ndarray) else pred[k], target,
+                                         tolerance=tolerance, variance=variance, usable=usable)
+            return float(strict.mean()), float(graded.mean())
+        out[k] = max(candidates, key=score)
+    return out
+
+
+def effect_matrix(base: np.ndarray, swapped: Mapping[str, np.ndarray], *, scale: np.ndarray,
+                  readouts: Sequence[str]) -> pd.DataFrame:
+    """``Δ[k, j] = E|R_j(x̂'_k) - R_j(x̂_b)| / sd(V_j)``: rows the swapped factor, columns the read-outs.
+
+    >>> effect_matrix(np.zeros((2, 2)), {"a": np.array([[1.0, 0.0], [3.0, 1.0]])}, scale=np.array([2.0, 1.0]),
+    ...               readouts=["a", "b"])
+         a    b
+    a  1.0  0.5
+    """
+    base = np.asarray(base, dtype=np.float64)
+    if base.ndim != 2 or base.shape[1] != len(readouts) or np.shape(scale) != (len(readouts),):
+        raise ValueError(f"base must be (N, {len(readouts)}) and scale ({len(readouts)},) for read-outs "
+                         f"{list(readouts)}; got {base.shape} and {np.shape(scale)}")
+    rows = [np.abs(np.asarray(swapped[k], dtype=np.float64) - base).mean(axis=0) / scale for k in swapped]
+    return pd.DataFrame(np.array(rows), index=list(swapped), columns=list(readouts))
+
+
+def null_threshold(base: np.ndarray, null_swaps: Sequence[np.ndarray], *, scale: np.ndarray,
+                   usable: np.ndarray | None = None, alpha: float = 0.05) -> float:
+    """Westfall–Young max-null edge threshold: the ``1 - alpha`` quantile, over random-subspace swaps of
+    the aligned blocks' size, of ``max_j E|R_j(swap) - R_j(base)| / sd(V_j)`` over usable read-outs."""
+    if not 0 < alpha < 1 or not len(null_swaps):
+        raise ValueError(f"need alpha in (0, 1) and >= 1 null swap, got alpha={alpha}, {len(null_swaps)} swaps")
+    use = np.ones(np.shape(base)[1], dtype=bool) if usable is None else np.asarray(usable, dtype=bool)
+    maxima = [(np.abs(np.asarray(s) - base).mean(axis=0) / scale)[use].max() for s in null_swaps]
+    return float(np.quantile(maxima, 1 - alpha, method="higher"))
+
+
+def interchange_graph(delta: pd.DataFrame, *, threshold: float, usable: np.ndarray | None = None,
+                      min_effect: float = 0.05, leakage: np.ndarray | None = None) -> nx.DiGraph:
+    """Factor graph with ``k -> j`` (k != j, j usable) when ``Δ[k, j]`` exceeds the null ``threshold``, the
+    minimal effect ``min_effect`` (in sd(V_j); round-off is never an edge) and ``leakage[k, j]`` (the read-out
+    cross-talk C: what read-out j shows when only k changes in a true render); edges carry ``effect``."""
+    k = delta.shape[1]
+    use = np.ones(k, dtype=bool) if usable is None else np.asarray(usable, dtype=bool)
+    leak = np.zeros((k, k)) if leakage is None else np.asarray(leakage, dtype=np.float64)
+    col = {name: j for j, name in enumerate(delta.columns)}
+    G = nx.DiGraph()
+    G.add_nodes_from(delta.columns)
+    G.add_edges_from((a, b, {"effect": float(delta.loc[a, b])}) for a in delta.index for b in delta.columns
+                     if a != b and use[col[b]] and delta.loc[a, b] > max(threshold, min_effect, leak[col[a], col[b]]))
+    return G
+
+
+def graph_scores(graph: nx.DiGraph, reference: nx.DiGraph, delta: pd.DataFrame | None = None,
+                 usable: np.ndarray | None = None) -> dict[str, float]:
+    """SHD, directed precision/recall/F1 against ``reference`` and, given ``Δ``, the ROC-AUC of Δ over the
+    threshold (pairs into unusable read-outs score 0, as the thresholded graph never claims them)."""
+    from causalvae.causal.dags import compare_dags, edge_roc_auc
+
+    out = {k: float(v) for k, v in compare_dags(graph, reference).items() if k in ("shd", "precision", "recall", "f1")}
+    if delta is not None:
+        use = dict(zip(delta.columns, np.ones(delta.shape[1], bool) if usable is None else np.asarray(usable, bool)))
+        out["roc_auc"] = edge_roc_auc({(k, j): float(delta.loc[k, j]) if use[j] else 0.0 for k in reference
+                                       for j in reference if k != j}, reference)
+    return out
+
+
+def aligned_graph(graph: nx.DiGraph, reference: nx.DiGraph, *, intervention: str = "interchange",
+                  statistic: str = "mean_abs") -> nx.DiGraph:
+    """The schema graph (kind ``aligned``, nodes ``factor.<name>``) of an interchange graph: its edges with
+    ``effect`` and ``status`` (``match`` / ``reversed`` / ``extra``), plus the reference edges it lacks,
+    drawn with effect 0 and status ``missing``.
+
+    >>> G = nx.DiGraph(); G.add_edge("a", "b", effect=0.4)
+    >>> A = aligned_graph(G, nx.DiGraph([("a", "b"), ("b", "c")]))
+    >>> sorted((u, v, d["status"]) for u, v, d in A.edges(data=True))
+    [('factor.a', 'factor.b', 'match'), ('factor.b', 'factor.c', 'missing')]
+    """
+    from causalvae.causal.dags import classify_edges
+    from causalvae.graph.schema import new_graph, validate
+    from causalvae.units import factor_id
+
+    classes = classify_edges(graph.edges, reference.edges)
+    A = new_graph("aligned")
+    A.add_nodes_from((factor_id(n), {"role": "factor"}) for n in (*reference, *graph))
+    for u, v in (*graph.edges, *classes.missing):
+        effect = float(graph.edges[u, v]["effect"]) if graph.has_edge(u, v) else 0.0
+        A.add_edge(factor_id(u), factor_id(v), effect=effect, weight=abs(effect), intervention=intervention,
+                   statistic=statistic, status=classes.status((u, v)))
+    return validate(A)

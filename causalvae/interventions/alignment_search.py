@@ -1,0 +1,162 @@
+"""Alignments chosen per hypothesis and scored on held-out pairs; factor graphs from interchanges.
+
+The torch half of :mod:`causalvae.causal.abstraction`.  For each high-level hypothesis H:
+
+- **coordinates**: per factor, the single coordinate / unit (of the given sites) whose swap scores
+  the highest IIA under H on the *training* pairs;
+- **das**: one orthogonal subspace per factor at one site, trained for H on the training pairs
+  (:func:`causalvae.interventions.interchange.train_das`);
+- controls, hypothesis-free: **random** (one Haar-random subspace per factor, same size) and
+  **no-swap** (the base's own output: the IIA of predicting "nothing changes").
+
+Each alignment is then scored under every hypothesis on held-out pairs
+(:func:`causalvae.causal.abstraction.iia_table`); G* is chosen per alignment class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from causalvae.causal import abstraction as ab
+from causalvae.interventions.interchange import Block, Interchanger, coordinate_block, random_blocks, train_das
+
+CLASSES = ("coordinates", "das")
+Blocks = dict[str, Block]  # factor -> its aligned representation
+
+
+@dataclass(frozen=True)
+class ReadoutSpec:
+    """What scoring needs of the read-outs: names, tolerances τ_j, factor variances and usability."""
+
+    names: tuple[str, ...]
+    tolerance: np.ndarray
+    variance: np.ndarray
+    usable: np.ndarray
+
+    def kwargs(self) -> dict[str, np.ndarray]:
+        return {"tolerance": self.tolerance, "variance": self.variance, "usable": self.usable}
+
+
+@dataclass(frozen=True)
+class AbstractionResult:
+    """``table``: IIA rows (``network``-free) with an ``alignment`` column; ``blocks``: alignment class ->
+    hypothesis -> factor -> block; ``g_star``: alignment class -> best hypothesis; ``hypotheses``."""
+
+    table: pd.DataFrame
+    blocks: dict[str, dict[str, Blocks]]
+    g_star: dict[str, str | None]
+    hypotheses: tuple[ab.Hypothesis, ...]
+
+
+def search(train: Interchanger, test: Interchanger, hl: ab.HighLevelModel, *,
+           train_factors: tuple[np.ndarray, np.ndarray], test_factors: tuple[np.ndarray, np.ndarray],
+           readouts: ReadoutSpec, coordinate_sites: Sequence[str],
+           das_site: str | None = None, das_hypotheses: Sequence[str] | None = None, das_steps: int = 200,
+           das_lr: float = 0.02, das_batch: int = 64, n_boot: int = 1000, slack: float = 0.02,
+           seed: int = 0) -> AbstractionResult:
+    """Choose, train and score the alignments of every hypothesis of ``hl`` (module docstring).
+
+    ``train_factors`` / ``test_factors`` are the (base, source) factor rows of the interchangers' pairs;
+    ``coordinate_sites`` the sites searched coordinate by coordinate; DAS runs at ``das_site`` (none
+    when None) for ``das_hypotheses`` (all when None; G* of DAS then ranges over those only).
+    """
+    hyps = hl.hypotheses()
+    goal_train, goal_test = hl.targets(*train_factors), hl.targets(*test_factors)
+    names = hl.factor_names
+    candidates = [coordinate_block(site, [i], dim=train.dim(site)) for site in coordinate_sites
+                  for i in range(train.dim(site))]
+    on_train = {str(i): train.run(b) for i, b in enumerate(candidates)}
+    cache: dict[int, np.ndarray] = {}
+
+    def held_out(block: Block) -> np.ndarray:
+        key = next((i for i, c in enumerate(candidates) if c is block), None)
+        if key is None:
+            return test.run(block)
+        if key not in cache:
+            cache[key] = test.run(block)
+        return cache[key]
+
+    blocks: dict[str, dict[str, Blocks]] = {"coordinates": {}, "das": {}}
+    for h in hyps:
+        chosen = ab.select(on_train, goal_train[h.name], **readouts.kwargs())
+        blocks["coordinates"][h.name] = {k: candidates[int(chosen[k])] for k in names}
+        if das_site is not None and (das_hypotheses is None or h.name in das_hypotheses):
+            blocks["das"][h.name] = train_das(train, site=das_site, sizes=dict.fromkeys(names, 1),
+                                              targets=goal_train[h.name], variance=readouts.variance,
+                                              usable=readouts.usable, steps=das_steps, lr=das_lr,
+                                              batch_size=das_batch, seed=seed)
+    site = das_site or coordinate_sites[0]
+    rand = dict(zip(names, random_blocks(site, 1, dim=test.dim(site), n=len(names), seed=seed + 1)))
+    predicted = {cls: {h: {k: held_out(b[k]) for k in names} for h, b in by_h.items()}
+                 for cls, by_h in blocks.items() if by_h}
+    predicted["random"] = {h.name: {k: test.run(rand[k]) for k in names} for h in hyps}
+    predicted["no-swap"] = {h.name: dict.fromkeys(names, test.base_readout) for h in hyps}
+    frames = [ab.iia_table(p, goal_test, n_boot=n_boot, seed=seed, **readouts.kwargs()).assign(alignment=cls)
+              for cls, p in predicted.items()]
+    table = pd.concat(frames, ignore_index=True)
+    controls = table[table["alignment"].isin(["random", "no-swap"]) & (table["factor"] == "all")]
+    g_star = {cls: ab.best_hypothesis(table[table["alignment"] == cls], [h for h in hyps if h.name in blocks[cls]],
+                                      slack=slack,
+                                      chance=float(controls["strict"].max())) for cls in CLASSES if blocks[cls]}
+    return AbstractionResult(table=table, blocks={c: b for c, b in blocks.items() if b}, g_star=g_star,
+                             hypotheses=hyps)
+
+
+@dataclass(frozen=True)
+class InterchangeGraphs:
+    """Δ matrices (rows swapped factor, columns read-out), the max-null threshold and the graphs."""
+
+    total_effects: pd.DataFrame
+    direct_effects: pd.DataFrame
+    threshold: float
+    total: nx.DiGraph
+    direct: nx.DiGraph
+
+
+def interchange_graphs(ic: Interchanger, blocks: Mapping[str, Block], *, readouts: ReadoutSpec, n_null: int = 50,
+                       alpha: float = 0.05, min_effect: float = 0.05, leakage: np.ndarray | None = None,
+                       seed: int = 0) -> InterchangeGraphs:
+    """Total- and direct-effect factor graphs of an alignment on ``ic``'s pairs.
+
+    Total: swap factor k's block alone.  Direct ``k -> j``: swap k's block while every other aligned
+    block except j's is clamped at the base's clean value (blocks at k's own site are left alone:
+    orthogonal ones are untouched by the swap, and clamping a shared one would undo it; blocks at
+    upstream sites hold base values anyway).  An edge needs ``Δ[k, j]`` above the ``1 - alpha``
+    quantile of ``max_j Δ`` over ``n_null`` random subspace swaps of the same sizes at the same sites
+    (Westfall–Young max statistic), above ``min_effect`` and above ``leakage[k, j]``
+    (:func:`causalvae.causal.abstraction.interchange_graph`).  The random subspaces avoid every
+    aligned block at their site when the site has room, else only the swapped block: in a site barely
+    wider than the factors a random piece is a mixture of the other factors' representations, and
+    the threshold is conservative.
+    """
+    names, scale = readouts.names, np.sqrt(readouts.variance)
+    base = ic.base_readout
+    total = {k: ic.run(blocks[k]) for k in blocks}
+    direct_rows = {}
+    for k, block in blocks.items():
+        runs: dict[frozenset, np.ndarray] = {}
+        row = np.empty(len(names))
+        for j, name in enumerate(names):
+            clamp = frozenset(m for m in blocks if m not in (k, name) and blocks[m].site != block.site)
+            if clamp not in runs:
+                runs[clamp] = total[k] if not clamp else ic.run(block, clamp=[blocks[m] for m in sorted(clamp)])
+            row[j] = np.abs(runs[clamp][:, j] - base[:, j]).mean() / scale[j]
+        direct_rows[k] = row
+    null = []
+    for i, (k, block) in enumerate(blocks.items()):
+        aligned = np.concatenate([b.basis for b in blocks.values() if b.site == block.site], axis=1)
+        avoid = aligned if ic.dim(block.site) - aligned.shape[1] >= block.basis.shape[1] else block.basis
+        null += [ic.run(r) for r in random_blocks(block.site, block.basis.shape[1], dim=ic.dim(block.site),
+                                                  n=max(1, n_null // len(blocks)), seed=seed + 7919 * (i + 1),
+                                                  avoid=avoid)]
+    threshold = ab.null_threshold(base, null, scale=scale, usable=readouts.usable, alpha=alpha)
+    delta_total = ab.effect_matrix(base, total, scale=scale, readouts=names)
+    delta_direct = pd.DataFrame(np.array([direct_rows[k] for k in blocks]), index=list(blocks), columns=list(names))
+    graph = {"threshold": threshold, "usable": readouts.usable, "min_effect": min_effect, "leakage": leakage}
+    return InterchangeGraphs(delta_total, delta_direct, threshold, ab.interchange_graph(delta_total, **graph),
+                             ab.interchange_graph(delta_direct, **graph))

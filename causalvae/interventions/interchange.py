@@ -1,0 +1,284 @@
+"""Interchange interventions on a VAE's generative path and DAS (the torch half of causal abstraction).
+
+A factor's aligned representation is a :class:`Block`: a site (``"latent.mu"``, or a module under
+``decoder.``) and an orthonormal basis ``B`` (d × m) of a subspace of the site's flattened
+activation: latent coordinates or a unit set (identity columns), a DAS subspace (rows of a learned
+orthogonal ``Q``) or a random subspace.  Swapping it from a source into a base runs the base with
+
+    h' = h + B Bᵀ (h_source - h)
+
+at the block's site, i.e. pyvene's ``RotatedSpaceIntervention`` ``Qᵀ[(Qh_b)_{¬k} ⊕ (Qh_s)_k]``
+(Geiger et al., 2023) written with the block's rows of ``Q``; clamping a block replaces its
+subspace by the base's clean value the same way.  The decoded output (the likelihood's mean:
+sigmoid of the logits for Bernoulli models) goes through a :class:`Readout` (factor predictions).
+
+:func:`train_das` learns ``Q`` (``torch.nn.utils.parametrizations.orthogonal``; one block of rows
+per factor) with Adam on the graded loss ``Σ_j (R_j(out) - v*_j)² / Var(V_j)`` over usable
+read-outs, on training pairs.  Models need ``encode(x) -> (mu, ...)`` and ``decode(z)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from causalvae.interventions.forward import analysis_mode
+from causalvae.interventions.hooks import intervene
+from causalvae.interventions.ops import UnitOp
+from causalvae.interventions.targets import Readout
+
+LATENT = "latent.mu"
+KINDS = ("coordinates", "das", "random")
+
+
+@dataclass(frozen=True)
+class Block:
+    """An aligned representation: ``basis`` (d × m, orthonormal columns) of ``site``'s flattened activation."""
+
+    site: str
+    basis: np.ndarray
+    kind: str = "coordinates"
+
+    def __post_init__(self) -> None:
+        basis = np.asarray(self.basis, dtype=np.float64)
+        object.__setattr__(self, "basis", basis)
+        if self.site != LATENT and not self.site.startswith("decoder."):
+            raise ValueError(f"block site must be {LATENT!r} or a module under 'decoder.', got {self.site!r}")
+        if self.kind not in KINDS:
+            raise ValueError(f"block kind must be one of {KINDS}, got {self.kind!r}")
+        if basis.ndim != 2 or not 0 < basis.shape[1] <= basis.shape[0]:
+            raise ValueError(f"basis must be (d, m) with 0 < m <= d, got shape {basis.shape}")
+        if not np.allclose(basis.T @ basis, np.eye(basis.shape[1]), atol=1e-5):
+            raise ValueError(f"basis columns of the block at {self.site!r} must be orthonormal")
+
+
+def coordinate_block(site: str, units: Sequence[int], *, dim: int) -> Block:
+    """The block of ``units`` (coordinates of μ, or neurons / flattened positions of a decoder site).
+
+    >>> coordinate_block(LATENT, [2], dim=4).basis[:, 0].tolist()
+    [0.0, 0.0, 1.0, 0.0]
+    """
+    units = [int(u) for u in units]
+    if not units or len(set(units)) != len(units) or min(units) < 0 or max(units) >= dim:
+        raise ValueError(f"units must be distinct indices in [0, {dim}), got {units}")
+    return Block(site, np.eye(dim)[:, units], "coordinates")
+
+
+def random_blocks(site: str, size: int, *, dim: int, n: int, seed: int = 0,
+                  avoid: np.ndarray | None = None) -> list[Block]:
+    """``n`` uniformly random (Haar) ``size``-dimensional subspaces of a ``dim``-dimensional site, drawn in
+    the orthogonal complement of the columns of ``avoid`` (d × r) when given.
+
+    >>> b = random_blocks(LATENT, 1, dim=3, n=1, avoid=np.eye(3)[:, :2])[0]
+    >>> np.abs(b.basis[:, 0]).round(6).tolist()
+    [0.0, 0.0, 1.0]
+    """
+    rng = np.random.default_rng(seed)
+    project = np.eye(dim)
+    if avoid is not None:
+        q, _ = np.linalg.qr(np.asarray(avoid, dtype=np.float64))
+        project -= q @ q.T
+        if dim - q.shape[1] < size:
+            raise ValueError(f"the complement of {q.shape[1]} avoided directions in {dim} has no room for {size}")
+    out = []
+    for _ in range(n):
+        q, r = np.linalg.qr(project @ rng.standard_normal((dim, size)))
+        out.append(Block(site, q * np.sign(np.diag(r)), "random"))
+    return out
+
+
+@dataclass(frozen=True)
+class SubspaceOp(UnitOp):
+    """Apply ``(target, basis)`` edits in turn: ``h <- h + (target - h) B Bᵀ`` (whole-activation
+    replacement when ``basis`` is None), per input on the flattened activation."""
+
+    kind: str = "subspace"
+    units: tuple[int, ...] | None = None
+    edits: tuple = field(default=())
+
+    def alternative(self, a: torch.Tensor) -> torch.Tensor:
+        h = a.flatten(1)
+        for target, basis in self.edits:
+            t = target.reshape(h.shape).to(h.dtype)
+            h = t if basis is None else h + ((t - h) @ basis) @ basis.T
+        return h.reshape(a.shape)
+
+
+@dataclass(frozen=True)
+class _Record(UnitOp):
+    """Record the site's output into ``store`` and leave it unchanged."""
+
+    kind: str = "record"
+    units: tuple[int, ...] | None = None
+    store: dict = field(default_factory=dict)
+
+    def alternative(self, a: torch.Tensor) -> torch.Tensor:
+        self.store["value"] = a.detach().flatten(1)
+        return a
+
+
+def decoded_observation(model: nn.Module, output: torch.Tensor) -> torch.Tensor:
+    """The likelihood's mean: ``sigmoid(logits)`` for models with ``config.likelihood == "bernoulli"``."""
+    likelihood = getattr(getattr(model, "config", None), "likelihood", None)
+    return torch.sigmoid(output) if likelihood == "bernoulli" else output
+
+
+def torch_readout(params: object, names: Sequence[str]) -> Readout:
+    """The read-outs of :meth:`causalvae.causal.FactorReadouts.parameters` as a differentiable :class:`Readout`."""
+    weight, bias = (torch.as_tensor(a, dtype=torch.float32) for a in (params.feature_weight, params.feature_bias))
+    heads = [(kind, torch.as_tensor(w, dtype=torch.float32), torch.as_tensor(b, dtype=torch.float32),
+              None if c is None else torch.as_tensor(c, dtype=torch.float32)) for kind, w, b, c in params.heads]
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        f = x.flatten(1).to(torch.float32) @ weight + bias
+        cols = []
+        for kind, w, b, classes in heads:
+            if kind == "continuous":
+                cols.append(f @ w + b)
+                continue
+            logits = f @ w.T + b
+            if logits.shape[1] == 1:
+                logits = torch.cat([torch.zeros_like(logits), logits], dim=1)
+            cols.append(torch.softmax(logits, dim=1) @ classes)
+        return torch.stack(cols, dim=1)
+
+    return Readout(fn, tuple(names))
+
+
+class Interchanger:
+    """Base and source inputs, their clean activations at ``sites``, and interchanges on them.
+
+    Parameters
+    ----------
+    model : a module with ``encode`` and ``decode`` (analysed in eval mode, ``z = mu``).
+    base, source : paired inputs (N, ...).
+    sites : sites blocks may live at (``"latent.mu"`` and decoder module paths).
+    readout : maps decoded observations to (N, K) factor predictions.
+    """
+
+    def __init__(self, model: nn.Module, base: np.ndarray, source: np.ndarray, *, sites: Sequence[str],
+                 readout: Callable[[torch.Tensor], torch.Tensor], device: str = "cpu", batch_size: int = 256) -> None:
+        if np.shape(base) != np.shape(source):
+            raise ValueError(f"base and source must be paired (same shape), got {np.shape(base)} and "
+                             f"{np.shape(source)}")
+        self.model, self.readout, self.device, self.batch_size = model, readout, device, int(batch_size)
+        self.sites = tuple(dict.fromkeys([LATENT, *sites]))
+        self.base, self.source = self._activations(base), self._activations(source)
+        self.n = len(base)
+        with torch.no_grad():
+            self.base_readout = np.concatenate([self.decode_readout(self.base[LATENT][i], {}).numpy()
+                                                for i in self._chunks()])
+
+    def dim(self, site: str) -> int:
+        """Flattened size of one input's activation at ``site``."""
+        return int(self.base[site].shape[1])
+
+    def _chunks(self) -> list[torch.Tensor]:
+        return list(torch.arange(self.n).split(self.batch_size))
+
+    def _activations(self, x: np.ndarray) -> dict[str, torch.Tensor]:
+        x = torch.as_tensor(np.asarray(x, dtype=np.float32), device=self.device)
+        stores = {s: {} for s in self.sites if s != LATENT}
+        parts: dict[str, list[torch.Tensor]] = {s: [] for s in self.sites}
+        with analysis_mode(self.model), torch.no_grad(), \
+                intervene(self.model, {s: _Record(store=stores[s]) for s in stores}):
+            for chunk in x.split(self.batch_size):
+                mu = self.model.encode(chunk)[0]
+                parts[LATENT].append(mu.flatten(1))
+                self.model.decode(mu)
+                for s, store in stores.items():
+                    if "value" not in store:
+                        raise ValueError(f"site {s!r} did not run in model.decode; sites must lie on the decoder path")
+                    parts[s].append(store.pop("value"))
+        return {s: torch.cat(p) for s, p in parts.items()}
+
+    def decode_readout(self, z: torch.Tensor, ops: Mapping[str, UnitOp]) -> torch.Tensor:
+        """Read-outs (float64) of ``decode(z)`` with ``ops`` at decoder sites (differentiable)."""
+        with analysis_mode(self.model), intervene(self.model, ops):
+            return self.readout(decoded_observation(self.model, self.model.decode(z))).to(torch.float64)
+
+    def _basis(self, block: Block) -> torch.Tensor:
+        if block.site not in self.sites:
+            raise KeyError(f"block site {block.site!r} is not one of the prepared sites {list(self.sites)}")
+        if block.basis.shape[0] != self.dim(block.site):
+            raise ValueError(f"block basis has {block.basis.shape[0]} rows; site {block.site!r} has "
+                             f"{self.dim(block.site)} dimensions")
+        return torch.as_tensor(block.basis, dtype=self.base[LATENT].dtype, device=self.device)
+
+    def run(self, swap: Block | None, *, clamp: Sequence[Block] = ()) -> np.ndarray:
+        """(N, K) read-outs of the base with ``swap``'s subspace taken from the source and the ``clamp``
+        blocks held at the base's clean values (applied in that order where they share a site)."""
+        edits = ([(swap, self.source)] if swap is not None else []) + [(b, self.base) for b in clamp]
+        bases = [(block, acts, self._basis(block)) for block, acts in edits]
+        out = []
+        with torch.no_grad():
+            for rows in self._chunks():
+                z = self.base[LATENT][rows]
+                per_site: dict[str, list] = {}
+                for block, acts, basis in bases:
+                    if block.site == LATENT:
+                        z = z + ((acts[LATENT][rows] - z) @ basis) @ basis.T
+                    else:
+                        per_site.setdefault(block.site, []).append((acts[block.site][rows], basis))
+                ops = {s: SubspaceOp(edits=tuple(e)) for s, e in per_site.items()}
+                out.append(self.decode_readout(z, ops).numpy())
+        return np.concatenate(out)
+
+
+def train_das(ic: Interchanger, *, site: str, sizes: Mapping[str, int], targets: Mapping[str, np.ndarray],
+              variance: np.ndarray, usable: np.ndarray | None = None, steps: int = 200, lr: float = 0.01,
+              batch_size: int = 64, seed: int = 0) -> dict[str, Block]:
+    """Learn one orthogonal subspace per factor at ``site`` (DAS), jointly, on ``ic``'s pairs.
+
+    Parameters
+    ----------
+    sizes : ``{factor: m_k}``; the blocks are disjoint row blocks of one orthogonal ``Q`` (Σ m_k <= d).
+    targets : ``{factor: (N, K)}`` counterfactual factor values ``v*`` of the hypothesis trained for.
+    variance, usable : per read-out Var(V_j) and whether the loss may use it.
+    steps, lr, batch_size, seed : Adam steps, learning rate, pairs per step (each with a random
+        factor of ``sizes``), seed of the initial ``Q`` and the batches.
+    """
+    from torch.nn.utils.parametrizations import orthogonal
+
+    d, names = ic.dim(site), list(sizes)
+    total = int(sum(sizes.values()))
+    if not names or min(sizes.values()) < 1 or total > d:
+        raise ValueError(f"block sizes must be >= 1 with a sum <= {d} (the dimension of {site!r}), got {dict(sizes)}")
+    k = len(ic.base_readout[0])
+    use = np.ones(k, dtype=bool) if usable is None else np.asarray(usable, dtype=bool)
+    weight = torch.as_tensor(np.where(use, 1.0 / np.asarray(variance, dtype=np.float64), 0.0))
+    goal = torch.as_tensor(np.stack([np.asarray(targets[f], dtype=np.float64) for f in names]))
+    edges = np.cumsum([0, *sizes.values()])
+    mask = torch.zeros(len(names), total, dtype=ic.base[site].dtype)
+    for i in range(len(names)):
+        mask[i, edges[i]:edges[i + 1]] = 1.0
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        q = orthogonal(nn.Linear(d, total, bias=False), orthogonal_map="householder")
+    rng = np.random.default_rng(seed)
+    opt = torch.optim.Adam(q.parameters(), lr=lr)
+    frozen = [(p, p.requires_grad) for p in ic.model.parameters()]
+    try:
+        for p, _ in frozen:
+            p.requires_grad_(False)
+        for _ in range(steps):
+            rows = torch.as_tensor(rng.integers(ic.n, size=batch_size))
+            which = torch.as_tensor(rng.integers(len(names), size=batch_size))
+            w = q.weight
+            hb, hs = ic.base[site][rows], ic.source[site][rows]
+            h = hb + (((hs - hb) @ w.T) * mask[which]) @ w
+            z = h if site == LATENT else ic.base[LATENT][rows]
+            ops = {} if site == LATENT else {site: SubspaceOp(edits=((h, None),))}
+            loss = (((ic.decode_readout(z, ops) - goal[which, rows]) ** 2) * weight).sum(dim=1).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    finally:
+        for p, flag in frozen:
+            p.requires_grad_(flag)
+    basis = q.weight.detach().double().cpu().numpy().T
+    return {f: Block(site, basis[:, edges[i]:edges[i + 1]], "das") for i, f in enumerate(names)}
