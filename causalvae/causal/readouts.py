@@ -2,7 +2,10 @@
 
 They turn decoder outputs into factor terms.  Observations are flattened, reduced by a seeded PCA,
 standardised, then fitted with ridge regression (continuous factors) or multinomial logistic
-regression (discrete factors, predicted as the probability-weighted mean class value).
+regression (discrete factors, predicted as the probability-weighted mean class value).  Image
+read-outs also see four pooled intensity statistics of the observation, ``Σx``, ``max x`` and their
+logarithms (``log(· + 1e-3)`` of the positive part): position-invariant terms a linear read-out of
+principal components lacks (a sprite's brightness is its peak intensity wherever it sits).
 
 **Factorial read-outs** (:func:`readouts`) are fitted on renders of *independently sampled*
 factors (each factor's observational marginal, columns shuffled independently, rendered by the
@@ -36,6 +39,7 @@ from causalvae.effects import EffectMatrix
 from causalvae.units import factor_id
 
 STATUSES = ("ok", "weak", "leaks", "unchecked")
+POOLED_EPS = 1e-3
 SCORE_COLUMNS = ["factor", "kind", "metric", "train", "test", "baseline", "tolerance", "leak", "status"]
 
 
@@ -43,16 +47,45 @@ SCORE_COLUMNS = ["factor", "kind", "metric", "train", "test", "baseline", "toler
 class ReadoutParameters:
     """The fitted read-outs as arrays, for re-implementing them elsewhere (e.g. differentiably in torch).
 
-    ``features = x.reshape(N, -1) @ feature_weight + feature_bias``; per factor, a ``"continuous"``
-    head predicts ``features @ weight + bias``; a ``"discrete"`` head has logits
-    ``features @ weight.T + bias`` (one row per class; a single row means logits ``(0, t)`` for two
-    classes) and predicts ``softmax(logits) @ classes``.
+    With ``x`` flattened to (N, P): ``f = [(x - pca_mean) @ pca_components.T, pooled(x)]`` (the pooled
+    statistics only when ``pooled``: see :func:`pooled_statistics`), ``features = (f - feature_mean) /
+    feature_scale``; per factor, a ``"continuous"`` head predicts ``features @ weight + bias``; a
+    ``"discrete"`` head has logits ``features @ weight.T + bias`` (one row per class; a single row means
+    logits ``(0, t)`` for two classes) and predicts ``softmax(logits) @ classes``.
     """
 
-    feature_weight: np.ndarray
-    feature_bias: np.ndarray
+    pca_components: np.ndarray
+    pca_mean: np.ndarray
+    pooled: bool
+    feature_mean: np.ndarray
+    feature_scale: np.ndarray
     heads: tuple[tuple[str, np.ndarray, np.ndarray, np.ndarray | None], ...]
     obs_shape: tuple[int, ...]
+
+
+def pooled_statistics(flat: np.ndarray) -> np.ndarray:
+    """(N, 4): ``Σx``, ``max x``, ``log(Σx⁺ + ε)``, ``log(max x⁺ + ε)`` of flattened observations (ε = 1e-3).
+
+    >>> pooled_statistics(np.array([[0.0, 0.5, 0.5]])).round(3).tolist()
+    [[1.0, 0.5, 0.001, -0.691]]
+    """
+    total, peak = flat.sum(axis=1), flat.max(axis=1)
+    return np.stack([total, peak, np.log(np.maximum(total, 0) + POOLED_EPS), np.log(np.maximum(peak, 0) + POOLED_EPS)],
+                    axis=1)
+
+
+class _Features:
+    """Principal components (plus pooled statistics) of flattened observations, standardised."""
+
+    def __init__(self, pca: Any, scaler: Any, pooled: bool) -> None:
+        self.pca, self.scaler, self.pooled = pca, scaler, pooled
+
+    def raw(self, flat: np.ndarray) -> np.ndarray:
+        f = self.pca.transform(flat)
+        return np.hstack([f, pooled_statistics(flat)]) if self.pooled else f
+
+    def transform(self, flat: np.ndarray) -> np.ndarray:
+        return self.scaler.transform(self.raw(flat))
 
 
 class FactorReadouts:
@@ -108,14 +141,13 @@ class FactorReadouts:
         return np.stack(cols, axis=1)
 
     def parameters(self) -> ReadoutParameters:
-        """The read-outs as arrays (PCA and scaling folded into one affine feature map)."""
-        pca, scaler = self._reducer[0], self._reducer[1]
-        weight = pca.components_.T / scaler.scale_
-        bias = -(pca.mean_ @ pca.components_.T + scaler.mean_) / scaler.scale_
+        """The read-outs as arrays (:class:`ReadoutParameters`)."""
+        r = self._reducer
         heads = tuple(("discrete", m.coef_, m.intercept_, m.classes_.astype(np.float64)) if kind == "discrete"
                       else ("continuous", m.coef_, np.asarray(m.intercept_), None)
                       for m, kind in zip(self._models, self.factor_kinds))
-        return ReadoutParameters(weight, bias, heads, self.obs_shape)
+        return ReadoutParameters(r.pca.components_, r.pca.mean_, r.pooled, r.scaler.mean_, r.scaler.scale_, heads,
+                                 self.obs_shape)
 
     def effects(self, baseline: np.ndarray, intervened: Mapping[str, np.ndarray], *,
                 intervention: str = "do(z=c)", statistic: str = "mean_abs") -> EffectMatrix:
@@ -159,7 +191,7 @@ def _predict_value(model: Any, features: np.ndarray, kind: str) -> np.ndarray:
 
 def fit_readouts(x: np.ndarray, factors: np.ndarray, *, factor_names: Sequence[str], factor_kinds: Sequence[str],
                  test_fraction: float = 0.2, n_components: int = 64, seed: int = 0,
-                 weak: float = 0.7) -> FactorReadouts:
+                 weak: float = 0.7, pooled: bool | None = None) -> FactorReadouts:
     """Fit one read-out per factor on a random train split; score it and its tolerance on the held-out rest.
 
     Parameters
@@ -171,10 +203,10 @@ def fit_readouts(x: np.ndarray, factors: np.ndarray, *, factor_names: Sequence[s
     n_components : PCA dimensions (capped by the data).
     seed : seed of the split and the randomised PCA.
     weak : R² (or chance-corrected accuracy) below which a read-out's status is ``"weak"``.
+    pooled : add the pooled intensity statistics to the features (None: for image observations).
     """
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression, RidgeCV
-    from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     x = np.asarray(x, dtype=np.float64)
@@ -193,8 +225,9 @@ def fit_readouts(x: np.ndarray, factors: np.ndarray, *, factor_names: Sequence[s
     test, train = order[:n_test], order[n_test:]
     flat = x.reshape(len(x), -1)
     dims = min(n_components, flat.shape[1], len(train) - 1)
-    reducer = make_pipeline(PCA(n_components=dims, svd_solver="randomized", random_state=seed), StandardScaler())
-    features = reducer.fit_transform(flat[train])
+    reducer = _Features(PCA(n_components=dims, svd_solver="randomized", random_state=seed).fit(flat[train]),
+                        StandardScaler(), x.ndim == 4 if pooled is None else pooled)
+    features = reducer.scaler.fit_transform(reducer.raw(flat[train]))
     test_features = reducer.transform(flat[test])
     models, rows, errors = [], [], []
     for j, (name, kind) in enumerate(zip(factor_names, factor_kinds)):

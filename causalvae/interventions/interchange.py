@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from causalvae.causal.readouts import POOLED_EPS
 from causalvae.interventions.forward import analysis_mode
 from causalvae.interventions.hooks import intervene
 from causalvae.interventions.ops import UnitOp
@@ -129,12 +130,19 @@ def decoded_observation(model: nn.Module, output: torch.Tensor) -> torch.Tensor:
 
 def torch_readout(params: object, names: Sequence[str]) -> Readout:
     """The read-outs of :meth:`causalvae.causal.FactorReadouts.parameters` as a differentiable :class:`Readout`."""
-    weight, bias = (torch.as_tensor(a, dtype=torch.float32) for a in (params.feature_weight, params.feature_bias))
+    components, center, mean, scale = (torch.as_tensor(a, dtype=torch.float32) for a in (
+        params.pca_components, params.pca_mean, params.feature_mean, params.feature_scale))
     heads = [(kind, torch.as_tensor(w, dtype=torch.float32), torch.as_tensor(b, dtype=torch.float32),
               None if c is None else torch.as_tensor(c, dtype=torch.float32)) for kind, w, b, c in params.heads]
 
     def fn(x: torch.Tensor) -> torch.Tensor:
-        f = x.flatten(1).to(torch.float32) @ weight + bias
+        flat = x.flatten(1).to(torch.float32)
+        f = (flat - center) @ components.T
+        if params.pooled:
+            total, peak = flat.sum(dim=1), flat.amax(dim=1)
+            stats = [total, peak, torch.log(total.clamp(min=0) + POOLED_EPS), torch.log(peak.clamp(min=0) + POOLED_EPS)]
+            f = torch.cat([f, torch.stack(stats, dim=1)], dim=1)
+        f = (f - mean) / scale
         cols = []
         for kind, w, b, classes in heads:
             if kind == "continuous":
