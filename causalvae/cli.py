@@ -1,8 +1,9 @@
 """The ``causalvae`` command line.
 
 Every sub-command imports its implementation lazily, so ``causalvae --help`` is instant.
-Errors a user can fix (bad option values, missing files, unknown names) print one line and
-exit with status 2; ``--debug`` shows the traceback instead.
+Errors a user can fix (bad option values, missing files, unknown names, a busy or foreign run
+folder, a full disk) print one line and exit with status 2; ``--debug`` (before or after the
+sub-command) shows the traceback instead.  Every option's help states its default.
 """
 
 from __future__ import annotations
@@ -11,13 +12,27 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from causalvae.argtypes import non_negative_int, positive_int
+from causalvae.argtypes import device, hyper_parameter, non_negative_int, positive_float, positive_int
+from causalvae.errors import is_user_error, one_line
 
-USER_ERRORS = (ValueError, KeyError, FileNotFoundError, NotADirectoryError, PermissionError, IsADirectoryError)
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Appends ``(default: X)`` to each option's help unless the help states it (flags and required options aside)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if ("(default" in text or not action.option_strings or action.required or action.nargs == 0
+                or action.default is argparse.SUPPRESS):
+            return text
+        return f"{text} (default: {'none' if action.default is None else '%(default)s'})"
 
 
 class _Parser(argparse.ArgumentParser):
-    """Usage errors as one line (plus a pointer to --help), exit status 2."""
+    """Usage errors as one line (plus a pointer to --help), exit status 2; help with every default."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
@@ -59,46 +74,62 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("datasets", help="list the datasets, or summarise one")
     p.add_argument("name", nargs="?", help="dataset to summarise")
     p.add_argument("--n", type=positive_int, default=None, help="sample size (default: whole dataset)")
-    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the sample")
     p.add_argument("--path", default=None, help="official file (or folder) of a dataset read from disk")
     p.set_defaults(handler=_cmd_datasets)
 
     for register in _REGISTRARS:
         register(sub)
+    for command in sub.choices.values():  # --debug after the sub-command too; SUPPRESS keeps one given before
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show full tracebacks on errors")
     return parser
 
 
 def _register_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run the whole pipeline: train, intervene, analyse, report")
-    p.add_argument("--dataset", default="causal-sprites")
+    p.add_argument("--dataset", default="causal-sprites", help="dataset to analyse (see `causalvae datasets`)")
     p.add_argument("--path", default=None, help="official file (or folder) of a dataset read from disk")
-    p.add_argument("--variant", default="beta-vae")
-    p.add_argument("--latent-dim", type=positive_int, default=None)
-    p.add_argument("--steps", type=non_negative_int, default=None, help="training steps (0 with --checkpoint)")
-    p.add_argument("--n", type=positive_int, default=None, help="dataset size to draw")
-    p.add_argument("--seed", type=non_negative_int, default=0)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--variant", default="beta-vae", help="VAE variant to train")
+    _training_arguments(p)
+    p.add_argument("--hyper", type=hyper_parameter, action="append", default=[], metavar="KEY=VALUE",
+                   help="variant hyper-parameter, repeatable, e.g. --hyper beta=8 (default: the variant's)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seeds data, weights, batches and analyses")
     p.add_argument("--checkpoint", default=None, help="analyse an existing checkpoint instead of training")
-    p.add_argument("--out", default="runs/default", help="run folder")
+    p.add_argument("--out", default="runs/default",
+                   help="run folder; one holding this configuration's run is resumed, another's is refused")
+    p.add_argument("--overwrite", action="store_true",
+                   help="delete the run outputs of another configuration in --out first")
     _analysis_arguments(p)
-    p.add_argument("--quick", action="store_true", help="tiny configuration (seconds), for smoke tests")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny configuration for smoke tests: few training steps and analysis inputs "
+                        "(docs/pipeline.md)")
     p.set_defaults(handler=_lazy("causalvae.pipeline", "run_command"))
 
 
+def _training_arguments(p: argparse.ArgumentParser) -> None:
+    per_dataset = "(default: per dataset, see docs/pipeline.md)"
+    p.add_argument("--latent-dim", type=positive_int, default=None, help=f"latent coordinates {per_dataset}")
+    p.add_argument("--steps", type=non_negative_int, default=None,
+                   help=f"training steps, 0 with --checkpoint {per_dataset}")
+    p.add_argument("--n", type=positive_int, default=None, help=f"dataset size to draw {per_dataset}")
+    p.add_argument("--batch-size", type=positive_int, default=None, help=f"training mini-batch size {per_dataset}")
+    p.add_argument("--lr", type=positive_float, default=None, help=f"Adam learning rate {per_dataset}")
+    p.add_argument("--device", type=device, default="cpu", help="torch device: cpu, cuda, cuda:N or mps")
+
+
 def _analysis_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--n-analysis", type=positive_int, default=None, help="inputs of every sweep (default 64)")
-    p.add_argument("--n-pairs", type=positive_int, default=None, help="factor-controlled pairs per factor (default 64)")
+    p.add_argument("--n-analysis", type=positive_int, default=None, help="inputs of every sweep (default: 64)")
+    p.add_argument("--n-pairs", type=positive_int, default=None,
+                   help="factor-controlled pairs per factor (default: 64)")
 
 
 def _register_compare(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="variants x seeds table of arXiv 2505.03530 (resumable)")
     p.add_argument("--variants", default="vae,beta-vae,factor-vae", help="comma-separated variants")
-    p.add_argument("--seeds", type=positive_int, default=3)
-    p.add_argument("--dataset", default="dsprites")
-    p.add_argument("--latent-dim", type=positive_int, default=None)
-    p.add_argument("--steps", type=non_negative_int, default=None)
-    p.add_argument("--n", type=positive_int, default=None)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--seeds", type=positive_int, default=3, help="seeds 0 .. SEEDS-1 per variant")
+    p.add_argument("--dataset", default="dsprites", help="dataset to analyse (see `causalvae datasets`)")
+    _training_arguments(p)
     p.add_argument("--out", default="runs/compare", help="folder of the cells and the table")
     _analysis_arguments(p)
     p.add_argument("--quick", action="store_true", help="tiny configuration, for smoke tests")
@@ -133,8 +164,9 @@ def _register_report(sub: argparse._SubParsersAction) -> None:
 def _register_sweep(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="variants x datasets x seeds grid from a TOML/JSON file, locally or on Ray")
     p.add_argument("grid", help="grid file (.toml or .json): variants, datasets, seeds, options, analysis")
-    p.add_argument("--backend", choices=("local", "ray"), default="local")
-    p.add_argument("--address", default=None, help="Ray cluster address (e.g. auto, HOST:6379, ray://HOST:10001)")
+    p.add_argument("--backend", choices=("local", "ray"), default="local", help="where the cells run")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster address, e.g. auto, HOST:6379, ray://HOST:10001 (default: start a local one)")
     p.add_argument("--workers", type=positive_int, default=None,
                    help="local processes (default: CPU count); CPUs of a Ray cluster started here")
     p.add_argument("--threads", type=positive_int, default=1, help="CPU threads per cell")
@@ -156,11 +188,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("causalvae: interrupted", file=sys.stderr)
         return 130
-    except USER_ERRORS as exc:
-        if args.debug:
+    except Exception as exc:
+        if args.debug or not is_user_error(exc):
             raise
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"causalvae {args.command}: error: {message}", file=sys.stderr)
+        print(f"causalvae {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return 2
 
 

@@ -18,35 +18,25 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from causalvae.argtypes import positive_float, positive_int
-
-
-def _hyper(text: str) -> tuple[str, float]:
-    key, sep, value = text.partition("=")
-    try:
-        if not sep or not key:
-            raise ValueError
-        return key, float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected KEY=NUMBER (e.g. beta=4), got {text!r}") from None
+from causalvae.argtypes import device, hyper_parameter, positive_float, positive_int
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the ``train`` options to ``parser`` (cheap: no torch import)."""
     parser.add_argument("--dataset", required=True, help="dataset name for causalvae.data.load")
-    parser.add_argument("--n", type=positive_int, default=None, help="dataset size to draw")
-    parser.add_argument("--path", default=None, help="local file for datasets read from disk")
+    parser.add_argument("--n", type=positive_int, default=None, help="dataset size to draw (default: per dataset)")
+    parser.add_argument("--path", default=None, help="local file for datasets read from disk (default: none)")
     parser.add_argument("--variant", default="beta-vae", help="vae, beta-vae, beta-tc-vae, factor-vae, dip-vae-ii")
-    parser.add_argument("--latent-dim", type=positive_int, default=10)
+    parser.add_argument("--latent-dim", type=positive_int, default=10, help="latent coordinates")
     parser.add_argument("--steps", type=positive_int, required=True, help="total training steps of the run")
-    parser.add_argument("--batch-size", type=positive_int, default=64)
-    parser.add_argument("--lr", type=positive_float, default=1e-4)
+    parser.add_argument("--batch-size", type=positive_int, default=64, help="mini-batch size")
+    parser.add_argument("--lr", type=positive_float, default=1e-4, help="Adam learning rate")
     parser.add_argument("--seed", type=int, default=0, help="seeds data draw, weights, batches and noise")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", type=device, default="cpu", help="torch device (cpu, cuda, cuda:N, mps)")
     parser.add_argument("--out", default="runs/train", help="checkpoint directory (resumed if it holds a run)")
-    parser.add_argument("--checkpoint-every", type=positive_int, default=500)
-    parser.add_argument("--hyper", type=_hyper, action="append", default=[], metavar="KEY=VALUE",
-                        help="variant hyper-parameter, repeatable (e.g. --hyper beta=8)")
+    parser.add_argument("--checkpoint-every", type=positive_int, default=500, help="steps between checkpoints")
+    parser.add_argument("--hyper", type=hyper_parameter, action="append", default=[], metavar="KEY=VALUE",
+                        help="variant hyper-parameter, repeatable, e.g. --hyper beta=8 (default: the variant's)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
@@ -54,18 +44,20 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
 def train_command(args: argparse.Namespace) -> int:
     """Run ``causalvae train`` from parsed arguments; prints a short summary, returns 0."""
     from causalvae.data import load
+    from causalvae.folder_lock import FolderLock
     from causalvae.models.training import train
     from causalvae.models.variants import make_vae
 
     kwargs = {"n": args.n, "seed": args.seed}
     if args.path is not None:
         kwargs["path"] = args.path
-    dataset = load(args.dataset, **kwargs)
-    model = make_vae(args.variant, input_shape=dataset.obs_shape, latent_dim=args.latent_dim, seed=args.seed,
-                     **dict(args.hyper))
-    result = train(model, dataset, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                   device=args.device, checkpoint_dir=args.out, checkpoint_every=args.checkpoint_every,
-                   progress=not args.no_progress)
+    with FolderLock(args.out):  # a second train into this folder would duplicate the log history
+        dataset = load(args.dataset, **kwargs)
+        model = make_vae(args.variant, input_shape=dataset.obs_shape, latent_dim=args.latent_dim, seed=args.seed,
+                         **dict(args.hyper))
+        result = train(model, dataset, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                       device=args.device, checkpoint_dir=args.out, checkpoint_every=args.checkpoint_every,
+                       progress=not args.no_progress)
     last = result.history[-1] if result.history else {}
     terms = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "step")
     print(f"trained {args.variant} on {dataset.name} to step {result.steps}: {terms}")
@@ -77,11 +69,11 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
     """Add the ``evaluate`` options to ``parser`` (cheap: no torch import)."""
     parser.add_argument("--checkpoint", required=True, help="a last.safetensors written by train")
     parser.add_argument("--dataset", required=True, help="dataset name for causalvae.data.load")
-    parser.add_argument("--path", default=None, help="local file for datasets read from disk")
+    parser.add_argument("--path", default=None, help="local file for datasets read from disk (default: none)")
     parser.add_argument("--n", type=positive_int, default=2048, help="observations to evaluate on")
     parser.add_argument("--seed", type=int, default=0, help="seeds the dataset and the evaluation sample")
-    parser.add_argument("--figure", default=None, help="write a latent-traversal figure here (PNG/SVG)")
-    parser.add_argument("--json", default=None, help="write the numbers here as JSON")
+    parser.add_argument("--figure", default=None, help="write a latent-traversal figure here, PNG/SVG (default: none)")
+    parser.add_argument("--json", default=None, help="write the numbers here as JSON (default: none)")
     return parser
 
 
@@ -98,6 +90,9 @@ def evaluate_command(args: argparse.Namespace) -> int:
     model = load_model(args.checkpoint)
     step = load_checkpoint(args.checkpoint).training.get("step")
     dataset = load(args.dataset, seed=args.seed, **({"path": args.path} if args.path else {}))
+    if tuple(model.config.input_shape) != tuple(dataset.obs_shape):
+        raise ValueError(f"checkpoint {args.checkpoint} expects observations of shape "
+                         f"{tuple(model.config.input_shape)}, dataset {dataset.name!r} has {tuple(dataset.obs_shape)}")
     rng = np.random.default_rng(args.seed)
     idx = np.sort(rng.choice(len(dataset), size=min(args.n, len(dataset)), replace=False))
     quality = reconstruction_quality(model, dataset, indices=idx)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,8 @@ from causalvae.models.vae import VAE
 
 CHECKPOINT_NAME = "last.safetensors"
 LOG_NAME = "log.jsonl"
+#: Progress lines written over a run when stderr is not a terminal (a log file, a pipe).
+PROGRESS_LINES = 10
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,35 @@ class TrainingResult:
     images_per_second: float
     data_seconds: float
     checkpoint: Path | None
+
+
+class _Progress:
+    """Training progress on stderr: a tqdm bar on a terminal, otherwise one plain line per tenth of the run."""
+
+    def __init__(self, name: str, *, total: int, initial: int, enabled: bool) -> None:
+        self.name, self.total = name, total
+        self.every = max(1, (total - initial) // PROGRESS_LINES)
+        self.lines = enabled and not sys.stderr.isatty()
+        self.bar = None
+        if enabled and not self.lines:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, initial=initial, desc=name, unit="step")
+
+    def update(self, record: dict[str, float]) -> None:
+        step = int(record["step"])
+        terms = {k: f"{v:.4g}" for k, v in record.items() if k != "step"}
+        if self.bar is not None:
+            self.bar.update(1)
+            if step % 10 == 1 or step == self.total:
+                self.bar.set_postfix(terms, refresh=False)
+        elif self.lines and (step % self.every == 0 or step == self.total):
+            print(f"{self.name}: step {step}/{self.total} " + " ".join(f"{k}={v}" for k, v in terms.items()),
+                  file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _check_batch(batch: torch.Tensor, model: VAE, step: int) -> None:
@@ -120,7 +152,8 @@ def train(model: VAE, data: Any, *, steps: int, batch_size: int = 64, lr: float 
     checkpoint_dir : where to write ``last.safetensors`` and ``log.jsonl``; an existing checkpoint
         there is resumed (its seed, batch size, lr and model config must match this call).
     checkpoint_every : steps between checkpoints (one is always written at the end).
-    progress : show a tqdm progress bar (loss, KL and per-term losses) on stderr.
+    progress : show progress (loss, KL and per-term losses) on stderr: a tqdm bar on a terminal,
+        else :data:`PROGRESS_LINES` plain lines (a redirected bar would be one line of frames).
     channels_last : use the channels-last memory format for conv models (faster on CPU;
         same results up to float rounding).
     retain_freed_memory : on the CPU, let glibc keep freed activation memory for the next step
@@ -132,8 +165,6 @@ def train(model: VAE, data: Any, *, steps: int, batch_size: int = 64, lr: float 
     >>> model = make_vae("beta-vae", input_shape=(8,), latent_dim=2)   # doctest: +SKIP
     >>> train(model, np.random.rand(256, 8).astype("float32"), steps=10, progress=False)  # doctest: +SKIP
     """
-    from tqdm.auto import tqdm
-
     if steps < 0 or checkpoint_every < 1:
         raise ValueError(f"steps must be >= 0 and checkpoint_every >= 1, got {steps}, {checkpoint_every}")
     x = observations_of(data)
@@ -160,7 +191,7 @@ def train(model: VAE, data: Any, *, steps: int, batch_size: int = 64, lr: float 
         save_checkpoint(directory / CHECKPOINT_NAME, model, optimizers=optimizers,
                         training={"step": step, "run": run})
 
-    bar = tqdm(total=steps, initial=start, disable=not progress, desc=model.config.variant, unit="step")
+    bar = _Progress(model.config.variant, total=steps, initial=start, enabled=progress)
     log = open(directory / LOG_NAME, "a", encoding="utf-8") if directory is not None else None
     batches = source.iterate(start, steps)
     began = time.perf_counter()
@@ -194,9 +225,7 @@ def train(model: VAE, data: Any, *, steps: int, batch_size: int = 64, lr: float 
                 if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
                     log.flush()
                     checkpoint(step + 1)
-            bar.update(1)
-            if progress and (step % 10 == 0 or step + 1 == steps):
-                bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k != "step"}, refresh=False)
+            bar.update(record)
     finally:
         batches.close()  # stops the prefetch worker at once if the loop failed
         bar.close()

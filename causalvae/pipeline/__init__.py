@@ -14,16 +14,17 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from causalvae.errors import is_fatal, is_user_error
 from causalvae.pipeline import alignment_stages as a
 from causalvae.pipeline import causal_stages as c
 from causalvae.pipeline import effect_stages as e
 from causalvae.pipeline import model_stages as m
 from causalvae.pipeline import output_stages as o
-from causalvae.pipeline.config import RunConfig
+from causalvae.pipeline.config import RunConfig, check_config
 from causalvae.pipeline.context import RunContext
 from causalvae.pipeline.runner import Progress, RunFolder
 
-__all__ = ["RunConfig", "run", "run_command", "check_names", "STAGES", "STAGE_TABLE"]
+__all__ = ["RunConfig", "run", "run_command", "check_config", "STAGES", "STAGE_TABLE"]
 
 
 #: (name, body, prerequisite stages) in run order.
@@ -47,25 +48,43 @@ STAGE_TABLE: tuple[tuple[str, Callable[[RunContext], None], tuple[str, ...]], ..
     ("report", o.report, ("export",)),
 )
 STAGES = tuple(name for name, _, _ in STAGE_TABLE)
+#: Stages every other one needs: a user-fixable error there (a checkpoint that does not fit the dataset)
+#: stops the run and reaches the caller, instead of a run folder of skipped stages.
+ESSENTIAL_STAGES = ("data", "train")
 
 
-def run(config: RunConfig, *, progress: Progress | None = None) -> RunContext:
-    """Run every stage for ``config``, writing the run folder ``config.out``; returns the context."""
+def run(config: RunConfig, *, progress: Progress | None = None, overwrite: bool = False) -> RunContext:
+    """Run every stage for ``config``, writing the run folder ``config.out``; returns the context.
+
+    The folder is locked while the run executes; one holding another configuration's run is refused
+    unless ``overwrite``, and one holding this configuration's run is resumed (see
+    :mod:`causalvae.pipeline.runner`).
+
+    Raises
+    ------
+    causalvae.errors.UserError : the folder is busy or holds another configuration's run.
+    Exception : a user-fixable error of an essential stage (see :data:`ESSENTIAL_STAGES`), or a full disk.
+    """
     import causalvae
-    from causalvae.io import write_json
 
-    folder = RunFolder(Path(config.out), progress=progress)
-    ctx = RunContext(config=config, folder=folder)
-    write_json(folder.path("config.json"), {**config.to_dict(), "versions": _versions(causalvae.__version__)})
-    folder.log(f"causalvae run: {config.dataset} / {config.variant} / seed {config.seed} -> {folder.root}")
+    settings = {**config.to_dict(), "versions": _versions(causalvae.__version__)}
+    folder = RunFolder(Path(config.out), progress=progress, config=settings, overwrite=overwrite)
     try:
+        ctx = RunContext(config=config, folder=folder)
+        folder.log(f"causalvae run: {config.dataset} / {config.variant} / seed {config.seed} -> {folder.root}")
         for name, body, needs in STAGE_TABLE:
-            folder.run_stage(name, lambda body=body: body(ctx), needs=needs)
+            folder.run_stage(name, lambda body=body: body(ctx), needs=needs, abort_on=_stops_the_run(name))
             if name not in ("export", "report"):
                 o.write_metrics(ctx)  # metrics so far survive a later failure
     finally:
         folder.close()
     return ctx
+
+
+def _stops_the_run(stage: str) -> Callable[[BaseException], bool]:
+    """Errors after which :func:`run` stops: a full disk anywhere, a user-fixable error in an essential stage."""
+    essential = stage in ESSENTIAL_STAGES
+    return lambda exc: is_fatal(exc) or essential and is_user_error(exc)
 
 
 def _versions(own: str) -> dict[str, str]:
@@ -83,11 +102,12 @@ def _versions(own: str) -> dict[str, str]:
 def run_command(args: argparse.Namespace) -> int:
     """``causalvae run``: resolve the options, run, print where the results are."""
     config = RunConfig.resolve(dataset=args.dataset, path=args.path, variant=args.variant, latent_dim=args.latent_dim,
-                               steps=args.steps, n=args.n, seed=args.seed, device=args.device,
+                               steps=args.steps, n=args.n, batch_size=args.batch_size, lr=args.lr,
+                               hyper=dict(args.hyper), seed=args.seed, device=args.device,
                                checkpoint=args.checkpoint, out=args.out, quick=args.quick or None,
                                n_analysis=args.n_analysis, n_pairs=args.n_pairs)
-    check_names(config)
-    ctx = run(config, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    check_config(config)
+    ctx = run(config, progress=lambda line: print(line, file=sys.stderr, flush=True), overwrite=args.overwrite)
     failed = {k: v for k, v in ctx.folder.status.items() if v["state"] != "done"}
     print(f"run folder: {ctx.folder.root}")
     if (ctx.folder.root / "report.html").exists():
@@ -96,13 +116,3 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"stage {name} {status['state']}: {status.get('error') or status.get('reason')}", file=sys.stderr)
     return 1 if failed else 0
 
-
-def check_names(config: RunConfig) -> None:
-    """Fail fast (before any work) on an unknown dataset or variant."""
-    from causalvae import data
-    from causalvae.models.variants import VARIANTS
-
-    if config.dataset not in data.names():
-        raise ValueError(f"unknown dataset {config.dataset!r}; expected one of {data.names()}")
-    if config.checkpoint is None and config.variant not in VARIANTS:
-        raise ValueError(f"unknown variant {config.variant!r}; expected one of {sorted(VARIANTS)}")

@@ -2,7 +2,8 @@
 
 Each (variant, seed) cell is a full ``causalvae run`` in ``<out>/<variant>/seed<k>``.  A cell whose
 ``status.json`` says every stage is done is reused, so an interrupted comparison resumes where it
-stopped; the table is built from complete cells only and names the missing ones.
+stopped; the table is built from complete cells only and names the missing ones.  A cell folder that
+holds another configuration's run (other options, same ``--out``) is refused before any work.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from causalvae.errors import UserError
 from causalvae.io import atomic_open, write_text
-from causalvae.pipeline.config import RunConfig
-from causalvae.pipeline.runner import Progress
+from causalvae.pipeline.config import RunConfig, check_config
+from causalvae.pipeline.runner import Progress, differences
 
 #: Table columns: (label, metrics.json key). DCI disentanglement stands in for the paper's loosely
 #: defined "disentanglement"; CES is the paper's form; specificity is reported bounded and in paper form.
@@ -43,13 +45,25 @@ def cell_dir(out: Path, variant: str, seed: int) -> Path:
     return out / variant / f"seed{seed}"
 
 
-def is_complete(run_dir: Path) -> bool:
-    """A cell counts only when every stage finished (partial results are never mixed in)."""
+def is_complete(run_dir: Path, config: RunConfig | None = None) -> bool:
+    """A cell counts only when every stage finished (partial results are never mixed in), and, given
+    ``config``, only when the folder holds that configuration's run."""
     try:
         status = json.loads((run_dir / "status.json").read_text())
     except (OSError, ValueError):
         return False
-    return bool(status) and all(s.get("state") == "done" for s in status.values()) and "report" in status
+    done = bool(status) and all(s.get("state") == "done" for s in status.values()) and "report" in status
+    return done and (config is None or not foreign_run(run_dir, config))
+
+
+def foreign_run(run_dir: Path, config: RunConfig) -> str:
+    """The options in which the run recorded in ``run_dir/config.json`` differs from ``config``
+    ("" when they agree or the folder holds no run)."""
+    try:
+        recorded = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    return differences(recorded, config.to_dict()) if isinstance(recorded, dict) else ""
 
 
 def compare(base: RunConfig, *, variants: Sequence[str], seeds: int, out: str | Path,
@@ -59,15 +73,19 @@ def compare(base: RunConfig, *, variants: Sequence[str], seeds: int, out: str | 
     from causalvae.sweep.grid import Cell, cell_key
 
     out = Path(out)
-    for variant in variants:
-        for seed in range(seeds):
-            run_dir = cell_dir(out, variant, seed)
-            if is_complete(run_dir):
-                if progress:
-                    progress(f"= {variant} seed {seed}: complete, reused")
-                continue
-            config = replace(base, variant=variant, seed=seed, out=str(run_dir))
-            run_cell(None, Cell(config, cell_key(config), ""), progress=progress)  # a stale partial is deleted first
+    configs = {(variant, seed): replace(base, variant=variant, seed=seed, out=str(cell_dir(out, variant, seed)))
+               for variant in variants for seed in range(seeds)}
+    for config in configs.values():
+        differing = foreign_run(Path(config.out), config)
+        if differing:
+            raise UserError(f"{config.out} holds another configuration's run (options differ: {differing}); "
+                            "use another --out for this comparison")
+    for (variant, seed), config in configs.items():
+        if is_complete(Path(config.out), config):
+            if progress:
+                progress(f"= {variant} seed {seed}: complete, reused")
+            continue
+        run_cell(None, Cell(config, cell_key(config), ""), progress=progress)  # a stale partial is resumed
     return aggregate(out, variants=variants, seeds=seeds)
 
 
@@ -149,12 +167,10 @@ def compare_command(args: argparse.Namespace) -> int:
     if not variants:
         raise ValueError(f"--variants must list at least one variant, got {args.variants!r}")
     base = RunConfig.resolve(dataset=args.dataset, steps=args.steps, n=args.n, latent_dim=args.latent_dim,
-                             device=args.device, quick=args.quick or None, out=args.out,
-                             n_analysis=args.n_analysis, n_pairs=args.n_pairs)
-    from causalvae.pipeline import check_names
-
+                             batch_size=args.batch_size, lr=args.lr, device=args.device, quick=args.quick or None,
+                             out=args.out, n_analysis=args.n_analysis, n_pairs=args.n_pairs)
     for variant in variants:
-        check_names(replace(base, variant=variant))
+        check_config(replace(base, variant=variant))
     out = Path(args.out)
     table, missing = compare(base, variants=variants, seeds=args.seeds, out=out,
                              progress=lambda line: print(line, file=sys.stderr, flush=True))

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import numbers
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,7 @@ class RunConfig:
     hyper: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        _check_types(self)
         for name in ("latent_dim", "n", "batch_size", "n_analysis", "n_pairs"):
             if int(getattr(self, name)) <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
@@ -76,3 +80,97 @@ class RunConfig:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+_WRONG = object()
+
+
+def _check_types(config: RunConfig) -> None:
+    """Every option has its declared type; plain ``int`` / ``float`` replace numpy scalars and integral lrs."""
+    for f in dataclasses.fields(config):
+        object.__setattr__(config, f.name, check_option(f.name, getattr(config, f.name)))
+
+
+def check_option(name: str, value: Any) -> Any:
+    """``value`` of run option ``name`` in its declared type, or a ``ValueError`` naming both.
+
+    Booleans are not numbers (``steps = true`` is refused), strings are not numbers
+    (``steps = "100"``), integers are accepted for float options.
+
+    Examples
+    --------
+    >>> check_option("lr", 1)
+    1.0
+    >>> check_option("quick", "yes")
+    Traceback (most recent call last):
+    ValueError: run option quick must be bool, got 'yes' (str)
+    """
+    hints = typing.get_type_hints(RunConfig)
+    if name not in hints:
+        raise ValueError(f"unknown run option {name!r}; expected one of {sorted(hints)}")
+    hint = hints[name]
+    kinds = [typing.get_origin(k) or k for k in (typing.get_args(hint) if isinstance(hint, types.UnionType)
+                                                 else (hint,))]
+    fixed = next((v for v in (_as_kind(value, kind) for kind in kinds) if v is not _WRONG), _WRONG)
+    if fixed is _WRONG:
+        wanted = " or ".join("None" if k is type(None) else k.__name__ for k in kinds)
+        raise ValueError(f"run option {name} must be {wanted}, got {value!r} ({type(value).__name__})")
+    if name == "hyper":
+        bad = {k: v for k, v in fixed.items() if not isinstance(k, str) or _as_kind(v, float) is _WRONG}
+        if bad:
+            raise ValueError(f"run option hyper must map hyper-parameter names to numbers, got {bad!r}")
+        fixed = {k: float(v) for k, v in fixed.items()}
+    return fixed
+
+
+def _as_kind(value: Any, kind: type) -> Any:
+    """``value`` as ``kind`` when it is one (booleans are not numbers here), else ``_WRONG``."""
+    if kind is type(None):
+        return value if value is None else _WRONG
+    if kind is bool:
+        return value if isinstance(value, bool) else _WRONG
+    if isinstance(value, bool):
+        return _WRONG
+    if kind is int:
+        return int(value) if isinstance(value, numbers.Integral) else _WRONG
+    if kind is float:
+        return float(value) if isinstance(value, numbers.Real) else _WRONG
+    return value if isinstance(value, kind) else _WRONG
+
+
+def check_config(config: RunConfig, *, here: bool = True) -> None:
+    """Fail fast, before any work: unknown dataset, variant or hyper-parameter, too few analysis inputs,
+    a device this machine lacks (when the run executes ``here``, not on a cluster), an unreadable checkpoint.
+
+    Raises
+    ------
+    ValueError : naming the option, what it expects and what it got.
+    """
+    from causalvae import data
+    from causalvae.argtypes import check_device
+    from causalvae.pipeline.effect_stages import REPLICATES
+
+    if config.dataset not in data.names():
+        raise ValueError(f"unknown dataset {config.dataset!r}; expected one of {data.names()}")
+    if config.n_analysis < 2 * REPLICATES:
+        raise ValueError(f"n_analysis must be >= {2 * REPLICATES} (effects are measured on {REPLICATES} batches "
+                         f"of at least 2 inputs), got {config.n_analysis}")
+    if here:
+        check_device(config.device)
+    if config.checkpoint is not None:
+        from causalvae.models.checkpoint import load_checkpoint
+
+        if config.hyper:
+            raise ValueError(f"hyper-parameters {sorted(config.hyper)} act on training; a run from --checkpoint "
+                             "trains nothing")
+        load_checkpoint(config.checkpoint)  # a damaged or foreign file is refused here, in one line
+        return
+    from causalvae.models.variants import VARIANTS
+
+    if config.variant not in VARIANTS:
+        raise ValueError(f"unknown variant {config.variant!r}; expected one of {sorted(VARIANTS)}")
+    known = VARIANTS[config.variant].defaults
+    unknown = sorted(set(config.hyper) - set(known))
+    if unknown:
+        raise ValueError(f"unknown hyper-parameter(s) {unknown} for variant {config.variant!r}; expected some of "
+                         f"{sorted(known)}")

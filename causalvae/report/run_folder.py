@@ -5,6 +5,8 @@ wrong (``missing`` or ``unreadable: ...``) and which pipeline stage (the names o
 ``status.json``) produces it, so the report can say "stage X failed or was skipped" instead of
 crashing.  Outputs listed in :data:`EFFECTS`, :data:`GRAPHS` and :data:`TABLES` are expected
 (their absence is reported); any other ``effects/*.npz`` or ``tables/*.csv`` is shown as well.
+Where ``status.json`` records a stage as failed or skipped, that stage's files are withheld (they
+are partial, or left by another run) and the stage counts as broken even if it writes no file.
 """
 
 from __future__ import annotations
@@ -155,12 +157,39 @@ def read_run_folder(run_dir: str | Path) -> RunFolder:
         traversals=_read(root / "figures" / "traversals.png", "diagnostics", png_bytes),
         log=_read(root / "log.txt", "logging", _text),
     )
+    unfinished = _unfinished_stages(folder.status)
+    folder = _withhold(folder, unfinished)
     stages: dict[str, list[Artifact]] = {}
     for artifact in _expected_artifacts(folder):
         stages.setdefault(artifact.stage, []).append(artifact)
     if not folder.circuits:
         stages.setdefault("circuits", []).append(Artifact(graphs / "circuit_*.svg", "circuits", problem="missing"))
+    for stage, state in unfinished.items():  # a stage without files of its own still did not finish
+        if stage not in stages:
+            stages[stage] = [Artifact(folder.status.path, stage, problem=f"recorded as {state} in status.json")]
     return dataclasses.replace(folder, stages=stages)
+
+
+def _unfinished_stages(status: Artifact) -> dict[str, str]:
+    """Stage -> state ("failed", "skipped", ...) of every stage ``status.json`` does not record as done."""
+    if not status.ok:
+        return {}
+    records = {stage: record if isinstance(record, dict) else {"state": record}
+               for stage, record in status.value.items()}
+    return {stage: str(r.get("state")) for stage, r in records.items() if r.get("state") != "done"}
+
+
+def _withhold(folder: RunFolder, unfinished: dict[str, str]) -> RunFolder:
+    """``folder`` with the files of unfinished stages replaced by a problem saying why they are not shown."""
+    def check(artifact: Artifact) -> Artifact:
+        if artifact.stage not in unfinished or not artifact.ok or artifact.note is not None:
+            return artifact
+        return Artifact(artifact.path, artifact.stage,
+                        problem=f"present but not shown: its stage was {unfinished[artifact.stage]} in this run")
+
+    groups = ("effects", "graphs", "circuits", "graph_data", "tables")
+    return dataclasses.replace(folder, traversals=check(folder.traversals),
+                               **{g: {k: check(a) for k, a in getattr(folder, g).items()} for g in groups})
 
 
 def png_bytes(path: Path) -> bytes:

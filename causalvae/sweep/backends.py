@@ -12,10 +12,16 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from causalvae.errors import UserError
+
 T = TypeVar("T")
 R = TypeVar("R")
 BACKENDS = ("local", "ray")
 OnResult = Callable[[int, Any], None]
+
+
+class WorkersDiedError(UserError, RuntimeError):
+    """Worker processes died more often than ``max_retries`` allows (typically: out of memory)."""
 
 
 def map_tasks(func: Callable[[Any, T], R], items: Sequence[T], *, shared: Any = None, backend: str = "local",
@@ -80,8 +86,9 @@ def map_local(func: Callable[[Any, T], R], items: Sequence[T], *, shared: Any, w
             except BrokenProcessPool:
                 crashes += 1
                 if crashes > max_retries:
-                    raise RuntimeError(f"a worker process died {crashes} times; gave up after max_retries="
-                                       f"{max_retries} with {len(pending)} task(s) unfinished") from None
+                    raise WorkersDiedError(f"a worker process died {crashes} time(s); gave up after max_retries="
+                                           f"{max_retries} with {len(pending)} task(s) unfinished (out of memory? "
+                                           "try fewer --workers, or a larger --max-retries)") from None
     return [results[i] for i in range(len(items))]
 
 

@@ -2,13 +2,14 @@
 
 A cell counts only when its ``status.json`` says every stage finished (``compare.is_complete``):
 complete cells are skipped before any task is sent; an incomplete folder (a dead worker's half-written
-run, or a failed stage of an earlier launch) is deleted before the cell runs again, so partial results
-are never mixed with complete ones.
+run, or a failed stage of an earlier launch) is resumed: training continues from its checkpoint and every
+other output is computed again (:mod:`causalvae.pipeline.runner`), so partial results are never mixed with
+complete ones.  Cells that resolve to the same configuration run once; a cell whose folder another
+process holds is reported as failed, not run twice.
 """
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,18 +35,20 @@ class CellOutcome:
 def run_cell(_shared: None, cell: Cell, *, progress: Progress | None = None) -> CellOutcome:
     """Train or load, analyse and write the cell's run folder (a task of :func:`run_grid`).
 
-    A complete folder is reused; an incomplete one is deleted first; ``progress`` gets the run's log lines.
+    A complete folder is reused; an incomplete one is resumed; ``progress`` gets the run's log lines.
     """
+    from causalvae.folder_lock import FolderBusyError
     from causalvae.pipeline import run
 
-    if is_complete(cell.run_dir):
+    if is_complete(cell.run_dir, cell.config):
         return CellOutcome(cell.name, cell.key, "reused")
-    if cell.run_dir.exists():
-        shutil.rmtree(cell.run_dir)
     start = time.perf_counter()
-    ctx = run(cell.config, progress=progress)
+    try:
+        ctx = run(cell.config, progress=progress)
+    except FolderBusyError as exc:
+        return CellOutcome(cell.name, cell.key, "failed", error=str(exc))
     seconds = round(time.perf_counter() - start, 3)
-    if is_complete(cell.run_dir):
+    if is_complete(cell.run_dir, cell.config):
         return CellOutcome(cell.name, cell.key, "done", seconds)
     failed = {k: v.get("error") or v.get("reason") for k, v in ctx.folder.status.items() if v["state"] != "done"}
     return CellOutcome(cell.name, cell.key, "failed", seconds,
@@ -68,20 +71,24 @@ def run_grid(grid: SweepGrid, *, backend: str = "local", workers: int | None = N
     -------
     One outcome per cell, in grid order.
     """
-    from causalvae.pipeline import check_names
+    from causalvae.argtypes import check_device
     from causalvae.sweep.backends import map_tasks
 
-    cells = grid.cells()
-    for cell in cells:
-        check_names(cell.config)
+    cells = grid.cells()  # checked when the grid was built, but for the devices of the machine running them
+    if backend == "local":
+        for device in sorted({c.config.device for c in cells}):
+            check_device(device)
     outcomes: dict[str, CellOutcome] = {}
-    todo: list[Cell] = []
+    pending: dict[str, Cell] = {}  # by key: analysis sets that resolve alike share one folder and one run
     for cell in cells:
-        if is_complete(cell.run_dir):
+        if cell.key in outcomes or cell.key in pending:
+            continue
+        if is_complete(cell.run_dir, cell.config):
             outcomes[cell.key] = CellOutcome(cell.name, cell.key, "reused")
             _report(progress, outcomes[cell.key])
         else:
-            todo.append(cell)
+            pending[cell.key] = cell
+    todo = list(pending.values())
     cuda = any(c.config.device.startswith("cuda") for c in todo)
     results = map_tasks(runner, todo, backend=backend, workers=workers, address=address, max_retries=max_retries,
                         threads=threads, gpus_per_task=gpus_per_cell if cuda and backend == "ray" else 0.0,
@@ -92,7 +99,7 @@ def run_grid(grid: SweepGrid, *, backend: str = "local", workers: int | None = N
 
 def missing_cells(cells: Sequence[Cell]) -> list[str]:
     """Names of the cells whose run folder is not complete."""
-    return [c.name for c in cells if not is_complete(c.run_dir)]
+    return [c.name for c in cells if not is_complete(c.run_dir, c.config)]
 
 
 def _report(progress: Progress | None, outcome: CellOutcome) -> None:

@@ -4,6 +4,10 @@ Every grid cell is one resolved :class:`~causalvae.pipeline.RunConfig`.  Its run
 hash of that resolved config (``out`` excluded), so a re-launched sweep finds the cells it has already
 finished, and changing any option that affects the numbers gives a new cell rather than reusing a stale one.
 
+A grid is checked when it is built, before any work: repeated variants, datasets, seeds and analysis
+sets are dropped (each cell runs once), and option values of the wrong type (``quick = "yes"``,
+``steps = "100"``), unknown options, datasets, variants or hyper-parameters are refused.
+
 A grid file (TOML shown; JSON with the same keys works too)::
 
     out = "runs/study"                 # folder of the cells and the tables
@@ -31,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from causalvae.pipeline.config import RunConfig
+from causalvae.pipeline.config import RunConfig, check_config, check_option
 
 #: Options a grid sets per axis, never in ``options`` / ``analysis``.
 AXIS_OPTIONS = ("dataset", "variant", "seed", "out")
@@ -75,11 +79,27 @@ class SweepGrid:
                 raise ValueError(f"grid {name} must list at least one entry, got {getattr(self, name)!r}")
         if any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in self.seeds):
             raise ValueError(f"grid seeds must be integers >= 0, got {list(self.seeds)}")
+        if not isinstance(self.options, Mapping):
+            raise ValueError(f"grid options must be a table of run options, got {self.options!r}")
+        if any(not isinstance(a, Mapping) for a in self.analysis):
+            raise ValueError(f"grid analysis must be a table or a list of tables, got {list(self.analysis)!r}")
+        for name in ("variants", "datasets", "seeds", "analysis"):  # a repeated entry would run a cell twice at once
+            object.__setattr__(self, name, _unique(getattr(self, name)))
         allowed = {f.name for f in dataclasses.fields(RunConfig)} - set(AXIS_OPTIONS)
         for where, opts in (("options", self.options), *(("analysis", a) for a in self.analysis)):
             bad = sorted(set(opts) - allowed)
             if bad:
                 raise ValueError(f"unknown run option(s) {bad} in grid {where}; expected some of {sorted(allowed)}")
+            for key, value in opts.items():
+                try:
+                    check_option(key, value)
+                except ValueError as exc:
+                    raise ValueError(f"grid {where}: {exc}") from None
+        for cell in self.cells():
+            try:
+                check_config(cell.config, here=False)  # devices: where the cells run (see run_grid)
+            except (ValueError, KeyError) as exc:
+                raise ValueError(f"grid cell {cell.name}: {exc}") from None
 
     @property
     def cells_dir(self) -> Path:
@@ -98,6 +118,15 @@ class SweepGrid:
                         folder = self.cells_dir / f"{dataset}_{variant}_seed{seed}_{key}"
                         out.append(Cell(dataclasses.replace(config, out=str(folder)), key, analysis_label(analysis)))
         return out
+
+
+def _unique(values: Sequence[Any]) -> tuple[Any, ...]:
+    """``values`` without repeats, in first-seen order (entries may be unhashable tables)."""
+    kept: list[Any] = []
+    for value in values:
+        if value not in kept:
+            kept.append(value)
+    return tuple(kept)
 
 
 def cell_key(config: RunConfig) -> str:
@@ -135,11 +164,11 @@ def grid_from_dict(spec: Mapping[str, Any], *, out: str | None = None) -> SweepG
             raise ValueError(f"grid seeds as a count must be positive, got {seeds}")
         seeds = range(seeds)
     analysis = spec.get("analysis", [{}])
-    if isinstance(analysis, Mapping):
-        analysis = [analysis]
+    if isinstance(analysis, Mapping) or not isinstance(analysis, Sequence) or isinstance(analysis, str):
+        analysis = [analysis]  # one table; anything else is refused by SweepGrid with the value shown
     return SweepGrid(variants=tuple(_names(spec["variants"], "variants")),
                      datasets=tuple(_names(spec["datasets"], "datasets")), seeds=tuple(seeds),
-                     options=dict(spec.get("options", {})), analysis=tuple(dict(a) for a in analysis),
+                     options=spec.get("options", {}), analysis=tuple(analysis),
                      out=str(out if out is not None else spec.get("out", SweepGrid.out)))
 
 

@@ -6,7 +6,6 @@ Regenerate the golden files after an intended change with
 
 import os
 import random
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -96,7 +95,7 @@ def test_edges_are_styled_by_effect_size_and_sign():
     assert '"factor.scale" [label="factor.scale", shape="diamond"' in text
 
 
-@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz `dot` is not installed")
+@pytest.mark.graphviz
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_graphviz_renders_the_dot_file_without_warnings(name, tmp_path):
     path = write_dot(CASES[name](), tmp_path / name)

@@ -31,16 +31,39 @@ def _conv_run(seed: int, *, channels_last: bool = True, steps: int = 2):
     return model, result
 
 
+def float32_drift_bound(steps: int, batch_size: int, side: int = 64) -> float:
+    """Relative bound on how far two float32 trainings that differ only in kernel rounding drift apart.
+
+    A float32 sum of K terms is exact to within K * eps relative to the sum of the terms' magnitudes
+    (Higham's gamma_K, first order).  The longest sum of one training step here is the first
+    convolution's weight gradient: over the batch and the (side / 2)^2 pixels of its stride-2 output.
+    Adam divides each gradient by its own running magnitude, so a relative gradient error reaches the
+    update at most as large, once per step.
+    """
+    return steps * batch_size * (side // 2) ** 2 * torch.finfo(torch.float32).eps
+
+
+def _relative_drift(a, b, start) -> dict[str, float]:
+    """Per parameter: ||a - b|| / ||a - start|| (the runs' difference over how far training moved it)."""
+    sa, sb, s0 = a.state_dict(), b.state_dict(), start.state_dict()
+    return {k: float((sa[k] - sb[k]).norm() / (sa[k] - s0[k]).norm()) for k in sa if (sa[k] - s0[k]).norm() > 0}
+
+
 def test_conv_training_is_deterministic_for_a_seed_and_channels_last_changes_nothing():
     a, ra = _conv_run(1)
     b, _ = _conv_run(1)
     c, _ = _conv_run(2)
     d, rd = _conv_run(1, channels_last=False)
+    start = make_vae("beta-vae", input_shape=(1, 64, 64), latent_dim=4, seed=0)
     assert _same_weights(a, b) and not _same_weights(a, c)
     assert all(p.is_contiguous() for p in a.parameters())  # memory format restored after training
-    for p, q in zip(a.parameters(), d.parameters()):
-        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
-    assert [r["loss"] for r in ra.history] == pytest.approx([r["loss"] for r in rd.history], rel=1e-5)
+    bound = float32_drift_bound(steps=2, batch_size=8)
+    # Elementwise comparisons fail on some CPUs: Adam turns the rounding of a near-zero gradient into a
+    # full-size step of either sign.  Whole tensors cannot hide a layout bug: another seed drifts ~100 %.
+    layouts = _relative_drift(a, d, start)
+    assert max(layouts.values()) <= bound, {k: v for k, v in layouts.items() if v > bound}
+    assert max(_relative_drift(a, c, start).values()) > 100 * bound
+    assert [r["loss"] for r in ra.history] == pytest.approx([r["loss"] for r in rd.history], rel=bound)
 
 
 def test_conv_loss_goes_down():
@@ -64,6 +87,20 @@ def test_progress_bar_shows_loss_and_terms(capsys):
     train(mlp_vae("beta-vae"), tabular(), steps=11, batch_size=32, progress=True)
     err = capsys.readouterr().err
     assert "beta-vae" in err and "kl=" in err and "recon=" in err
+
+
+def test_progress_is_plain_lines_when_stderr_is_not_a_terminal(capsys):
+    train(mlp_vae("beta-vae"), tabular(), steps=20, batch_size=32, progress=True)  # capsys: not a terminal
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert "\r" not in err and len(lines) == 10  # one line per tenth of the run
+    assert lines[0].startswith("beta-vae: step 2/20 loss=") and lines[-1].startswith("beta-vae: step 20/20 ")
+
+
+def test_progress_is_a_bar_on_a_terminal(capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    train(mlp_vae("beta-vae"), tabular(), steps=20, batch_size=32, progress=True)
+    assert "\r" in capsys.readouterr().err  # tqdm redraws its line
 
 
 def test_in_process_resume_matches_uninterrupted_run(tmp_path):

@@ -60,3 +60,15 @@ def test_incomplete_cells_are_missing_not_mixed_in(compared, tmp_path):
     assert "missing cells: beta-vae/seed1" in text
     write_outputs(table, missing, tmp_path)
     assert (tmp_path / "comparison.png").stat().st_size > 0 and (tmp_path / "comparison.csv").exists()
+
+
+def test_cells_of_another_configuration_are_refused_before_any_work(compared):
+    from dataclasses import replace
+
+    from causalvae.errors import UserError
+
+    out, base, _, _ = compared
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(UserError, match=r"vae/seed0 holds another configuration's run \(options differ: lr "):
+        compare(replace(base, lr=0.01), variants=["vae", "beta-vae"], seeds=2, out=out)
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == stamps

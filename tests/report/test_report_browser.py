@@ -16,7 +16,7 @@ ONE_PIXEL_PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M
 
 @pytest.fixture(scope="module")
 def chromium():
-    return find_chromium()  # fails with an install hint where Chromium is missing
+    return find_chromium()  # a missing Chromium skips (fails in CI) before this: see tests/system_tools.py
 
 
 @pytest.fixture(scope="module")

@@ -306,3 +306,18 @@ def test_bad_run_folder_is_a_clear_error(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(NotADirectoryError, match="expected a run folder"):
         build_report(tmp_path / "file")
+
+
+def test_files_of_stages_that_did_not_finish_are_withheld_and_the_summary_says_so(run_copy):
+    # The folder of a run whose training failed, holding an earlier run's heatmaps, traversals and graphs.
+    skipped = [s for s in (*STATUS, "latent_perturbation", "unit_ablation") if s not in ("data", "train")]
+    status = {"data": {"state": "done", "seconds": 0.1},
+              "train": {"state": "failed", "error": "FloatingPointError: nan"},
+              **{s: {"state": "skipped", "reason": "needs train"} for s in skipped}}
+    (run_copy / "status.json").write_text(json.dumps(status))
+    page = parse(build_report(run_copy))
+    text = page.plain_text()
+    assert page.images() == []  # nothing of the earlier run is shown
+    assert "stages wrote their outputs" not in text and "stages' outputs are missing, unreadable or incomplete" in text
+    assert "effects/factor_latent.npz is present but not shown: its stage was skipped in this run" in text
+    assert "train failed or skipped status.json: recorded as failed in status.json" in text

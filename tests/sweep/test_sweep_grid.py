@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import re
 from collections import OrderedDict
 
 import numpy as np
@@ -24,23 +25,23 @@ seeds = 2
 quick = true
 steps = 7
 [[analysis]]
-n_analysis = 8
+n_analysis = 16
 [[analysis]]
-n_analysis = 12
+n_analysis = 24
 """
 
 
 def test_toml_and_json_grids_give_the_same_cells(tmp_path):
     (tmp_path / "g.toml").write_text(TOML.replace("OUT", str(tmp_path / "s")))
     spec = {"out": str(tmp_path / "s"), "variants": ["vae", "beta-vae"], "datasets": ["scm-linear"], "seeds": [0, 1],
-            "options": {"quick": True, "steps": 7}, "analysis": [{"n_analysis": 8}, {"n_analysis": 12}]}
+            "options": {"quick": True, "steps": 7}, "analysis": [{"n_analysis": 16}, {"n_analysis": 24}]}
     (tmp_path / "g.json").write_text(json.dumps(spec))
     a, b = load_grid(tmp_path / "g.toml").cells(), load_grid(tmp_path / "g.json").cells()
     assert a == b and len(a) == 1 * 2 * 2 * 2
-    assert {c.config.steps for c in a} == {7} and {c.config.n_analysis for c in a} == {8, 12}
+    assert {c.config.steps for c in a} == {7} and {c.config.n_analysis for c in a} == {16, 24}
     assert {c.config.n_pairs for c in a} == {RunConfig.resolve(quick=True).n_pairs}  # quick defaults still apply
     assert len({c.run_dir for c in a}) == len(a) and all(c.run_dir.parent == tmp_path / "s" / "cells" for c in a)
-    assert a[0].name == "scm-linear/vae/n_analysis=8/seed0" and a[0].key in a[0].run_dir.name
+    assert a[0].name == "scm-linear/vae/n_analysis=16/seed0" and a[0].key in a[0].run_dir.name
 
 
 def test_cell_key_ignores_out_and_tracks_every_other_option():
@@ -61,9 +62,22 @@ def test_cell_key_ignores_out_and_tracks_every_other_option():
     ({"variants": ["vae"], "datasets": ["scm-linear"], "seeds": 1, "options": {"seed": 3}}, "unknown run option"),
     ({"variants": ["vae"], "datasets": ["scm-linear"], "seeds": 1, "colour": 1}, "unknown grid key"),
     ({"variants": [3], "datasets": ["scm-linear"], "seeds": 1}, "list of names"),
+    ({"variants": ["vae"], "datasets": ["scm-linear"], "seeds": 1, "analysis": [1, 2]},
+     "grid analysis must be a table or a list of tables, got [1, 2]"),
+    ({"variants": ["vae"], "datasets": ["scm-linear"], "seeds": 1, "options": 3}, "grid options must be a table"),
+    ({"variants": ["vae"], "datasets": ["scm-linear"], "seeds": 1, "options": {"quick": "yes"}},
+     "grid options: run option quick must be bool, got 'yes' (str)"),
+    ({"variants": ["vae"], "datasets": ["scm-linear"], "seeds": 1, "options": {"steps": "100"}},
+     "grid options: run option steps must be int, got '100' (str)"),
+    ({"variants": ["vae"], "datasets": ["scm-linear"], "seeds": 1, "analysis": {"n_pairs": 1.5}},
+     "grid analysis: run option n_pairs must be int, got 1.5 (float)"),
+    ({"variants": ["vae", "beta-vae"], "datasets": ["scm-linear"], "seeds": 1, "options": {"hyper": {"beta": 8}}},
+     "grid cell scm-linear/vae/seed0: unknown hyper-parameter(s) ['beta'] for variant 'vae'"),
+    ({"variants": ["beta-vae"], "datasets": ["scm-linear"], "seeds": 1, "options": {"hyper": {"beta": "8"}}},
+     "run option hyper must map hyper-parameter names to numbers"),
 ])
 def test_bad_grids_are_refused(spec, message):
-    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(ValueError, match=re.escape(message)):
         grid_from_dict(spec)
 
 
@@ -78,14 +92,60 @@ def test_bad_grid_files(tmp_path):
         load_grid(tmp_path / "g.toml")
 
 
-def test_unknown_variant_fails_before_any_work(tmp_path):
+def test_unknown_variant_fails_when_the_grid_is_built(tmp_path):
+    with pytest.raises(ValueError, match="grid cell scm-linear/no-such-vae/seed0: unknown variant 'no-such-vae'"):
+        SweepGrid(variants=("no-such-vae",), datasets=("scm-linear",), seeds=(0,), options={"quick": True},
+                  out=str(tmp_path))
+    assert not (tmp_path / "cells").exists()
+
+
+def test_a_device_this_machine_lacks_fails_a_local_sweep_before_any_work(tmp_path):
     from causalvae.sweep import run_grid
 
-    grid = SweepGrid(variants=("no-such-vae",), datasets=("scm-linear",), seeds=(0,), options={"quick": True},
-                     out=str(tmp_path))
-    with pytest.raises(ValueError, match="unknown variant 'no-such-vae'"):
-        run_grid(grid)
+    grid = SweepGrid(variants=("vae",), datasets=("scm-linear",), seeds=(0,),
+                     options={"quick": True, "device": "cuda:99"}, out=str(tmp_path))  # a cluster may have it
+    with pytest.raises(ValueError, match="device 'cuda:99'"):
+        run_grid(grid, backend="local")
     assert not (tmp_path / "cells").exists()
+
+
+def test_repeated_entries_are_dropped_so_no_cell_runs_twice(tmp_path):
+    grid = grid_from_dict({"variants": ["vae", "vae"], "datasets": ["scm-linear"], "seeds": [0, 0, 1],
+                           "options": {"quick": True}, "analysis": [{"n_pairs": 16}, {"n_pairs": 16}]},
+                          out=str(tmp_path))
+    assert grid.variants == ("vae",) and grid.seeds == (0, 1) and grid.analysis == ({"n_pairs": 16},)
+    cells = grid.cells()
+    assert len(cells) == 2 and len({c.run_dir for c in cells}) == 2
+
+
+def test_analysis_sets_that_resolve_alike_share_one_run(tmp_path):
+    from causalvae.sweep import run_grid
+    from causalvae.sweep.cells import CellOutcome
+
+    grid = grid_from_dict({"variants": ["vae"], "datasets": ["scm-linear"], "seeds": [0],
+                           "options": {"quick": True}, "analysis": [{}, {"n_pairs": 16}]}, out=str(tmp_path))
+    a, b = grid.cells()
+    assert a.key == b.key and a.run_dir == b.run_dir and a.analysis != b.analysis
+    ran = []
+    outcomes = run_grid(grid, runner=_record_cell, workers=1,
+                        progress=ran.append)
+    assert [o.state for o in outcomes] == ["done", "done"] and len(ran) == 1  # one task for the shared folder
+    assert outcomes[0] == outcomes[1] and isinstance(outcomes[0], CellOutcome)
+
+
+def _record_cell(shared, cell):
+    from causalvae.sweep.cells import CellOutcome
+
+    return CellOutcome(cell.name, cell.key, "done", 0.0)
+
+
+def test_a_dead_worker_without_retries_is_a_one_line_user_error(tmp_path):
+    from causalvae.errors import is_user_error
+    from causalvae.sweep.backends import WorkersDiedError
+
+    with pytest.raises(WorkersDiedError, match="gave up after max_retries=0") as died:
+        map_tasks(_die_once, [2], shared=str(tmp_path / "died"), workers=1, max_retries=0)
+    assert is_user_error(died.value) and "\n" not in str(died.value)
 
 
 def test_unit_chunks_cover_every_unit_once_in_order():
@@ -166,6 +226,12 @@ def test_cli_sweep_bad_grid_is_a_one_line_error(tmp_path, capsys):
     (tmp_path / "g.json").write_text(json.dumps({"variants": ["vae"], "datasets": ["nope"], "seeds": 1}))
     assert main(["sweep", str(tmp_path / "g.json"), "--out", str(tmp_path / "o")]) == 2
     assert "unknown dataset 'nope'" in capsys.readouterr().err
+    (tmp_path / "g.toml").write_text('variants = ["vae"]\ndatasets = ["scm-linear"]\nseeds = 1\n'
+                                     '[options]\nquick = "yes"\n')
+    assert main(["sweep", str(tmp_path / "g.toml"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err == "causalvae sweep: error: grid options: run option quick must be bool, got 'yes' (str)\n"
+    assert not (tmp_path / "o").exists()
 
 
 def test_the_grid_file_shown_in_the_docs_loads(tmp_path):

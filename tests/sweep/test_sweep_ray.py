@@ -18,7 +18,7 @@ from causalvae.pipeline.compare import is_complete  # noqa: E402
 from causalvae.sweep import SweepGrid, run_cell, split_ablation_effects, sweep  # noqa: E402
 
 pytestmark = pytest.mark.slow  # tiny pipeline runs on both backends
-TINY = {"quick": True, "steps": 10, "n": 200, "n_analysis": 8, "n_pairs": 8}
+TINY = {"quick": True, "steps": 10, "n": 200, "n_analysis": 16, "n_pairs": 8}
 
 
 @pytest.fixture(scope="module", autouse=True)
