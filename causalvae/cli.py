@@ -133,7 +133,7 @@ def _register_compare(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="runs/compare", help="folder of the cells and the table")
     _analysis_arguments(p)
     p.add_argument("--quick", action="store_true", help="tiny configuration, for smoke tests")
-    p.set_defaults(handler=_lazy("causalvae.pipeline.compare", "compare_command"))
+    p.set_defaults(handler=_lazy("causalvae.sweep.compare", "compare_command"))
 
 
 def _register_models(sub: argparse._SubParsersAction) -> None:

@@ -22,6 +22,10 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 FALLBACK_DEFAULTS: dict[str, Any] = dict(latent_dim=8, steps=2000, n=10_000, batch_size=64, lr=1e-3)
 QUICK_OVERRIDES: dict[str, Any] = dict(steps=30, n=600, n_analysis=16, n_pairs=16, batch_size=32)
 
+#: Independent input batches per measured effect matrix; their spread gives the effects' standard errors,
+#: which the unit graph's edge test needs (a t(R - 1) test: R = 8 gives it usable power over ~10^5 pairs).
+REPLICATES = 8
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -148,7 +152,6 @@ def check_config(config: RunConfig, *, here: bool = True) -> None:
     """
     from causalvae import data
     from causalvae.argtypes import check_device
-    from causalvae.pipeline.effect_stages import REPLICATES
 
     if config.dataset not in data.names():
         raise ValueError(f"unknown dataset {config.dataset!r}; expected one of {data.names()}")

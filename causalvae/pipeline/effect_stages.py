@@ -8,14 +8,12 @@ from collections.abc import Callable
 import numpy as np
 
 from causalvae.effects import EffectMatrix
+from causalvae.pipeline.config import REPLICATES
 from causalvae.pipeline.context import RunContext
 from causalvae.units import unit_id
 
 LATENT = "latent.mu"
 GRID = tuple(float(c) for c in range(-3, 4))
-#: Independent input batches per measured matrix; their spread gives the effects' standard errors,
-#: which the unit graph's edge test needs (a t(R - 1) test: R = 8 gives it usable power over ~10^5 tested pairs).
-REPLICATES = 8
 
 
 def sub_seeds(seed: int, purpose: str, n: int) -> list[int]:

@@ -1,7 +1,7 @@
 """The sweep's table: mean ± 95 % t-interval over seeds per dataset, variant and analysis set.
 
 Built from the run folders alone (complete cells only; the missing ones are named), so it is the same
-whichever backend ran the cells.  The per-group statistics are :func:`causalvae.pipeline.compare.summarise_cells`.
+whichever backend ran the cells.  The per-group statistics are :func:`causalvae.sweep.compare.summarise_cells`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from causalvae.io import atomic_open, write_text
-from causalvae.pipeline.compare import PAPER, summarise_cells, table_markdown
+from causalvae.sweep.compare import PAPER, summarise_cells, table_markdown
 from causalvae.sweep.grid import Cell, SweepGrid
 
 GROUP_COLUMNS = ("dataset", "analysis", "variant")

@@ -1,6 +1,6 @@
 """Run or reuse one grid cell, and a whole grid on a backend.
 
-A cell counts only when its ``status.json`` says every stage finished (``compare.is_complete``):
+A cell counts only when its ``status.json`` says every stage finished (:func:`is_complete`):
 complete cells are skipped before any task is sent; an incomplete folder (a dead worker's half-written
 run, or a failed stage of an earlier launch) is resumed: training continues from its checkpoint and every
 other output is computed again (:mod:`causalvae.pipeline.runner`), so partial results are never mixed with
@@ -10,12 +10,14 @@ process holds is reported as failed, not run twice.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-from causalvae.pipeline.compare import is_complete
-from causalvae.pipeline.runner import Progress
+from causalvae.pipeline.config import RunConfig
+from causalvae.pipeline.runner import Progress, differences
 from causalvae.sweep.grid import Cell, SweepGrid
 
 CellRunner = Callable[[None, Cell], "CellOutcome"]
@@ -30,6 +32,27 @@ class CellOutcome:
     state: str
     seconds: float = 0.0
     error: str | None = None
+
+
+def is_complete(run_dir: Path, config: RunConfig | None = None) -> bool:
+    """A cell counts only when every stage finished (partial results are never mixed in), and, given
+    ``config``, only when the folder holds that configuration's run."""
+    try:
+        status = json.loads((run_dir / "status.json").read_text())
+    except (OSError, ValueError):
+        return False
+    done = bool(status) and all(s.get("state") == "done" for s in status.values()) and "report" in status
+    return done and (config is None or not foreign_run(run_dir, config))
+
+
+def foreign_run(run_dir: Path, config: RunConfig) -> str:
+    """The options in which the run recorded in ``run_dir/config.json`` differs from ``config``
+    ("" when they agree or the folder holds no run)."""
+    try:
+        recorded = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    return differences(recorded, config.to_dict()) if isinstance(recorded, dict) else ""
 
 
 def run_cell(_shared: None, cell: Cell, *, progress: Progress | None = None) -> CellOutcome:

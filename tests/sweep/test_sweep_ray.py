@@ -14,7 +14,7 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from causalvae.interventions import ablation_effects  # noqa: E402
-from causalvae.pipeline.compare import is_complete  # noqa: E402
+from causalvae.sweep.cells import is_complete  # noqa: E402
 from causalvae.sweep import SweepGrid, run_cell, split_ablation_effects, sweep  # noqa: E402
 
 pytestmark = pytest.mark.slow  # tiny pipeline runs on both backends

@@ -20,7 +20,9 @@ import numpy as np
 from causalvae.errors import UserError
 from causalvae.io import atomic_open, write_text
 from causalvae.pipeline.config import RunConfig, check_config
-from causalvae.pipeline.runner import Progress, differences
+from causalvae.pipeline.runner import Progress
+from causalvae.sweep.cells import foreign_run, is_complete, run_cell
+from causalvae.sweep.grid import Cell, cell_key
 
 #: Table columns: (label, metrics.json key). DCI disentanglement stands in for the paper's loosely
 #: defined "disentanglement"; CES is the paper's form; specificity is reported bounded and in paper form.
@@ -45,32 +47,9 @@ def cell_dir(out: Path, variant: str, seed: int) -> Path:
     return out / variant / f"seed{seed}"
 
 
-def is_complete(run_dir: Path, config: RunConfig | None = None) -> bool:
-    """A cell counts only when every stage finished (partial results are never mixed in), and, given
-    ``config``, only when the folder holds that configuration's run."""
-    try:
-        status = json.loads((run_dir / "status.json").read_text())
-    except (OSError, ValueError):
-        return False
-    done = bool(status) and all(s.get("state") == "done" for s in status.values()) and "report" in status
-    return done and (config is None or not foreign_run(run_dir, config))
-
-
-def foreign_run(run_dir: Path, config: RunConfig) -> str:
-    """The options in which the run recorded in ``run_dir/config.json`` differs from ``config``
-    ("" when they agree or the folder holds no run)."""
-    try:
-        recorded = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return ""
-    return differences(recorded, config.to_dict()) if isinstance(recorded, dict) else ""
-
-
 def compare(base: RunConfig, *, variants: Sequence[str], seeds: int, out: str | Path,
             progress: Progress | None = None) -> tuple["pd.DataFrame", list[str]]:  # noqa: F821
     """Run (or reuse) every cell, then aggregate; returns the table and the missing cells."""
-    from causalvae.sweep.cells import run_cell
-    from causalvae.sweep.grid import Cell, cell_key
 
     out = Path(out)
     configs = {(variant, seed): replace(base, variant=variant, seed=seed, out=str(cell_dir(out, variant, seed)))

@@ -9,7 +9,7 @@ from scipy import stats
 from causalvae.pipeline import RunConfig
 
 pytestmark = pytest.mark.slow  # four tiny pipeline runs
-from causalvae.pipeline.compare import TABLE_METRICS, aggregate, cell_dir, compare, table_markdown, write_outputs
+from causalvae.sweep.compare import TABLE_METRICS, aggregate, cell_dir, compare, table_markdown, write_outputs
 
 
 @pytest.fixture(scope="module")
