@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Train the paper study's models (issue: six architectures x 3 seeds on dSprites, >= 10,000 steps),
+# one `causalvae train` at a time. Every call resumes its folder from the last checkpoint, so the
+# script can be killed and relaunched at any time; finished models are skipped.
+#
+#   STUDY=/path/to/study STEPS=10000 nice -n 19 bash examples/paper_study_train.sh
+#
+# Analyse the checkpoints afterwards with `causalvae run --checkpoint STUDY/dsprites/<cell>/last.safetensors`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+STUDY=${STUDY:-runs/study}
+STEPS=${STEPS:-10000}
+VARIANTS=${VARIANTS:-"vae beta-vae beta-tc-vae factor-vae dip-vae-ii"}
+SEEDS=${SEEDS:-"0 1 2"}
+BIN=${BIN:-.venv/bin}
+for seed in $SEEDS; do
+  for variant in $VARIANTS; do
+    out="$STUDY/dsprites/${variant}_seed${seed}"
+    if [ -f "$out/done" ]; then continue; fi
+    echo "$(date -Is) training $variant seed $seed -> $out"
+    "$BIN/causalvae" train --dataset dsprites --variant "$variant" --latent-dim 10 --steps "$STEPS" \
+      --batch-size 64 --lr 5e-4 --seed "$seed" --out "$out" --checkpoint-every 500 --no-progress
+    touch "$out/done"
+  done
+done
