@@ -174,7 +174,12 @@ def pair_scores(predicted: np.ndarray, target: np.ndarray, *, tolerance: np.ndar
 
 def disagreement(targets: Mapping[str, np.ndarray], *, tolerance: np.ndarray,
                  usable: np.ndarray | None = None) -> np.ndarray:
-    """(N,) bool: pairs on which two hypotheses' ``v*`` differ by more than τ_j on a usable read-out j."""
+    """(N,) bool: pairs on which two hypotheses' ``v*`` differ by more than τ_j on a usable read-out j.
+
+    >>> disagreement({"empty": np.array([[0.0, 1.0], [0.0, 1.0]]), "dag": np.array([[0.0, 1.05], [0.0, 2.0]])},
+    ...              tolerance=np.array([0.1, 0.1])).tolist()
+    [False, True]
+    """
     arrays = np.stack([np.asarray(t, dtype=np.float64) for t in targets.values()])
     tol, _, use = _readout_arrays(arrays.shape[2], tolerance, np.ones(arrays.shape[2]), usable)
     spread = arrays.max(axis=0) - arrays.min(axis=0)
@@ -206,6 +211,14 @@ def iia_table(predicted: Predictions, targets: Predictions, *, tolerance: np.nda
     One row per (hypothesis, factor): ``n``, ``strict`` / ``graded`` with ``_low`` / ``_high`` bounds,
     ``distinguishing`` (share of pairs on which the hypotheses disagree) and ``strict_distinguishing``
     (strict IIA on those pairs; NaN without any).
+
+    Examples
+    --------
+    >>> v = np.array([[0.0], [1.0], [2.0]])
+    >>> t = iia_table({"empty": {"a": v}}, {"empty": {"a": v + [[0.0], [0.0], [1.0]]}}, tolerance=np.array([0.1]),
+    ...               variance=np.array([1.0]), n_boot=50)
+    >>> t.loc[t.factor == "a", ["strict", "graded"]].round(3).values.tolist()
+    [[0.667, 0.667]]
     """
     unknown = sorted(set(predicted) - set(targets))
     if unknown or not predicted:
@@ -251,6 +264,11 @@ def select(candidates: Mapping[str, np.ndarray | Mapping[str, np.ndarray]], targ
 
     ``candidates`` maps a name to its read-outs, (N, K) for all factors alike (a coordinate swap does
     not depend on which factor it stands for) or ``{factor: (N, K)}``; use training pairs only.
+
+    >>> target = {"a": np.array([[1.0, 0.0]]), "b": np.array([[0.0, 1.0]])}
+    >>> select({"z0": np.array([[1.0, 0.0]]), "z1": np.array([[0.0, 1.0]])}, target,
+    ...        tolerance=np.array([0.1, 0.1]), variance=np.ones(2))
+    {'a': 'z0', 'b': 'z1'}
     """
     out = {}
     for k, target in targets.items():
@@ -283,7 +301,12 @@ def effect_matrix(base: np.ndarray, swapped: Mapping[str, np.ndarray], *, scale:
 def null_threshold(base: np.ndarray, null_swaps: Sequence[np.ndarray], *, scale: np.ndarray,
                    usable: np.ndarray | None = None, alpha: float = 0.05) -> float:
     """Westfall–Young max-null edge threshold: the ``1 - alpha`` quantile, over random-subspace swaps of
-    the aligned blocks' size, of ``max_j E|R_j(swap) - R_j(base)| / sd(V_j)`` over usable read-outs."""
+    the aligned blocks' size, of ``max_j E|R_j(swap) - R_j(base)| / sd(V_j)`` over usable read-outs.
+
+    >>> base = np.zeros((2, 2))
+    >>> null_threshold(base, [base + [[0.1, 0.3]], base + [[0.2, 0.0]]], scale=np.ones(2), alpha=0.5)
+    0.3
+    """
     if not 0 < alpha < 1 or not len(null_swaps):
         raise ValueError(f"need alpha in (0, 1) and >= 1 null swap, got alpha={alpha}, {len(null_swaps)} swaps")
     use = np.ones(np.shape(base)[1], dtype=bool) if usable is None else np.asarray(usable, dtype=bool)
@@ -310,7 +333,12 @@ def interchange_graph(delta: pd.DataFrame, *, threshold: float, usable: np.ndarr
 def graph_scores(graph: nx.DiGraph, reference: nx.DiGraph, delta: pd.DataFrame | None = None,
                  usable: np.ndarray | None = None) -> dict[str, float]:
     """SHD, directed precision/recall/F1 against ``reference`` and, given ``Δ``, the ROC-AUC of Δ over the
-    threshold (pairs into unusable read-outs score 0, as the thresholded graph never claims them)."""
+    threshold (pairs into unusable read-outs score 0, as the thresholded graph never claims them).
+
+    >>> delta = pd.DataFrame([[1.0, 0.6], [0.1, 1.0]], index=["a", "b"], columns=["a", "b"])
+    >>> graph_scores(interchange_graph(delta, threshold=0.3), nx.DiGraph([("a", "b")]), delta)
+    {'shd': 0.0, 'precision': 1.0, 'recall': 1.0, 'f1': 1.0, 'roc_auc': 1.0}
+    """
     from causalvae.causal.dags import compare_dags, edge_roc_auc
 
     out = {k: float(v) for k, v in compare_dags(graph, reference).items() if k in ("shd", "precision", "recall", "f1")}

@@ -94,7 +94,8 @@ def search(train: Interchanger, test: Interchanger, hl: ab.HighLevelModel, *,
     rand = dict(zip(names, random_blocks(site, 1, dim=test.dim(site), n=len(names), seed=seed + 1)))
     predicted = {cls: {h: {k: held_out(b[k]) for k in names} for h, b in by_h.items()}
                  for cls, by_h in blocks.items() if by_h}
-    predicted["random"] = {h.name: {k: test.run(rand[k]) for k in names} for h in hyps}
+    random_swaps = {k: test.run(rand[k]) for k in names}
+    predicted["random"] = dict.fromkeys([h.name for h in hyps], random_swaps)
     predicted["no-swap"] = {h.name: dict.fromkeys(names, test.base_readout) for h in hyps}
     frames = [ab.iia_table(p, goal_test, n_boot=n_boot, seed=seed, **readouts.kwargs()).assign(alignment=cls)
               for cls, p in predicted.items()]
