@@ -53,7 +53,8 @@ def ablation_effects(model: nn.Module, x, *, sites: Sequence[str] | Mapping[str,
         difference) or ``"screen"`` (attribution, then the top ``verify_fraction`` of units exactly).
     device : where to compute (default: the model's device).
     batch_size : inputs per chunk (bounds memory); units_per_pass: interventions stacked along the
-        batch axis (default 1 on CPU, 16 on CUDA).
+        batch axis (default :func:`~causalvae.interventions.sweep.default_units_per_pass`: 16 on CUDA,
+        on a CPU enough to fill ~256 inputs per replay).
     readout : also measure the change of these factor predictions of the output (columns
         ``factor.<name>``; exact methods only).
     spec : the model's declaration (:class:`~causalvae.interventions.ModelSpec`): which output is
