@@ -2,7 +2,9 @@
 
 The effect carried from ``source`` to ``targets`` is the sum, over all directed paths, of the
 product of edge weights (``|effect|``) along the path — exact for linear networks, the standard
-path-patching approximation otherwise.  Computed in linear time by dynamic programming.
+path-patching approximation otherwise.  Computed in linear time by dynamic programming.  Used by the
+motif counts (:mod:`causalvae.causal.motifs`); circuits are measured, not path-summed
+(:mod:`causalvae.causal.circuits`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 import networkx as nx
+
+from causalvae.causal.effect_graph import readout_id
 
 
 @dataclass(frozen=True)
@@ -54,3 +58,14 @@ def flow(G: nx.DiGraph, source: str, targets: Collection[str], *, weight: str = 
         if total:
             co[node] = total
     return Flow(source=source, targets=target_set, reach=reach, co_reach=co)
+
+
+def default_targets(G: nx.DiGraph, factor: str) -> list[str]:
+    """Targets of a factor's path sums: its read-out node ``readout.<factor>`` when ``G`` has one, else every latent."""
+    own = readout_id(factor)
+    if own in G:
+        return [own]
+    latents = [n for n, r in G.nodes(data="role") if r == "latent"]
+    if not latents:
+        raise ValueError(f"no target for factor {factor!r}: the graph has neither {own!r} nor latent nodes")
+    return latents

@@ -6,17 +6,18 @@ Motifs (``layer`` is the layer of the centre node; of the start node for paralle
 ``convergent``   a unit with edges from two or more factors;
 ``divergent``    a unit with edges into two or more units of one later site (e.g. several latents);
 ``bottleneck``   a (factor, unit) pair where the unit carries more than ``bottleneck`` of the factor's
-                 path-sum effect on its targets (:mod:`causalvae.causal.circuits`);
+                 path-sum effect on its targets (:mod:`causalvae.causal.flow`);
 ``parallel``     a pair ``(s, t)`` joined by two or more two-step paths ``s -> m -> t`` (redundancy).
 
 Detector and convergent use every factor edge; the path motifs use :func:`entry_graph`.
 The null model rewires edges by double edge swaps *within* each (source site, target site) block —
 ``(a→b, c→d) → (a→d, c→b)`` — which keeps every node's in- and out-degree per block and the layer
 structure (the directed, layered counterpart of ``networkx.double_edge_swap``); edge weights move
-with their source node.  ``z = (count − null mean) / null std`` (NaN when the null has no spread).
-Detector, convergent and divergent counts are functions of those per-block degrees, so the null
-leaves them unchanged (z is NaN by construction); the null tests the path motifs (bottleneck,
-parallel), which depend on how the edges are wired.
+with their source node.  ``z = (count − null mean) / null std``.  Detector, convergent and divergent
+counts are functions of those per-block degrees, so the null leaves them unchanged; the null tests
+the path motifs (bottleneck, parallel), which depend on how the edges are wired.  Where ``z`` is
+undefined the ``note`` column says why (fixed by the degrees, or a null that never changed the
+count because its blocks had too few rewirable edges) instead of leaving a bare NaN.
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from causalvae.causal.circuits import default_targets
 from causalvae.causal.effect_graph import entry_graph
-from causalvae.causal.flow import flow
+from causalvae.causal.flow import default_targets, flow
 from causalvae.units import is_factor, parse_factor
 
 MOTIFS = ("detector", "convergent", "divergent", "bottleneck", "parallel")
+#: Motifs whose counts are functions of the per-block degrees that the null model preserves.
+DEGREE_FIXED = ("detector", "convergent", "divergent")
 
 
 def _layer(G: nx.DiGraph, n: str) -> int:
@@ -96,8 +98,8 @@ def motifs(graph: nx.DiGraph, *, n_null: int = 100, seed: int = 0, bottleneck: f
 
     Returns
     -------
-    Columns ``motif, layer, count, null_mean, null_std, z`` for every (motif, layer) observed in
-    the graph or in any null sample.
+    Columns ``motif, layer, count, null_mean, null_std, z, note`` for every (motif, layer) observed
+    in the graph or in any null sample; ``note`` explains an undefined ``z``.
     """
     if graph.graph.get("kind") != "unit":
         raise ValueError(f"graph must be a causal unit graph (kind 'unit'), got kind {graph.graph.get('kind')!r}")
@@ -111,6 +113,8 @@ def motifs(graph: nx.DiGraph, *, n_null: int = 100, seed: int = 0, bottleneck: f
     for key in keys:
         draws = np.array([c[key] for c in nulls], dtype=float)
         sd = draws.std(ddof=1)
+        note = ("" if sd > 0 else "fixed by the per-block degrees the null preserves" if key[0] in DEGREE_FIXED
+                else "the null never changed this count (too few rewirable edges in its blocks)")
         rows.append({"motif": key[0], "layer": key[1], "count": observed[key], "null_mean": draws.mean(),
-                     "null_std": sd, "z": (observed[key] - draws.mean()) / sd if sd > 0 else np.nan})
-    return pd.DataFrame(rows, columns=["motif", "layer", "count", "null_mean", "null_std", "z"])
+                     "null_std": sd, "z": (observed[key] - draws.mean()) / sd if sd > 0 else np.nan, "note": note})
+    return pd.DataFrame(rows, columns=["motif", "layer", "count", "null_mean", "null_std", "z", "note"])

@@ -17,6 +17,7 @@ from pathlib import Path
 from causalvae.errors import is_fatal, is_user_error
 from causalvae.pipeline import alignment_stages as a
 from causalvae.pipeline import causal_stages as c
+from causalvae.pipeline import circuit_stages as cs
 from causalvae.pipeline import effect_stages as e
 from causalvae.pipeline import model_stages as m
 from causalvae.pipeline import output_stages as o
@@ -41,7 +42,7 @@ STAGE_TABLE: tuple[tuple[str, Callable[[RunContext], None], tuple[str, ...]], ..
     ("unit_graph", c.unit_graph, ("input_manipulation", "unit_ablation", "readout_ablation")),
     ("alignment", a.alignment, ("readouts",)),
     ("mediation", c.mediation, ("readouts", "diagnostics")),
-    ("circuits", c.circuits, ("unit_graph",)),
+    ("circuits", cs.circuits, ("input_manipulation", "readouts", "diagnostics")),
     ("motifs_and_classes", c.motifs_and_classes, ("unit_graph",)),
     ("disentanglement", o.disentanglement, ("diagnostics",)),
     ("export", o.export, ("data",)),

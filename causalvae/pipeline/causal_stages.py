@@ -81,32 +81,6 @@ def mediation(ctx: RunContext) -> None:
     ctx.tables["mediation"] = pd.concat(frames, ignore_index=True)
 
 
-def circuits(ctx: RunContext) -> None:
-    """Per-factor circuits, validated by mean-ablating every unit outside them."""
-    from causalvae import causal, interventions
-
-    cfg, ds = ctx.config, ctx.dataset
-    sites = [*site_names(ctx.model, "encoder"), LATENT]
-
-    def evaluate(factor: str, keep: set[str]) -> float:
-        name = factor.removeprefix("factor.")
-        p, k = ctx.pairs(name), ds.factor_index(name)
-        before, after = (interventions.ablate_outside(ctx.model, x, keep, sites=sites, kind="mean", outcome="output",
-                                                      device=cfg.device) for x in (p.x, p.x_prime))
-        return float(np.mean(np.abs(_predicted_factors(ctx, after)[:, k] - _predicted_factors(ctx, before)[:, k])))
-
-    found = causal.circuits(ctx.graphs["unit"], evaluate=evaluate)
-    rows = []
-    for factor, c in found.items():
-        ctx.graphs[f"circuit_{factor.removeprefix('factor.')}"] = c.graph
-        rows.append({"factor": factor, "size": c.size, "carried": c.carried, "faithfulness": c.faithfulness})
-        ctx.metric(f"circuit.{factor.removeprefix('factor.')}.faithfulness", c.faithfulness)
-        ctx.metric(f"circuit.{factor.removeprefix('factor.')}.size", c.size)
-    import pandas as pd
-
-    ctx.tables["circuits"] = pd.DataFrame(rows)
-
-
 def motifs_and_classes(ctx: RunContext) -> None:
     from causalvae import causal
 

@@ -66,6 +66,8 @@ def test_motif_null_preserves_degrees_and_gives_z_scores(G):
     by = df.set_index(["motif", "layer"])
     # detector / convergent / divergent are fixed by the per-block degrees: no null spread, z undefined
     assert (by.loc["detector", "null_std"] == 0).all() and by.loc["detector", "z"].isna().all()
+    assert (by.loc["detector", "note"] == "fixed by the per-block degrees the null preserves").all()
+    assert by.loc[("parallel", 0), "note"] == ""
     # the path motifs vary under rewiring; the planted parallel paths are over-represented
     assert by.loc[("parallel", 0), "null_std"] > 0 and by.loc[("parallel", 0), "z"] > 1
     with pytest.raises(ValueError, match="kind 'unit'"):

@@ -51,7 +51,7 @@ def test_graph_files_read_back_and_render(tabular_run):
         assert set(G.edges) == set(ctx.graphs[name].edges)
         assert read_json(out / "graphs" / f"{name}.json").number_of_edges() == G.number_of_edges()
     circuits = sorted((out / "graphs").glob("circuit_*.graphml"))
-    assert len(circuits) == len(ctx.dataset.factor_names)
+    assert len(circuits) == 2 * len(ctx.dataset.factor_names)  # an encoder and a decoder circuit per factor
 
 
 @pytest.mark.graphviz
