@@ -166,7 +166,8 @@ class PairRunner:
         self.n_units = {s: int(self.envs[0][0][self.traced.site_nodes[s]].shape[1]) for s in self.sites}
         self.units_by_site = {s: unit_ids(s, n) for s, n in self.n_units.items()}
         self.where = {u: (s, i) for s, ids in self.units_by_site.items() for i, u in enumerate(ids)}
-        b_x, b_xp = (np.concatenate([behaviour.values(env[i][self.node]) for env in self.envs]) for i in (0, 1))
+        self.clean = [tuple(behaviour.values(env[self.node]) for env in envs) for envs in self.envs]  # per chunk
+        b_x, b_xp = (np.concatenate([values[i] for values in self.clean]) for i in (0, 1))
         self.signs = np.where((b_xp - b_x).mean(0) < 0, -1.0, 1.0)
         self.effects = (b_xp - b_x) @ self.signs  # per-pair directed effect, every unit present
         self._reference(np.concatenate([self.x, self.xp]) if reference is None else reference, batch_size)
@@ -206,11 +207,12 @@ class PairRunner:
                     site, index = self.where[uid]
                     masks[site][g, index] = True
             for env_x, env_xp in self.envs:
-                b_x, b_xp = (self._ablated(env, masks, len(group)) for env in (env_x, env_xp))
+                both = torch.cat([self._ablated(env, masks, len(group)) for env in (env_x, env_xp)])
+                b_x, b_xp = self.behaviour.values(both).reshape(2, len(group), -1, self.signs.size)  # one read-out call
                 out[start:start + len(group)] += ((b_xp - b_x) @ self.signs).sum(1)
         return out / self.n_pairs
 
-    def _ablated(self, env, masks, g: int) -> np.ndarray:
+    def _ablated(self, env, masks, g: int) -> torch.Tensor:
         local: dict = {}
         with analysis_mode(self.model), torch.no_grad():
             for node in self.ablation_nodes:
@@ -221,8 +223,7 @@ class PairRunner:
                     a = a.reshape(g, -1, *a.shape[1:])
                     keep = masks[site].reshape(g, 1, -1, *([1] * (a.dim() - 3)))
                     local[node] = torch.where(keep, a, self.ref[site].to(a.dtype)).reshape(-1, *a.shape[2:])
-            value = local[self.node]
-        return self.behaviour.values(value).reshape(g, -1, self.signs.size)
+            return local[self.node]
 
     def patched(self, site: str, units: Sequence[int], *, read: str | None = None, read_units: Sequence[int] = (),
                 noising: bool = False) -> np.ndarray:
@@ -240,10 +241,10 @@ class PairRunner:
             linear = None
         n_cols = self.signs.size if read is None else len(read_units)
         total = np.zeros((len(units), n_cols))
-        for env_x, env_xp in self.envs:
+        for (env_x, env_xp), clean in zip(self.envs, self.clean):
             env, src = (env_xp, env_x) if noising else (env_x, env_xp)
             a, alt = env[node], src[node]
-            old = self._read(env[target], read, read_units)
+            old = clean[1 if noising else 0] if read is None else self._read(env[target], read, read_units)
             live = [i for i, u in enumerate(units) if not torch.equal(a[:, u], alt[:, u])]  # others: no-ops
             for start in range(0, len(live), self.per_pass):
                 group = live[start:start + self.per_pass]
