@@ -24,7 +24,7 @@ import pandas as pd
 from causalvae import causal
 from causalvae.pipeline import RunConfig, run
 
-QUICK = dict(steps=200, n=2000, n_analysis=32, n_pairs=32, hyper={"hidden": (32, 32)})
+QUICK = dict(steps=200, n=2000, n_analysis=32, n_pairs=32)
 
 
 def edges(G: nx.DiGraph) -> str:
@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"\ntrue factor DAG:    {edges(truth)}")
     print(f"learned (PC, pgmpy): {edges(learned)}")
     print("  vs true: " + ", ".join(f"{k} {v:.3g}" for k, v in learned_vs_true.items() if isinstance(v, (int, float))))
-    implemented = {k.removeprefix("alignment."): v for k, v in ctx.metrics.items() if k.startswith("alignment.")}
+    implemented = {k.removeprefix("alignment."): v["value"] if isinstance(v, dict) else v
+                   for k, v in ctx.metrics.items() if k.startswith("alignment.")}
     if "aligned" in ctx.graphs:
         bare = nx.relabel_nodes(ctx.graphs["aligned"], lambda n: n.removeprefix("factor."))
         bare.remove_edges_from([(a, b) for a, b, s in bare.edges(data="status") if s == "missing"])
