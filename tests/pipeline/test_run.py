@@ -114,4 +114,6 @@ def test_image_pipeline_quick(tmp_path):
     assert all(v["state"] == "done" for v in status.values())
     assert (out / "figures" / "traversals.png").stat().st_size > 0
     metrics = json.loads((out / "metrics.json").read_text())
-    assert "alignment.shd" in metrics and "circuit.shape.faithfulness" in metrics
+    assert "alignment.control.no-swap" in metrics and "alignment.readouts_usable" in metrics
+    assert "circuit.shape.encoder.faithfulness" in metrics and "circuit.shape.decoder.faithfulness" in metrics
+    assert "unit_graph.edges" in metrics
