@@ -48,7 +48,7 @@ class EffectMatrix:
     --------
     >>> m = EffectMatrix(np.eye(2), ["a[0]", "a[1]"], ["b[0]", "b[1]"],
     ...                  intervention="zero-ablation", statistic="mean_abs", n_samples=8)
-    >>> m.to_frame().loc["a[1]", "b[1]"]
+    >>> float(m.to_frame().loc["a[1]", "b[1]"])
     1.0
     """
 
