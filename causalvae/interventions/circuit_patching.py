@@ -116,16 +116,6 @@ def readout_gradient(readout: Callable[[np.ndarray], np.ndarray], image: np.ndar
     return grad.reshape(image.shape)
 
 
-def _ancestors(nodes: Iterable[fx.Node]) -> set[fx.Node]:
-    seen, stack = set(nodes), list(nodes)
-    while stack:
-        for arg in stack.pop().all_input_nodes:
-            if arg not in seen:
-                seen.add(arg)
-                stack.append(arg)
-    return seen
-
-
 class PairRunner:
     """Cached clean passes of oriented pairs, and every measurement a circuit search needs.
 
@@ -158,7 +148,7 @@ class PairRunner:
                 raise ValueError(f"site {site!r} does not feed the behaviour at {behaviour.site!r}; circuit sites must "
                                  f"lie upstream of it")
         site_nodes = {s: self.traced.site_nodes[s] for s in dict.fromkeys(wanted) if s != OUTPUT}
-        needed = _ancestors([self.node, *site_nodes.values()]) - {self.traced.input_node}
+        needed = self.traced.ancestors([self.node, *site_nodes.values()]) - {self.traced.input_node}
         self.forward_nodes = sorted(needed, key=self.traced.position.__getitem__)
         self.rows = list(chunks(len(self.x), batch_size))
         self.envs = [(self._run(to_tensor(self.x, rows, self.device)), self._run(to_tensor(self.xp, rows, self.device)))

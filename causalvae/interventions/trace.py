@@ -83,7 +83,8 @@ class TracedModel:
                     stack.append(user)
         return seen
 
-    def _ancestors(self, roots: Iterable[fx.Node]) -> set[fx.Node]:
+    def ancestors(self, roots: Iterable[fx.Node]) -> set[fx.Node]:
+        """``roots`` and every node they read from."""
         seen = set(roots)
         stack = list(roots)
         while stack:
@@ -98,7 +99,7 @@ class TracedModel:
         key = (site, targets)
         if key not in self._downstream:
             target_nodes = [self.node_of(t) for t in targets]
-            need = self.descendants([self.site_nodes[site]]) & self._ancestors(target_nodes)
+            need = self.descendants([self.site_nodes[site]]) & self.ancestors(target_nodes)
             self._downstream[key] = tuple(sorted(need, key=self.position.__getitem__))
         return self._downstream[key]
 
