@@ -7,28 +7,29 @@ import warnings
 import numpy as np
 
 
+def _adjusted(p_values: np.ndarray, adjust) -> np.ndarray:
+    """Apply ``adjust(sorted finite p-values) -> adjusted, in sorted order`` to the finite p-values; NaN stays NaN."""
+    p = np.asarray(p_values, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    finite = np.isfinite(p)
+    vals = p[finite]
+    if ((vals < 0) | (vals > 1)).any():
+        raise ValueError(f"p-values must lie in [0, 1], got range [{vals.min()}, {vals.max()}]")
+    if vals.size:
+        order = np.argsort(vals)
+        adjusted = np.empty(vals.size)
+        adjusted[order] = adjust(vals[order]).clip(max=1.0)
+        out[finite] = adjusted
+    return out
+
+
 def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
     """Benjamini–Hochberg adjusted p-values (q-values); NaN p-values stay NaN and are not counted.
 
     >>> benjamini_hochberg(np.array([0.01, 0.04, 0.03])).round(3).tolist()
     [0.03, 0.04, 0.04]
     """
-    p = np.asarray(p_values, dtype=np.float64)
-    q = np.full(p.shape, np.nan)
-    finite = np.isfinite(p)
-    if ((p[finite] < 0) | (p[finite] > 1)).any():
-        raise ValueError(f"p-values must lie in [0, 1], got range [{p[finite].min()}, {p[finite].max()}]")
-    vals = p[finite]
-    m = vals.size
-    if m == 0:
-        return q
-    order = np.argsort(vals)
-    scaled = vals[order] * m / np.arange(1, m + 1)
-    adjusted = np.minimum.accumulate(scaled[::-1])[::-1].clip(max=1.0)
-    out = np.empty(m)
-    out[order] = adjusted
-    q[finite] = out
-    return q
+    return _adjusted(p_values, lambda v: np.minimum.accumulate((v * v.size / np.arange(1, v.size + 1))[::-1])[::-1])
 
 
 def bootstrap_weights(n: int, *, n_boot: int, seed: int) -> np.ndarray:
@@ -73,18 +74,7 @@ def holm(p_values: np.ndarray) -> np.ndarray:
     >>> holm(np.array([0.01, 0.04, 0.03])).round(3).tolist()
     [0.03, 0.06, 0.06]
     """
-    p = np.asarray(p_values, dtype=np.float64)
-    out = np.full(p.shape, np.nan)
-    finite = np.isfinite(p)
-    vals = p[finite]
-    if vals.size == 0:
-        return out
-    order = np.argsort(vals)
-    scaled = vals[order] * (vals.size - np.arange(vals.size))
-    adjusted = np.empty(vals.size)
-    adjusted[order] = np.maximum.accumulate(scaled).clip(max=1.0)
-    out[finite] = adjusted
-    return out
+    return _adjusted(p_values, lambda v: np.maximum.accumulate(v * (v.size - np.arange(v.size))))
 
 
 def minimal_effect_pvalues(values: np.ndarray, stderr: np.ndarray, *, dof: int, floor: np.ndarray | float,
