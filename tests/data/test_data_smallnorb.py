@@ -6,7 +6,7 @@ import struct
 import numpy as np
 import pytest
 
-from causalvae.data import load, smallnorb
+from causalvae.data import benchmark_files, load, smallnorb
 from causalvae.data.benchmark_files import FormatError
 from test_data_benchmarks import _check_independent
 
