@@ -11,6 +11,7 @@ analysis batch, the same values for x and x′.  Method and definitions: :mod:`c
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from causalvae.pipeline.context import RunContext
 from causalvae.pipeline.effect_stages import LATENT, site_names
@@ -88,6 +89,10 @@ def circuits(ctx: RunContext) -> None:
                                        readout_score=readout_score(scores.loc[factor]),
                                        min_readout_score=MIN_READOUT_SCORE, **common))
     ctx.tables["circuits"] = causal.circuit_table(results)
+    ctx.tables["circuit_curves"] = pd.DataFrame(
+        [{"factor": r.factor, "part": r.part, "size": int(size), "n_units": r.curve.n_units, "faithfulness": f}
+         for r in results if r.curve is not None for size, f in zip(r.curve.sizes, r.curve.faithfulness)],
+        columns=["factor", "part", "size", "n_units", "faithfulness"])
     for r in results:
         ctx.graphs[f"circuit_{r.factor}_{r.part}"] = r.graph
         for key, value in (("faithfulness", r.faithfulness), ("size", r.size), ("random_mean", r.random_mean),

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from causalvae.pipeline.causal_stages import factor_graph
 from causalvae.pipeline.context import RunContext
+from causalvae.pipeline.effect_stages import LATENT
+from causalvae.units import unit_ids
 
 
 def load_data(ctx: RunContext) -> None:
@@ -60,6 +63,21 @@ def diagnostics(ctx: RunContext) -> None:
     if len(ctx.dataset.obs_shape) == 3:
         models.plot_traversals(model, ctx.x_analysis[0], ctx.folder.path("figures/traversals.png"), latent_kl=kl,
                                title=f"{cfg.variant} on {cfg.dataset}: latent traversals (rows sorted by KL)")
+        save_reconstructions(ctx)
+    ctx.tables["latent_kl"] = pd.DataFrame({"latent": unit_ids(LATENT, len(kl)), "kl": kl})
+
+
+def save_reconstructions(ctx: RunContext, n: int = 8) -> None:
+    """``figures/reconstructions.png``: the first ``n`` analysis inputs over their reconstructions (z = μ)."""
+    import torch
+
+    from causalvae.report.plots import save_figure
+    from causalvae.report.run_plots import reconstruction_grid
+
+    x = ctx.x_analysis[:n]
+    with torch.no_grad():
+        x_hat = ctx.model.reconstruct(torch.as_tensor(x, device=ctx.config.device)).float().cpu().numpy()
+    save_figure(reconstruction_grid(x, x_hat), ctx.folder.path("figures/reconstructions.png"), dpi=80)
 
 
 def extract_graph(ctx: RunContext) -> None:

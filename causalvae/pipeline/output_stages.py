@@ -45,8 +45,14 @@ MAX_RENDER_NODES, MAX_RENDER_EDGES = 400, 1500
 def export(ctx: RunContext) -> None:
     """Write effect matrices (NPZ + CSV), graphs (GraphML, DOT, JSON, SVG), tables (CSV) and metrics.json."""
     from causalvae import graph
+    from causalvae.report import artifacts
 
     folder = ctx.folder
+    produced = {"effect": [n for n, m in ctx.effects.items() if isinstance(m, EffectMatrix)],
+                "graph": list(ctx.graphs), "table": list(ctx.tables)}
+    artifacts.check_registered(produced)
+    for s in artifacts.unproduced(produced, [n for n in folder.status if folder.ok(n)]):
+        folder.log(f"  export: {s.kind} {s.name} is listed as an output of {s.stage}, which finished without it")
     for name, matrix in ctx.effects.items():
         if isinstance(matrix, EffectMatrix):
             matrix.save(folder.path(f"effects/{name}.npz"))
