@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 STUDY=${STUDY:-runs/study}
 STEPS=${STEPS:-10000}
-VARIANTS=${VARIANTS:-"vae beta-vae beta-tc-vae factor-vae dip-vae-ii"}
+VARIANTS=${VARIANTS:-"vae beta-vae beta-tc-vae factor-vae dip-vae-ii vq-vae"}
 SEEDS=${SEEDS:-"0 1 2"}
 BIN=${BIN:-.venv/bin}
 for seed in $SEEDS; do
