@@ -14,7 +14,7 @@ import networkx as nx
 import causalvae
 
 PACKAGE_DIR = Path(causalvae.__file__).parent
-BASE = {"units", "effects", "io", "argtypes", "allocator", "errors", "folder_lock", "modelstate", "__init__",
+BASE = {"units", "effects", "io", "argtypes", "allocator", "errors", "folder_lock", "modelstate", "inputs", "__init__",
         "__main__", "py"}
 GRAPH_TORCH = {"extract_common", "extract_fx", "extract_hooks", "extraction", "cli"}
 BELOW = {
