@@ -29,7 +29,7 @@ from causalvae.io import write_text
 from causalvae.pipeline import alignment_stages as stage
 from causalvae.pipeline.config import RunConfig
 from causalvae.pipeline.context import RunContext
-from causalvae.pipeline.runner import RunFolder
+from causalvae.pipeline.runner import RunWorkspace
 
 NOTES = """Notes. DAS is the cost that reacts most to machine load: its backward passes through the conv
 decoder run two intra-op threads each, and with more runnable processes than cores those threads
@@ -60,7 +60,7 @@ def main() -> None:
              models.make_vae(cfg.variant, input_shape=ds.obs_shape, latent_dim=cfg.latent_dim, seed=cfg.seed)).eval()
     readouts = timed(rows, "factorial read-outs (fit + tolerance + cross-talk)",
                      lambda: causal.readouts(ds, n=min(len(ds), 4000), seed=cfg.seed), "n = 4000, 200 pairs/factor")
-    ctx = RunContext(config=cfg, folder=RunFolder(Path(cfg.out)), dataset=ds, model=model, readouts=readouts)
+    ctx = RunContext(config=cfg, folder=RunWorkspace(Path(cfg.out)), dataset=ds, model=model, readouts=readouts)
     train, test = stage._pairs(ctx)
     spec = search_mod.ReadoutSpec(ds.factor_names, readouts.tolerance, readouts.factor_std ** 2, readouts.usable)
     readout = torch_readout(readouts.parameters(), ds.factor_names)

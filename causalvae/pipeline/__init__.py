@@ -23,7 +23,7 @@ from causalvae.pipeline import model_stages as m
 from causalvae.pipeline import output_stages as o
 from causalvae.pipeline.config import RunConfig, check_config
 from causalvae.pipeline.context import RunContext
-from causalvae.pipeline.runner import Progress, RunFolder
+from causalvae.pipeline.runner import Progress, RunWorkspace
 
 __all__ = ["RunConfig", "run", "run_command", "check_config", "STAGES", "STAGE_TABLE"]
 
@@ -69,7 +69,7 @@ def run(config: RunConfig, *, progress: Progress | None = None, overwrite: bool 
     import causalvae
 
     settings = {**config.to_dict(), "versions": _versions(causalvae.__version__)}
-    folder = RunFolder(Path(config.out), progress=progress, config=settings, overwrite=overwrite)
+    folder = RunWorkspace(Path(config.out), progress=progress, config=settings, overwrite=overwrite)
     try:
         ctx = RunContext(config=config, folder=folder)
         folder.log(f"causalvae run: {config.dataset} / {config.variant} / seed {config.seed} -> {folder.root}")

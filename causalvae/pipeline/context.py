@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from causalvae.pipeline.config import RunConfig
-from causalvae.pipeline.runner import RunFolder
+from causalvae.pipeline.runner import RunWorkspace
 
 
 @dataclass
@@ -16,7 +16,7 @@ class RunContext:
     """Mutable state threaded through the stages (each stage adds what it produced)."""
 
     config: RunConfig
-    folder: RunFolder
+    folder: RunWorkspace
     dataset: Any = None
     model: Any = None
     x_analysis: np.ndarray | None = None

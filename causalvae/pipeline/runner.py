@@ -43,8 +43,9 @@ NOT_IDENTITY = ("out", "versions")
 
 
 @dataclass
-class RunFolder:
-    """A run's output folder with its lock, log and per-stage status.
+class RunWorkspace:
+    """A run's output folder while the run writes it: its lock, log and per-stage status (the report
+    reads a finished folder as :class:`causalvae.report.run_folder.RunFolder`).
 
     Parameters
     ----------

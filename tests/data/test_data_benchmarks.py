@@ -283,7 +283,7 @@ def test_run_takes_the_path(small_mpi, tmp_path):
     from causalvae.pipeline.config import RunConfig
     from causalvae.pipeline.context import RunContext
     from causalvae.pipeline.model_stages import load_data
-    from causalvae.pipeline.runner import RunFolder
+    from causalvae.pipeline.runner import RunWorkspace
 
     path = tmp_path / "mpi3d_toy.npz"
     np.savez(path, images=_encoded_images(24))
@@ -291,6 +291,6 @@ def test_run_takes_the_path(small_mpi, tmp_path):
     config = RunConfig.resolve(dataset=args.dataset, path=args.path, n=20, quick=True, out=str(tmp_path / "run"))
     assert config.to_dict()["path"] == str(path)
     assert "path" not in RunConfig.resolve(dataset="scm-linear", quick=True).to_dict()   # unchanged sweep cell keys
-    ctx = RunContext(config, RunFolder(tmp_path / "run"))
+    ctx = RunContext(config, RunWorkspace(tmp_path / "run"))
     load_data(ctx)
     assert ctx.dataset.name == "mpi3d" and len(ctx.dataset) == 20 and ctx.x_analysis.shape == (16, 3, 64, 64)

@@ -15,7 +15,7 @@ import pytest
 
 from causalvae.errors import UserError
 from causalvae.folder_lock import LOCK_NAME, FolderBusyError, FolderLock
-from causalvae.pipeline.runner import RunFolder, differences
+from causalvae.pipeline.runner import RunWorkspace, differences
 
 CONFIG = {"dataset": "causal-sprites", "variant": "beta-vae", "lr": 5e-4, "seed": 0, "out": "runs/smoke"}
 
@@ -28,7 +28,7 @@ def tree_hashes(root: Path) -> dict[str, str]:
 
 def finished_run(root: Path, config: dict = CONFIG) -> Path:
     """A folder as a finished run of ``config`` leaves it (plus a file of the user's)."""
-    folder = RunFolder(root, config={**config, "versions": {"causalvae": "0"}})
+    folder = RunWorkspace(root, config={**config, "versions": {"causalvae": "0"}})
     for name in ("status.json", "metrics.json", "report.html", "effects/factor_unit.npz", "figures/traversals.png",
                  "checkpoint/last.safetensors", "checkpoint/log.jsonl"):
         folder.path(name).write_text(name)
@@ -42,7 +42,7 @@ def test_another_configuration_is_refused_naming_the_options_and_nothing_is_touc
     root = finished_run(tmp_path / "run")
     before = tree_hashes(root)
     with pytest.raises(UserError) as refused:
-        RunFolder(root, config={**CONFIG, "dataset": "scm-linear", "lr": 1e-3})
+        RunWorkspace(root, config={**CONFIG, "dataset": "scm-linear", "lr": 1e-3})
     message = str(refused.value)
     assert "dataset 'causal-sprites' there, 'scm-linear' here" in message and "lr 0.0005 there, 0.001 here" in message
     assert "--overwrite" in message and "\n" not in message
@@ -52,7 +52,7 @@ def test_another_configuration_is_refused_naming_the_options_and_nothing_is_touc
 
 def test_the_same_configuration_resumes_from_the_checkpoint_and_recomputes_the_rest(tmp_path):
     root = finished_run(tmp_path / "run")
-    folder = RunFolder(root, config={**CONFIG, "out": "elsewhere"})  # where it was written is not the configuration
+    folder = RunWorkspace(root, config={**CONFIG, "out": "elsewhere"})  # where it was written is not the configuration
     folder.close()
     left = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and p.name != LOCK_NAME)
     assert left == ["checkpoint/last.safetensors", "checkpoint/log.jsonl", "config.json", "log.txt", "notes.txt"]
@@ -62,7 +62,7 @@ def test_the_same_configuration_resumes_from_the_checkpoint_and_recomputes_the_r
 
 def test_overwrite_deletes_the_run_outputs_only(tmp_path):
     root = finished_run(tmp_path / "run")
-    RunFolder(root, config={**CONFIG, "dataset": "scm-linear"}, overwrite=True).close()
+    RunWorkspace(root, config={**CONFIG, "dataset": "scm-linear"}, overwrite=True).close()
     assert sorted(p.name for p in root.iterdir() if p.name != LOCK_NAME) == ["config.json", "log.txt", "notes.txt"]
     assert json.loads((root / "config.json").read_text())["dataset"] == "scm-linear"
 
@@ -71,33 +71,33 @@ def test_overwrite_refuses_to_delete_the_checkpoint_it_is_to_read(tmp_path):
     root = finished_run(tmp_path / "run")
     inside = str(root / "checkpoint" / "last.safetensors")
     with pytest.raises(UserError, match="lies in the outputs that --overwrite would delete"):
-        RunFolder(root, config={**CONFIG, "checkpoint": inside}, overwrite=True)
+        RunWorkspace(root, config={**CONFIG, "checkpoint": inside}, overwrite=True)
     assert (root / "checkpoint" / "last.safetensors").exists()
 
 
 def test_outputs_without_a_config_are_refused_but_a_folder_of_other_files_is_used(tmp_path):
     (tmp_path / "a" / "effects").mkdir(parents=True)
     with pytest.raises(UserError, match="no readable config.json"):
-        RunFolder(tmp_path / "a", config=CONFIG)
+        RunWorkspace(tmp_path / "a", config=CONFIG)
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "README").write_text("mine")
-    RunFolder(tmp_path / "b", config=CONFIG).close()
+    RunWorkspace(tmp_path / "b", config=CONFIG).close()
     assert (tmp_path / "b" / "README").read_text() == "mine"
 
 
 def test_a_folder_in_use_is_refused_naming_the_holder(tmp_path):
-    first = RunFolder(tmp_path / "run", config=CONFIG)
+    first = RunWorkspace(tmp_path / "run", config=CONFIG)
     try:
         with pytest.raises(FolderBusyError) as busy:
-            RunFolder(tmp_path / "run", config=CONFIG)
+            RunWorkspace(tmp_path / "run", config=CONFIG)
         assert f"pid {os.getpid()} on " in str(busy.value) and "started " in str(busy.value)
     finally:
         first.close()
-    RunFolder(tmp_path / "run", config=CONFIG).close()  # free again once the holder is done
+    RunWorkspace(tmp_path / "run", config=CONFIG).close()  # free again once the holder is done
 
 
 def test_library_warnings_go_to_the_log_not_the_terminal(tmp_path, capfd):
-    folder = RunFolder(tmp_path / "run", progress=print)
+    folder = RunWorkspace(tmp_path / "run", progress=print)
 
     def noisy():
         warnings.warn("lbfgs failed to converge", RuntimeWarning)
@@ -113,7 +113,7 @@ def test_library_warnings_go_to_the_log_not_the_terminal(tmp_path, capfd):
 
 
 def test_a_full_disk_stops_the_run_while_other_failures_only_fail_their_stage(tmp_path):
-    folder = RunFolder(tmp_path / "run")
+    folder = RunWorkspace(tmp_path / "run")
 
     def full(): raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "run" / "m.json"))
 
