@@ -86,12 +86,17 @@ def inferred_spec(model: nn.Module) -> ModelSpec:
 
     A site table lists the latent head's sites (stage ``"latent"``) in forward order: mean,
     log-variance, then the sample; the reconstruction is the first output (causalvae's
-    ``VAEOutput.logits``).
+    ``VAEOutput.logits``).  A vector-quantised head (units ``"position"``: pre-quantisation
+    vectors, codes, quantised vectors) has no log-variance: its latent is the last site, the
+    quantised vectors the decoder reads.
     """
     table = _site_table(model)
     if table is None:
         return ModelSpec()
-    latent = [s.name for s in table if s.stage == "latent"]
+    heads = [s for s in table if s.stage == "latent"]
+    if any(getattr(s, "unit", None) == "position" for s in heads):
+        return ModelSpec(latent_site=heads[-1].name, reconstruction=0)
+    latent = [s.name for s in heads]
     return ModelSpec(latent_site=latent[0] if latent else None, logvar_site=latent[1] if len(latent) > 1 else None,
                      reconstruction=0)
 

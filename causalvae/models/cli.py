@@ -26,7 +26,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--dataset", required=True, help="dataset name for causalvae.data.load")
     parser.add_argument("--n", type=positive_int, default=None, help="dataset size to draw (default: per dataset)")
     parser.add_argument("--path", default=None, help="local file for datasets read from disk (default: none)")
-    parser.add_argument("--variant", default="beta-vae", help="vae, beta-vae, beta-tc-vae, factor-vae, dip-vae-ii")
+    parser.add_argument("--variant", default="beta-vae", help="vae, beta-vae, beta-tc-vae, factor-vae, dip-vae-ii, vq-vae")
     parser.add_argument("--latent-dim", type=positive_int, default=10, help="latent coordinates")
     parser.add_argument("--steps", type=positive_int, required=True, help="total training steps of the run")
     parser.add_argument("--batch-size", type=positive_int, default=64, help="mini-batch size")
@@ -78,14 +78,17 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> argparse.Argument
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
-    """Print reconstruction error vs the constant-image baseline and per-latent KL; optional figure/JSON."""
+    """Print reconstruction error vs the constant-image baseline and per-latent KL (a VQ-VAE: code entropy per
+    position and codebook usage); optional figure (Gaussian latents) / JSON."""
     import numpy as np
 
     from causalvae.data import load
     from causalvae.io import write_json
     from causalvae.models.checkpoint import load_checkpoint, load_model
-    from causalvae.models.diagnostics import ACTIVE_KL_THRESHOLD, latent_kl, reconstruction_quality
+    from causalvae.models.diagnostics import (ACTIVE_KL_THRESHOLD, code_entropy, code_usage, latent_kl,
+                                              reconstruction_quality)
     from causalvae.models.traversals import plot_traversals
+    from causalvae.models.vq import VQVAE
 
     model = load_model(args.checkpoint)
     step = load_checkpoint(args.checkpoint).training.get("step")
@@ -96,18 +99,29 @@ def evaluate_command(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(args.seed)
     idx = np.sort(rng.choice(len(dataset), size=min(args.n, len(dataset)), replace=False))
     quality = reconstruction_quality(model, dataset, indices=idx)
-    kl = latent_kl(model, dataset, indices=idx)
+    quantised = isinstance(model, VQVAE)
+    # a VQ-VAE has no posterior: the information a position carries is its code entropy (models.diagnostics)
+    name, information = (("code_entropy", code_entropy(model, dataset, indices=idx)) if quantised
+                         else ("latent_kl", latent_kl(model, dataset, indices=idx)))
     summary = {"checkpoint": str(args.checkpoint), "variant": model.config.variant, "step": step,
-               "dataset": dataset.name, **quality, "latent_kl": kl.tolist(),
-               "active_latents": int((kl > ACTIVE_KL_THRESHOLD).sum())}
+               "dataset": dataset.name, **quality, name: information.tolist(),
+               "active_latents": int((information > ACTIVE_KL_THRESHOLD).sum())}
     print(f"{model.config.variant} at step {step} on {quality['n']:.0f} {dataset.name} observations:")
     print(f"  reconstruction NLL {quality['nll']:.2f} nats/obs (constant image {quality['baseline_nll']:.2f}), "
           f"MSE {quality['mse']:.5f} (constant image {quality['baseline_mse']:.5f})")
-    print(f"  active latents {summary['active_latents']}/{len(kl)}; KL per latent "
-          + " ".join(f"{v:.2f}" for v in kl))
-    if args.figure:
+    what = ("active positions {}/{}; code entropy (nats) per position " if quantised
+            else "active latents {}/{}; KL per latent ")
+    print("  " + what.format(summary["active_latents"], len(information))
+          + " ".join(f"{v:.2f}" for v in information))
+    if quantised:
+        used = code_usage(model, dataset, indices=idx).sum(0) > 0
+        summary["codes_used"] = int(used.sum())
+        print(f"  codebook: {used.sum()} of {len(used)} codes used")
+    if args.figure and quantised:
+        print("  traversals: not drawn (a VQ-VAE position takes codebook vectors, there is no latent value to sweep)")
+    elif args.figure:
         image = np.asarray(dataset.x[idx[:1]], dtype=np.float32)[0]
-        plot_traversals(model, image, args.figure, latent_kl=kl,
+        plot_traversals(model, image, args.figure, latent_kl=information,
                         title=f"{model.config.variant}, {dataset.name}, step {step}")
         print(f"  traversals: {args.figure}")
     if args.json:

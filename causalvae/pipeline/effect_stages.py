@@ -10,10 +10,10 @@ import numpy as np
 from causalvae.effects import EffectMatrix
 from causalvae.pipeline.config import REPLICATES
 from causalvae.pipeline.context import RunContext
+from causalvae.pipeline.latent_measures import GAUSSIAN_LATENT, GRID
 from causalvae.units import unit_id
 
-LATENT = "latent.mu"
-GRID = tuple(float(c) for c in range(-3, 4))
+LATENT = GAUSSIAN_LATENT
 
 
 def sub_seeds(seed: int, purpose: str, n: int) -> list[int]:
@@ -49,51 +49,46 @@ def input_manipulation(ctx: RunContext) -> None:
     """Factor x unit and factor x latent responses from factor-controlled pairs."""
     from causalvae import interventions
 
+    from causalvae.pipeline.latent_measures import encoder_latent_site
+
     cfg, model = ctx.config, ctx.model
-    sites = [*site_names(model, "encoder"), LATENT]
+    latent = encoder_latent_site(model)
+    sites = [*site_names(model, "encoder"), latent]
     per_batch = max(2, cfg.n_pairs // REPLICATES)
     reps = [interventions.factor_effects(model, ctx.dataset, sites=sites, n_pairs=per_batch, seed=s, device=cfg.device)
             for s in sub_seeds(cfg.seed, "input_manipulation", REPLICATES)]
     silent = sorted(set().union(*(r.meta["silent"] for r in reps)))  # silent in any replicate
     averaged = EffectMatrix.average(reps)
     responses = dataclasses.replace(averaged, meta={**averaged.meta, "silent": silent})
-    latents = [t for t in responses.targets if t.startswith(LATENT + "[")]
+    latents = [t for t in responses.targets if t.startswith(latent + "[")]
     ctx.effects["factor_unit"] = responses.select(targets=[t for t in responses.targets if t not in latents])
     ctx.effects["factor_latent"] = responses.select(targets=latents)
 
 
 def latent_perturbation(ctx: RunContext) -> None:
-    """do(z_i = c): effects on decoder units; CES, intervention specificity and circuit modularity.
+    """do(z_i = c) (a VQ-VAE: the code swaps do(c_i = j)): effects on decoder units; CES, intervention
+    specificity and circuit modularity (:func:`causalvae.pipeline.latent_measures.paper_measures`, shared
+    with the study analysis).
 
     CES and specificity compare *decoded observations* D(z) (:func:`causalvae.interventions.paper_metrics`,
-    the one implementation the examples share), as DESIGN §5 defines them.
+    or :func:`causalvae.interventions.code_swap_profile` for codes), as DESIGN §5 defines them.
     """
-    from causalvae import interventions
-    from causalvae.metrics import interventional
+    from causalvae.pipeline import latent_measures as lm
 
     cfg, model, x = ctx.config, ctx.model, ctx.x_analysis
-    decoder = site_names(model, "decoder")
-    ctx.effects["latent_decoder_signed"] = interventions.latent_effects(
-        model, x, values=GRID, targets=decoder, statistic="mean", device=cfg.device)
-    ctx.effects["latent_decoder"] = interventions.latent_effects(
-        model, x, values=GRID, targets=decoder, statistic="mean_abs", device=cfg.device)
-
-    ces, spec, decoded = interventions.paper_metrics(model, x, kl=ctx.effects["latent_kl"], grid=GRID,
-                                                     recon_error=ctx.metrics.get("recon.nll"), device=cfg.device)
-    for name in ("paper", "active_only", "sqrt_p_normalised", "calibrated"):
-        ctx.metric(f"ces.{name}", getattr(ces, name))
+    information = ctx.effects["latent_information"]
+    measures = lm.paper_measures(model, x, information=information, recon_error=ctx.metrics.get("recon.nll"),
+                                 device=cfg.device)
+    ctx.effects["latent_decoder_signed"] = measures.decoder_signed
+    ctx.effects["latent_decoder"] = measures.decoder_abs
+    per_latent = measures.ces.per_latent
     ctx.effects["ces_per_latent"] = EffectMatrix(
-        decoded.grid_distance[:, None], [unit_id(LATENT, i) for i in range(len(decoded.grid_distance))],
-        ["decoded_l2"], intervention="do(z=c)", statistic="mean", n_samples=len(x), meta={"values": list(GRID)})
-    active = ctx.effects["latent_kl"] > interventional.ACTIVE_KL
-    ctx.metric("specificity.paper", np.mean(spec.paper[active]) if active.any() else float("nan"))
-    ctx.metric("specificity.bounded", np.mean(spec.bounded[active]) if active.any() else float("nan"))
-
-    modularity = interventional.circuit_modularity_per_layer(ctx.effects["latent_decoder_signed"], active=active)
-    for site, result in modularity.items():
-        ctx.metric(f"circuit_modularity.{site}", result.value)
-    values = [r.value for r in modularity.values() if np.isfinite(r.value)]
-    ctx.metric("circuit_modularity.mean", np.mean(values) if values else float("nan"))
+        per_latent[:, None], [unit_id(lm.latent_site(model), i) for i in range(len(per_latent))], ["decoded_l2"],
+        intervention=measures.intervention, statistic="mean", n_samples=len(x),
+        meta={"values": list(GRID)} if measures.intervention == "do(z=c)"
+        else {"codes": measures.decoder_signed.meta["codes"]})
+    for key, value in measures.scores(information).items():
+        ctx.metric(key, value)
 
 
 def unit_ablation(ctx: RunContext) -> None:
@@ -149,6 +144,13 @@ def readout_effects(ctx: RunContext) -> None:
     ctx.tables["readout_scores"] = scores
     for _, row in scores.iterrows():
         ctx.metric(f"readout.{row['factor']}.{row['metric']}", row["test"])
+    from causalvae.pipeline.latent_measures import is_quantised
+
+    if is_quantised(model):
+        ctx.folder.log("  latent -> read-out effects and factor-level specificity: not measured for VQ codes "
+                       "(defined for do(z_i = c) on a Gaussian latent); the read-outs are fitted")
+        return
+
     def readout_effects_on(part: np.ndarray) -> EffectMatrix:
         base, under_do = interventions.decoded_under_do(model, part, np.asarray(GRID), device=cfg.device)
         baseline = np.concatenate([base] * len(GRID))

@@ -7,7 +7,6 @@ import pandas as pd
 
 from causalvae.pipeline.causal_stages import factor_graph
 from causalvae.pipeline.context import RunContext
-from causalvae.pipeline.effect_stages import LATENT
 from causalvae.units import unit_ids
 
 
@@ -50,21 +49,32 @@ def train_or_load(ctx: RunContext) -> None:
 
 
 def diagnostics(ctx: RunContext) -> None:
-    """Reconstruction quality against the best constant image, per-latent KL, traversal figure."""
+    """Reconstruction quality against the best constant image, information per latent (KL, or a VQ-VAE's
+    code entropy), traversal figure (Gaussian latents: a VQ position takes codebook vectors, not a sweep)."""
     from causalvae import models
+    from causalvae.pipeline import latent_measures as lm
 
     cfg, model = ctx.config, ctx.model
     quality = models.reconstruction_quality(model, ctx.x_analysis, device=cfg.device)
     for key, value in quality.items():
         ctx.metric(f"recon.{key}", value)
-    kl = models.latent_kl(model, ctx.x_analysis, device=cfg.device)
-    ctx.effects["latent_kl"] = kl
-    ctx.metric("n_active_latents", int((kl > 0.01).sum()))
+    information = lm.latent_information(model, ctx.x_analysis, device=cfg.device)
+    ctx.effects["latent_information"] = information
+    ctx.metric("n_active_latents", int(lm.active(information).sum()))
+    name = lm.information_name(model)
+    ctx.tables[f"latent_{name}"] = pd.DataFrame({"latent": unit_ids(lm.latent_site(model), len(information)),
+                                                 name: information})
+    if lm.is_quantised(model):
+        ctx.folder.log("  traversals: not drawn (a VQ-VAE position takes codebook vectors, there is no latent "
+                       "value to sweep); code entropy per position in tables/latent_code_entropy.csv")
+    else:
+        ctx.effects["latent_kl"] = information
     if len(ctx.dataset.obs_shape) == 3:
-        models.plot_traversals(model, ctx.x_analysis[0], ctx.folder.path("figures/traversals.png"), latent_kl=kl,
-                               title=f"{cfg.variant} on {cfg.dataset}: latent traversals (rows sorted by KL)")
+        if not lm.is_quantised(model):
+            models.plot_traversals(model, ctx.x_analysis[0], ctx.folder.path("figures/traversals.png"),
+                                   latent_kl=information,
+                                   title=f"{cfg.variant} on {cfg.dataset}: latent traversals (rows sorted by KL)")
         save_reconstructions(ctx)
-    ctx.tables["latent_kl"] = pd.DataFrame({"latent": unit_ids(LATENT, len(kl)), "kl": kl})
 
 
 def save_reconstructions(ctx: RunContext, n: int = 8) -> None:

@@ -12,18 +12,33 @@ from causalvae.pipeline.context import RunContext
 
 
 def disentanglement(ctx: RunContext) -> None:
-    from causalvae import metrics, models
+    """The disentanglement suite on the model's latent representation (:func:`latent_measures.disentanglement_codes`).
+
+    For a VQ-VAE the codes are categorical indices: only the metrics that treat them so are kept (MIG,
+    modularity, DCI's tree ensembles, the active count); the log names the ones left out.
+    """
+    from causalvae import metrics
+    from causalvae.pipeline import latent_measures as lm
 
     cfg, ds = ctx.config, ctx.dataset
     n_pool = min(len(ds), 6000)
     rows = np.sort(np.random.default_rng(cfg.seed + 2).choice(len(ds), size=n_pool, replace=False))
-    mu, _ = models.encode_dataset(ctx.model, ds, indices=rows, device=cfg.device)
-    cache = metrics.CodeCache(discrete_factors(ds.factors[rows], ds.factor_kinds), codes=mu)
+    codes, n_bins = lm.disentanglement_codes(ctx.model, ds, indices=rows, device=cfg.device)
+    cache = metrics.CodeCache(discrete_factors(ds.factors[rows], ds.factor_kinds), codes=codes)
     n_train = int(n_pool * 2 / 3)
     scores = metrics.suite(cache, n_train=n_train, n_test=n_pool - n_train, sampled=False,
-                           kl=ctx.effects["latent_kl"], seed=cfg.seed)
+                           kl=ctx.effects["latent_information"], n_bins=n_bins, seed=cfg.seed)
+    if lm.is_quantised(ctx.model):
+        dropped = sorted(k for k in scores if not k.startswith(CATEGORICAL_CODE_METRICS))
+        scores = {k: v for k, v in scores.items() if k.startswith(CATEGORICAL_CODE_METRICS)}
+        ctx.folder.log(f"  VQ code indices are categories: not reported {', '.join(dropped)} "
+                       "(they read codes as numbers or Gaussians)")
     for key, value in scores.items():
         ctx.metric(f"disentanglement.{key}", value)
+
+
+#: Suite metrics defined for categorical codes (mutual information, tree-ensemble importances, activity).
+CATEGORICAL_CODE_METRICS = ("mig", "modularity", "dci.random-forest.", "n_active_latents")
 
 
 def discrete_factors(factors: np.ndarray, kinds, *, n_bins: int = 20) -> np.ndarray:
@@ -69,7 +84,7 @@ def export(ctx: RunContext) -> None:
 
 
 def write_metrics(ctx: RunContext) -> None:
-    clean = {k: _json_safe(v) for k, v in sorted(ctx.metrics.items())}
+    clean = {k: json_safe(v) for k, v in sorted(ctx.metrics.items())}
     write_json(ctx.folder.path("metrics.json"), clean)
 
 
@@ -80,10 +95,16 @@ def report(ctx: RunContext) -> None:
     ctx.folder.log(f"  report: {path}")
 
 
-def _json_safe(value):
-    """NaN / inf are not JSON: they are written as null (a metric that is undefined for this run)."""
+def json_safe(value):
+    """NaN / inf are not JSON: they are written as null (a metric that is undefined for this run).
+
+    >>> json_safe({"a": [1.0, float("nan")], "b": float("inf")})
+    {'a': [1.0, None], 'b': None}
+    """
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
