@@ -20,7 +20,7 @@ from causalvae.interventions.mediation import ablate_outside, mediation_outcomes
 from causalvae.interventions.ops import (UnitOp, add, conditional_mean, mean, patch, scale, set_value,
                                          zero)
 from causalvae.interventions.roles import site_roles
-from causalvae.interventions.sites import SiteInfo, sites
+from causalvae.interventions.sites import ModuleSite, sites
 from causalvae.interventions.spec import ModelSpec
 from causalvae.interventions.decoded import (DecodedEffects, decoded_effects, decoded_mean, decoded_under_do,
                                              paper_metrics)
@@ -28,7 +28,7 @@ from causalvae.interventions.spread import Spread, activation_spread
 from causalvae.interventions.targets import Readout
 
 __all__ = ["DecodedEffects", "decoded_effects", "decoded_mean", "decoded_under_do", "paper_metrics",
-           "CodeSwapProfile", "ModelSpec", "Readout", "SiteInfo", "Spread", "UnitOp", "ablate_outside",
+           "CodeSwapProfile", "ModelSpec", "ModuleSite", "Readout", "Spread", "UnitOp", "ablate_outside",
            "ablation_effects", "activation_spread", "add", "capture", "code_effects", "code_margin",
            "code_swap_profile", "conditional_mean", "declared", "edge_effects", "factor_effects", "intervene",
            "latent_effects", "latent_output_profiles", "mean", "mediation_outcomes", "node_site_names", "patch",

@@ -19,8 +19,9 @@ _SKIPPED_TYPES = (nn.Identity, nn.Dropout, nn.Dropout2d, nn.Flatten, nn.Unflatte
 
 
 @dataclass(frozen=True)
-class SiteInfo:
-    """Description of one site.
+class ModuleSite:
+    """One site as found among the model's modules (a model's own declaration of its sites is
+    :class:`causalvae.models.SiteInfo`).
 
     Attributes
     ----------
@@ -75,7 +76,7 @@ def candidate_sites(model: nn.Module) -> list[str]:
 
 
 @restores_model_state()
-def sites(model: nn.Module, x: torch.Tensor | None = None) -> dict[str, SiteInfo]:
+def sites(model: nn.Module, x: torch.Tensor | None = None) -> dict[str, ModuleSite]:
     """The module sites of ``model``, in execution order when ``x`` is given.
 
     A model that declares ``site_names`` (the models of :mod:`causalvae.models`) gets those;
@@ -99,7 +100,7 @@ def sites(model: nn.Module, x: torch.Tensor | None = None) -> dict[str, SiteInfo
     """
     names = candidate_sites(model)
     if x is None:
-        return {name: SiteInfo(name, _kind(model.get_submodule(name)), _declared_units(model.get_submodule(name)),
+        return {name: ModuleSite(name, _kind(model.get_submodule(name)), _declared_units(model.get_submodule(name)),
                                order=i) for i, name in enumerate(names)}
     from causalvae.interventions.batching import to_tensor
     from causalvae.interventions.forward import declared, model_dtype, output_tensors
@@ -110,11 +111,11 @@ def sites(model: nn.Module, x: torch.Tensor | None = None) -> dict[str, SiteInfo
     xb = to_tensor(x, slice(None), device, model_dtype(model))
     with torch.no_grad(), declared(model, ModelSpec(reconstruction=lambda out: output_tensors(out)[0])):
         acts = forward_capture(model, xb, names, skip_non_tensor=True)[0]
-    out: dict[str, SiteInfo] = {}
+    out: dict[str, ModuleSite] = {}
     for i, name in enumerate(acts):
         a = acts[name]
         module = model.get_submodule(name)
         shape = tuple(a.shape[1:])
         n_units = int(a.shape[UNIT_AXIS]) if a.dim() > UNIT_AXIS else None
-        out[name] = SiteInfo(name, _kind(module), n_units, shape=shape, order=i)
+        out[name] = ModuleSite(name, _kind(module), n_units, shape=shape, order=i)
     return out
