@@ -2,7 +2,7 @@
 
 The report itself carries no JavaScript; :func:`check_in_browser` loads a temporary copy with a
 small probe script appended which, once the page has loaded, records on ``<body>`` every ``<img>``
-that is not complete with a natural width > 0 (i.e. failed to decode);
+that is not complete with a natural width > 0 (i.e. failed to decode) and the page's full height;
 Chromium's ``--dump-dom`` output is then read back.  Only the standard library is used.
 """
 
@@ -28,6 +28,7 @@ window.addEventListener("load", function () {
   var images = Array.prototype.slice.call(document.images);
   var broken = images.filter(function (img) { return !(img.complete && img.naturalWidth > 0); });
   document.body.setAttribute("data-probe-images", String(images.length));
+  document.body.setAttribute("data-probe-height", String(Math.ceil(document.documentElement.scrollHeight)));
   document.body.setAttribute("data-probe-broken", JSON.stringify(broken.map(function (img) {
     return img.alt || img.src.slice(0, 40); })));
 });
@@ -36,15 +37,21 @@ window.addEventListener("load", function () {
 #: any console message (uncaught exception, blocked or failed load) signals a problem.
 _CONSOLE_ERROR = re.compile(r":CONSOLE[:(]|Uncaught|net::ERR_|Failed to load resource")
 _ATTRIBUTE = 'data-probe-{}="([^"]*)"'
+DEFAULT_WIDTH = 1280
+#: Height of the window the probe loads the page in (the page's full height is measured, not this).
+PROBE_WINDOW_HEIGHT = 900
+#: Tallest full-page screenshot taken (CSS px); Chromium's software compositor handles this size.
+MAX_SCREENSHOT_HEIGHT = 30_000
 
 
 @dataclass(frozen=True)
 class BrowserCheck:
-    """What Chromium saw: how many images, which failed to render, and console errors."""
+    """What Chromium saw: how many images, which failed to render, console errors, the page's height (CSS px)."""
 
     n_images: int
     broken_images: tuple[str, ...]
     console_errors: tuple[str, ...]
+    page_height: int = 0
 
     @property
     def ok(self) -> bool:
@@ -61,8 +68,10 @@ def find_chromium() -> str:
                             "install Debian's 'chromium' package")
 
 
-def check_in_browser(report: str | os.PathLike, *, chromium: str | None = None, timeout: float = 90.0) -> BrowserCheck:
-    """Load ``report`` in headless Chromium and report broken images and console errors.
+def check_in_browser(report: str | os.PathLike, *, chromium: str | None = None, timeout: float = 90.0,
+                     width: int = DEFAULT_WIDTH) -> BrowserCheck:
+    """Load ``report`` in headless Chromium (a ``width`` CSS px wide window) and report broken images,
+    console errors and the page's full height.
 
     Raises
     ------
@@ -76,21 +85,30 @@ def check_in_browser(report: str | os.PathLike, *, chromium: str | None = None, 
     with tempfile.TemporaryDirectory(prefix="causalvae-browser-") as tmp:
         probe = Path(tmp) / "probe.html"
         probe.write_text(text.replace("</body>", PROBE + "</body>", 1), encoding="utf-8")
-        dom, log = _run(chromium, probe, ["--dump-dom", "--virtual-time-budget=15000"], Path(tmp), timeout)
-    count, broken = (re.search(_ATTRIBUTE.format(key), dom) for key in ("images", "broken"))
-    if count is None or broken is None:
+        dom, log = _run(chromium, probe, ["--dump-dom", "--virtual-time-budget=15000",
+                                          f"--window-size={width},{PROBE_WINDOW_HEIGHT}"], Path(tmp), timeout)
+    count, broken, height = (re.search(_ATTRIBUTE.format(key), dom) for key in ("images", "broken", "height"))
+    if count is None or broken is None or height is None:
         raise RuntimeError(f"the image probe did not run in Chromium; its log ends with: {log[-500:]!r}")
     return BrowserCheck(n_images=int(count.group(1)),
                         broken_images=tuple(json.loads(broken.group(1).replace("&quot;", '"'))),
-                        console_errors=tuple(line for line in log.splitlines() if _CONSOLE_ERROR.search(line)))
+                        console_errors=tuple(line for line in log.splitlines() if _CONSOLE_ERROR.search(line)),
+                        page_height=int(height.group(1)))
 
 
-def screenshot(report: str | os.PathLike, path: str | os.PathLike, *, width: int = 1280, height: int = 4000,
-               chromium: str | None = None, timeout: float = 90.0) -> Path:
-    """Save a PNG screenshot of ``report`` (``width`` x ``height`` CSS pixels) atomically."""
+def screenshot(report: str | os.PathLike, path: str | os.PathLike, *, width: int = DEFAULT_WIDTH,
+               height: int | None = None, chromium: str | None = None, timeout: float = 90.0) -> Path:
+    """Save a PNG screenshot of ``report``, ``width`` CSS pixels wide, atomically.
+
+    ``height`` None (the default) captures the full page: its height is measured in Chromium first
+    (:func:`check_in_browser`), up to :data:`MAX_SCREENSHOT_HEIGHT`.
+    """
     page = _existing_file(report)
-    if width <= 0 or height <= 0:
+    if width <= 0 or (height is not None and height <= 0):
         raise ValueError(f"screenshot size must be positive, got {width}x{height}")
+    if height is None:
+        height = min(check_in_browser(page, chromium=chromium, timeout=timeout, width=width).page_height,
+                     MAX_SCREENSHOT_HEIGHT)
     with tempfile.TemporaryDirectory(prefix="causalvae-browser-") as tmp:
         shot = Path(tmp) / "screenshot.png"  # Chromium picks the format from the suffix
         _run(chromium, page, [f"--screenshot={shot}", f"--window-size={width},{height}"], Path(tmp), timeout)

@@ -1,12 +1,16 @@
 """Read a run folder for the report, never failing on a missing or broken artifact.
 
-Each artifact comes back as an :class:`Artifact` that either holds its value or says what went
-wrong (``missing`` or ``unreadable: ...``) and which pipeline stage (the names of
-``status.json``) produces it, so the report can say "stage X failed or was skipped" instead of
-crashing.  Outputs listed in :data:`EFFECTS`, :data:`GRAPHS` and :data:`TABLES` are expected
-(their absence is reported); any other ``effects/*.npz`` or ``tables/*.csv`` is shown as well.
-Where ``status.json`` records a stage as failed or skipped, that stage's files are withheld (they
-are partial, or left by another run) and the stage counts as broken even if it writes no file.
+What a run folder holds is :data:`causalvae.report.artifacts.REGISTRY` (name, producing stage,
+caption).  Each artifact comes back as an :class:`Artifact` that holds its value or says what went
+wrong (``missing`` or ``unreadable: ...``) and which stage produces it, so the report can say
+"stage X failed or was skipped" instead of crashing.  Expected artifacts are always listed (their
+absence is reported); optional ones and unregistered ``effects/*.npz`` / ``tables/*.csv`` are shown
+when present.  Two rules keep outputs of another run out of the page:
+
+- where ``status.json`` records a stage as failed or skipped, that stage's files are withheld (they
+  are partial, or left by another run) and the stage counts as broken even if it writes no file;
+- a file older than the run's ``config.json`` (written when the run claimed the folder) is withheld,
+  except the training log, which a resumed run continues.
 """
 
 from __future__ import annotations
@@ -18,76 +22,22 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from causalvae.effects import EffectMatrix
+from causalvae.report.artifacts import FOLDERS, of_kind, spec
 
-
-class Output(NamedTuple):
-    """A known output: the stage that computes it, its title, what it shows, and (tables) the
-    columns to sort its rows by, most important first."""
-
-    stage: str
-    title: str
-    caption: str
-    sort_by: tuple[str, ...] = ()
-
-
-#: Effect matrices (``effects/<name>.npz``); the first three are expected, the rest shown when present.
-EFFECTS = {
-    "factor_latent": Output("input_manipulation", "factor × latent",
-                            "Response of each latent mean to a change of one factor of the input"),
-    "latent_readout": Output("readouts", "latent → read-out factor",
-                             "Effect of do(z_i = c) on the factors read out from the reconstruction"),
-    "factor_unit": Output("input_manipulation", "factor × unit",
-                          "Response of each unit to a change of one factor of the input"),
-    "latent_decoder": Output("latent_perturbation", "latent → decoder unit",
-                             "Change of each decoder unit under do(z_i = c)"),
-    "latent_decoder_signed": Output("latent_perturbation", "latent → decoder unit (signed)",
-                                    "Signed change of each decoder unit under do(z_i = c)"),
-    "ces_per_latent": Output("latent_perturbation", "causal effect strength per latent",
-                             "E‖D(z) − D(z̃_i)‖₂ for each latent i"),
-    "unit_latent": Output("unit_ablation", "unit → latent", "Effect of ablating each unit on the latent means"),
-    "unit_edges": Output("unit_ablation", "unit → unit (encoder)",
-                         "Mean-ablation effect of each encoder unit on the units of the next site"),
-    "decoder_edges": Output("unit_ablation", "latent → decoder unit → decoder unit",
-                            "Mean-ablation effect of each latent and decoder unit on the units of the next site"),
-    "decoder_readout": Output("readout_ablation", "decoder unit → read-out factor",
-                              "Mean-ablation effect of each last-layer decoder unit on the factors read out "
-                              "from the decoded output"),
-}
-EXPECTED_EFFECTS = ("factor_latent", "latent_readout", "factor_unit")
-#: Graphs drawn in the report (``graphs/<name>.svg``, else rendered from a small ``.dot``).
-GRAPHS = {
-    "aligned": Output("alignment", "Factor graph implemented by the network (aligned)", ""),
-    "factor_true": Output("alignment", "True factor DAG", ""),
-    "computational": Output("graph", "Computational graph (torch.fx)", ""),
-    "unit": Output("unit_graph", "Unit-level causal graph", ""),
-}
-OPTIONAL_GRAPHS = {"factor_learned": Output("alignment", "Factor DAG learned from the data (pgmpy)", "")}
-#: Tables (``tables/<name>.csv``); the first four are expected, the rest shown when present.
-TABLES = {
-    "unit_class_fractions": Output("motifs_and_classes", "Unit classes per layer",
-                                   "Fractions of dead / monosemantic / polysemantic / mixed units per layer."),
-    "motifs": Output("motifs_and_classes", "Circuit motifs",
-                     "Motif counts per layer against a degree-preserving null model."),
-    "mediation": Output("mediation", "Mediation",
-                        "Total, natural direct and natural indirect effects of each factor through each mediator.",
-                        sort_by=("q_value", "p_value")),
-    "circuits": Output("circuits", "Circuits", "Size, share of the factor's effect carried, and faithfulness "
-                                               "(output change when everything outside the circuit is ablated)."),
-    "unit_classes": Output("motifs_and_classes", "Unit classes", "Class of every unit from its factor responses."),
-    "assignments": Output("alignment", "Unit-to-factor assignments", "Factor each unit or latent is assigned to."),
-    "readout_scores": Output("readouts", "Factor read-outs", "How well each factor is read out from the output."),
-    "unit_graph_blocks": Output("unit_graph", "Unit-graph density per block",
-                                "Kept edges over tested unit pairs for each (source site, target site) block; "
-                                "a density near 1 would be the network's wiring, not its effects.",
-                                sort_by=("density",)),
-}
-EXPECTED_TABLES = ("unit_class_fractions", "motifs", "mediation", "circuits")
 #: DOT files larger than this are not rendered here (the pipeline leaves big graphs undrawn on purpose).
 MAX_DOT_RENDER_BYTES = 150_000
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: Graphs drawn from their own rendering (graphs/<name>.svg, else a small .dot).
+DRAWN_GRAPHS = ("computational", "unit", "factor_learned")
+#: Graphs read as networkx graphs (the report draws them itself).
+GRAPH_DATA = ("aligned", "factor_true", "factor_learned")
+#: The training log (one JSON record per step), kept when a run resumes.
+TRAINING_LOG = "checkpoint/log.jsonl"
+#: Slack for file-system timestamps when comparing a file with config.json.
+CLOCK_SLACK_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -115,20 +65,28 @@ class RunFolder:
     metrics: Artifact
     effects: dict[str, Artifact]
     graphs: dict[str, Artifact]
-    circuits: dict[str, Artifact]
     graph_data: dict[str, Artifact]
+    circuits: dict[str, Artifact]
     tables: dict[str, Artifact]
-    traversals: Artifact
+    figures: dict[str, Artifact]
+    training: Artifact
     log: Artifact
     stages: dict[str, list[Artifact]] = field(default_factory=dict)
+
+    def table(self, name: str):
+        """The DataFrame of table ``name`` if it was read, else None."""
+        artifact = self.tables.get(name)
+        return artifact.value if artifact is not None and artifact.ok else None
+
+    def metric_values(self) -> dict[str, Any]:
+        return self.metrics.value if self.metrics.ok else {}
 
 
 def read_run_folder(run_dir: str | Path) -> RunFolder:
     """Read every artifact the report uses from ``run_dir``.
 
-    ``stages`` groups the expected artifacts by the pipeline stage that produces them; ``status``
-    is the pipeline's own record (``status.json``: stage -> ``{"state", "seconds", "error" |
-    "reason"}``), optional and not part of ``stages``.
+    ``stages`` groups the registered artifacts by the stage that produces them; ``status`` is the
+    pipeline's own record (``status.json``: stage -> ``{"state", "seconds", "error" | "reason"}``).
 
     Raises
     ------
@@ -140,33 +98,33 @@ def read_run_folder(run_dir: str | Path) -> RunFolder:
     if not root.is_dir():
         raise NotADirectoryError(f"expected a run folder, got the file {str(root)!r}")
     graphs = root / "graphs"
-    circuit_names = sorted({p.stem.removeprefix("circuit_") for ext in ("svg", "dot")
-                            for p in graphs.glob(f"circuit_*.{ext}")})
-    optional_graphs = {n: o for n, o in OPTIONAL_GRAPHS.items() if any(graphs.glob(f"{n}.*"))}
+    circuit_names = sorted({p.stem for p in graphs.glob("circuit_*.graphml")})
     folder = RunFolder(
         root=root,
-        config=_read(root / "config.json", "configuration", _json_object),
-        status=_read(root / "status.json", "pipeline status", _json_object),
-        metrics=_read(root / "metrics.json", "metrics", _json_object),
-        effects=_read_named(root / "effects", "npz", EFFECTS, EXPECTED_EFFECTS, "interventions", EffectMatrix.load),
-        graphs={name: _read_graph_image(graphs, name, out.stage) for name, out in (GRAPHS | optional_graphs).items()},
-        circuits={name: _read_graph_image(graphs, f"circuit_{name}", "circuits") for name in circuit_names},
-        graph_data={name: _read(graphs / f"{name}.graphml", GRAPHS[name].stage, _graphml)
-                    for name in ("aligned", "factor_true")},
-        tables=_read_named(root / "tables", "csv", TABLES, EXPECTED_TABLES, "tables", _csv),
-        traversals=_read(root / "figures" / "traversals.png", "diagnostics", png_bytes),
-        log=_read(root / "log.txt", "logging", _text),
+        config=_read(root / "config.json", "run", _json_object),
+        status=_read(root / "status.json", "run", _json_object),
+        metrics=_read(root / "metrics.json", "export", _json_object),
+        effects=_read_kind(root, "effect", EffectMatrix.load),
+        graphs={name: _read_graph_image(graphs, name, spec("graph", name).stage) for name in DRAWN_GRAPHS
+                if spec("graph", name).expected or any(graphs.glob(f"{name}.*"))},
+        graph_data={name: _read(graphs / f"{name}.graphml", spec("graph", name).stage, _graphml)
+                    for name in GRAPH_DATA if spec("graph", name).expected or (graphs / f"{name}.graphml").exists()},
+        circuits={name.removeprefix("circuit_"): _read(graphs / f"{name}.graphml", "circuits", _graphml)
+                  for name in circuit_names},
+        tables=_read_kind(root, "table", _csv),
+        figures={name: _read(root / f"{s.path}.png", s.stage, png_bytes) for name, s in of_kind("figure").items()
+                 if (root / f"{s.path}.png").exists()},
+        training=_read(root / TRAINING_LOG, "train", _json_lines),
+        log=_read(root / "log.txt", "run", _text),
     )
-    unfinished = _unfinished_stages(folder.status)
-    folder = _withhold(folder, unfinished)
+    folder = _withhold(folder, _unfinished_stages(folder.status), _claimed_at(root / "config.json"))
     stages: dict[str, list[Artifact]] = {}
-    for artifact in _expected_artifacts(folder):
+    for artifact in _stage_artifacts(folder):
         stages.setdefault(artifact.stage, []).append(artifact)
     if not folder.circuits:
-        stages.setdefault("circuits", []).append(Artifact(graphs / "circuit_*.svg", "circuits", problem="missing"))
-    for stage, state in unfinished.items():  # a stage without files of its own still did not finish
-        if stage not in stages:
-            stages[stage] = [Artifact(folder.status.path, stage, problem=f"recorded as {state} in status.json")]
+        stages.setdefault("circuits", []).append(Artifact(graphs / "circuit_*.graphml", "circuits", problem="missing"))
+    for stage, state in _unfinished_stages(folder.status).items():  # a stage without files still did not finish
+        stages.setdefault(stage, [Artifact(folder.status.path, stage, problem=f"recorded as {state} in status.json")])
     return dataclasses.replace(folder, stages=stages)
 
 
@@ -179,16 +137,28 @@ def _unfinished_stages(status: Artifact) -> dict[str, str]:
     return {stage: str(r.get("state")) for stage, r in records.items() if r.get("state") != "done"}
 
 
-def _withhold(folder: RunFolder, unfinished: dict[str, str]) -> RunFolder:
-    """``folder`` with the files of unfinished stages replaced by a problem saying why they are not shown."""
-    def check(artifact: Artifact) -> Artifact:
-        if artifact.stage not in unfinished or not artifact.ok or artifact.note is not None:
-            return artifact
-        return Artifact(artifact.path, artifact.stage,
-                        problem=f"present but not shown: its stage was {unfinished[artifact.stage]} in this run")
+def _claimed_at(config: Path) -> float | None:
+    return config.stat().st_mtime if config.exists() else None
 
-    groups = ("effects", "graphs", "circuits", "graph_data", "tables")
-    return dataclasses.replace(folder, traversals=check(folder.traversals),
+
+def _withhold(folder: RunFolder, unfinished: dict[str, str], claimed_at: float | None) -> RunFolder:
+    """``folder`` with the files of unfinished stages, and files older than the run, replaced by a problem."""
+    def check(artifact: Artifact, *, kept_on_resume: bool = False) -> Artifact:
+        if not artifact.ok or artifact.note is not None:
+            return artifact
+        if artifact.stage in unfinished:
+            return Artifact(artifact.path, artifact.stage,
+                            problem=f"present but not shown: its stage was {unfinished[artifact.stage]} in this run")
+        if claimed_at is not None and not kept_on_resume and artifact.path.exists() \
+                and artifact.path.stat().st_mtime < claimed_at - CLOCK_SLACK_S:
+            return Artifact(artifact.path, artifact.stage,
+                            problem="present but not shown: written before this run began (older than config.json), "
+                                    "so left by another run")
+        return artifact
+
+    groups = ("effects", "graphs", "graph_data", "circuits", "tables", "figures")
+    return dataclasses.replace(folder, metrics=check(folder.metrics),
+                               training=check(folder.training, kept_on_resume=True),
                                **{g: {k: check(a) for k, a in getattr(folder, g).items()} for g in groups})
 
 
@@ -228,14 +198,16 @@ def _read(path: Path, stage: str, reader: Callable[[Path], Any]) -> Artifact:
         return Artifact(path, stage, problem=f"unreadable: {type(exc).__name__}: {exc}")
 
 
-def _read_named(folder: Path, ext: str, known: dict[str, Output], expected: tuple[str, ...], default_stage: str,
-                reader: Callable[[Path], Any]) -> dict[str, Artifact]:
-    """Expected files first (missing ones included), then every other ``*.<ext>``: known ones, then the rest."""
-    present = {p.stem: p for p in sorted(folder.glob(f"*.{ext}"))}
-    names = [*expected, *(n for n in known if n in present and n not in expected),
-             *(n for n in present if n not in known)]
-    return {name: _read(folder / f"{name}.{ext}", known[name].stage if name in known else default_stage, reader)
-            for name in names}
+def _read_kind(root: Path, kind: str, reader: Callable[[Path], Any]) -> dict[str, Artifact]:
+    """Expected artifacts of ``kind`` first (missing ones included), then every other file present:
+    registered ones in registry order, then unregistered ones (stage "export", which wrote them)."""
+    folder, suffix = root / FOLDERS[kind][0], FOLDERS[kind][1][0]
+    present = [p.stem for p in sorted(folder.glob(f"*{suffix}"))]
+    known = [n for n, s in of_kind(kind).items() if "*" not in n]
+    names = [*(n for n in known if spec(kind, n).expected), *(n for n in known if n in present),
+             *(n for n in present if spec(kind, n) is None)]
+    return {name: _read(folder / f"{name}{suffix}", spec(kind, name).stage if spec(kind, name) else "export", reader)
+            for name in dict.fromkeys(names)}
 
 
 def _read_graph_image(folder: Path, name: str, stage: str) -> Artifact:
@@ -257,6 +229,22 @@ def _json_object(path: Path) -> dict[str, Any]:
     return value
 
 
+def _json_lines(path: Path) -> list[dict[str, float]]:
+    """Records of a JSON-lines log; a last line cut by a kill is dropped."""
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            break
+        if not isinstance(record, dict) or "step" not in record:
+            raise ValueError(f"expected records with a 'step', got {line[:80]!r}")
+        records.append(record)
+    if not records:
+        raise ValueError("the training log holds no records")
+    return records
+
+
 def _csv(path: Path):
     import pandas as pd
 
@@ -273,10 +261,12 @@ def _text(path: Path) -> str:
     return path.read_text(encoding="utf-8", errors="replace")
 
 
-def _expected_artifacts(folder: RunFolder) -> list[Artifact]:
-    """Artifacts whose absence means a stage failed or was skipped (an absent traversal grid does not)."""
-    singles = [folder.config, folder.metrics, folder.log]
-    if folder.traversals.problem != "missing":
-        singles.append(folder.traversals)
-    groups = [folder.effects, folder.tables, folder.graphs, folder.circuits, folder.graph_data]
-    return singles + [a for group in groups for a in group.values()]
+def _stage_artifacts(folder: RunFolder) -> list[Artifact]:
+    """Registered artifacts whose absence means their stage failed or was skipped: expected ones, and
+    optional ones that are present but broken or withheld."""
+    out = [folder.metrics] + ([folder.training] if folder.training.problem != "missing" else [])
+    for kind, group in (("effect", folder.effects), ("table", folder.tables), ("graph", folder.graph_data),
+                        ("graph", folder.graphs)):
+        out += [a for name, a in group.items() if spec(kind, name) is not None
+                and (spec(kind, name).expected or a.problem != "missing")]
+    return out + list(folder.circuits.values()) + list(folder.figures.values())

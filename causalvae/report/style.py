@@ -20,12 +20,25 @@ figure { margin: 0 0 1.4rem; }
 figcaption, .note { color: var(--muted); font-size: .88rem; margin: .35rem 0 .6rem; }
 img.plot { display: block; max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px;
            background: #fff; }
-img.graph { margin: 0 auto; max-height: 620px; }
-img.wide { max-height: none; }
-img.wide-graph { height: 420px; width: auto; max-width: none; }
-.panel.wide { grid-column: 1 / -1; }
-.side-by-side { display: grid; grid-template-columns: 1fr 1fr; gap: 1.2rem; }
-.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 1.2rem; }
+img.traversals { max-width: 640px; }
+svg.drawing { display: block; width: 100%; height: auto; margin: 0 auto; }
+.drawing-box { background: #fff; border: 1px solid var(--line); border-radius: 4px; padding: .4rem; }
+.drawing-box.tall svg.drawing { max-height: 900px; }
+.overlay { display: grid; grid-template-columns: minmax(260px, 420px) 1fr; gap: 1.2rem; align-items: start; }
+ul.legend { list-style: none; padding: 0; margin: 0 0 .6rem; font-size: .9rem; }
+ul.legend li { margin: .25rem 0; }
+.swatch { display: inline-block; width: 2.2em; height: 0; border-top: 3px solid; vertical-align: middle;
+          margin-right: .5em; }
+.swatch.missing { border-top-style: dashed; }
+.warnings { background: #fff6e5; border: 1px solid #e8b44c; border-left: 5px solid #d9730d; border-radius: 4px;
+            padding: .5rem .9rem; margin: .6rem 0 1rem; }
+.warnings ul { margin: .3rem 0 0; padding-left: 1.2rem; }
+.warnings li { margin: .2rem 0; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: 1.2rem; }
+.grid.circuits { grid-template-columns: 1fr; }
+.panel p.facts { color: var(--muted); font-size: .85rem; margin: 0 0 .4rem; }
+table.metrics .def { color: var(--muted); font-size: .76rem; line-height: 1.25; max-width: 300px; }
+table.metrics .dir { color: var(--accent); font-weight: 600; }
 .tiles { display: flex; flex-wrap: wrap; gap: .7rem; margin-bottom: 1rem; }
 .tile { border: 1px solid var(--line); border-left: 4px solid var(--accent); border-radius: 4px;
         padding: .4rem .8rem; min-width: 150px; }
@@ -64,5 +77,5 @@ summary { cursor: pointer; color: var(--accent); }
 pre { background: var(--panel); border: 1px solid var(--line); padding: .7rem; overflow-x: auto;
       font-size: .8rem; max-height: 480px; }
 footer { color: var(--muted); font-size: .8rem; text-align: center; padding: 1.2rem; }
-@media (max-width: 900px) { .side-by-side { grid-template-columns: 1fr; } }
+@media (max-width: 900px) { .overlay { grid-template-columns: 1fr; } }
 """
