@@ -186,7 +186,7 @@ class ByteImages(LazyRows):
 
 def independent_dag(name: str, factor_names: Sequence[str]) -> nx.DiGraph:
     """The factor DAG of a benchmark with independent discrete factors: no edges."""
-    from causalvae.data.dags import factor_graph
+    from causalvae.data.factor_dags import factor_graph
 
     return factor_graph(name, factor_names, ["discrete"] * len(factor_names), edges=())
 
@@ -194,7 +194,7 @@ def independent_dag(name: str, factor_names: Sequence[str]) -> nx.DiGraph:
 def file_dataset(name: str, *, x: ByteImages, factors: np.ndarray, factor_names: Sequence[str],
                  factor_values: Sequence[np.ndarray], meta: dict[str, Any]) -> FactorDataset:
     """A :class:`FactorDataset` of a benchmark file: discrete independent factors, the stored DAG, no ``intervene``."""
-    from causalvae.data.dags import reference_dag
+    from causalvae.data.factor_dags import reference_dag
 
     return FactorDataset(name=name, x=x, factors=factors, factor_names=tuple(factor_names),
                          factor_kinds=("discrete",) * len(factor_names), factor_dag=reference_dag(name, build=partial(independent_dag, name, factor_names)),

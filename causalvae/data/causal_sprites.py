@@ -48,7 +48,7 @@ def factor_dag() -> nx.DiGraph:
 
 def sampler() -> SCMSampler:
     """The ``causal-sprites`` generator (sampling, ``do``, rendering)."""
-    from causalvae.data.dags import reference_dag
+    from causalvae.data.factor_dags import reference_dag
 
     model = scm()
     values = tuple(np.array([1.0, 2.0, 3.0]) if name == "shape" else None for name in model.factor_names)

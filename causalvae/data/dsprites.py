@@ -82,14 +82,14 @@ class SpriteObserver:
 
 def factor_dag() -> nx.DiGraph:
     """The generator's factor DAG: the five factors, independent (no edges)."""
-    from causalvae.data.dags import factor_graph
+    from causalvae.data.factor_dags import factor_graph
 
     return factor_graph(NAME, FACTOR_NAMES, FACTOR_KINDS, edges=())
 
 
 def sampler() -> GridSampler:
     """The procedural dSprites grid: renders any grid point; ``sampler()(n, do, seed)`` samples."""
-    from causalvae.data.dags import reference_dag
+    from causalvae.data.factor_dags import reference_dag
 
     return GridSampler(
         name=NAME, factor_names=FACTOR_NAMES, factor_kinds=FACTOR_KINDS, factor_values=latent_grids()[1:],

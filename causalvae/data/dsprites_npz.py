@@ -44,7 +44,7 @@ def load_npz(path: str | os.PathLike, *, n: int | None = None, seed: int = 0) ->
         if check_n(n) > len(imgs):
             raise ValueError(f"n must be at most the number of images in {path.name} ({len(imgs)}), got {n}")
         rows = np.sort(np.random.default_rng(seed).choice(len(imgs), size=n, replace=False))
-    from causalvae.data.dags import reference_dag
+    from causalvae.data.factor_dags import reference_dag
     from causalvae.data.dsprites import factor_dag
 
     return FactorDataset(

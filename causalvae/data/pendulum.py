@@ -225,7 +225,7 @@ def observe(factors: np.ndarray) -> np.ndarray:
 
 def sampler() -> SCMSampler:
     """The ``pendulum`` generator (sampling, ``do``, rendering)."""
-    from causalvae.data.dags import reference_dag
+    from causalvae.data.factor_dags import reference_dag
 
     return SCMSampler(name=NAME, scm=scm(), observe=observe, obs_shape=(1, IMAGE_SIZE, IMAGE_SIZE),
                       factor_dag=reference_dag(NAME, build=factor_dag),

@@ -13,7 +13,7 @@ from pathlib import Path
 import networkx as nx
 
 from causalvae.data import causal_sprites, dsprites, mpi3d, pendulum, shapes3d, smallnorb, synthetic
-from causalvae.data.dags import GRAPHS_DIR
+from causalvae.data.factor_dags import GRAPHS_DIR
 from causalvae.graph.dot import write_dot
 from causalvae.graph.export import write_graphml
 

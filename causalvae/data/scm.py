@@ -201,7 +201,7 @@ class StructuralCausalModel:
 
     def dag(self, name: str) -> nx.DiGraph:
         """The schema-valid factor DAG (kind "factor") of these equations."""
-        from causalvae.data.dags import factor_graph
+        from causalvae.data.factor_dags import factor_graph
 
         return factor_graph(name, self.factor_names, self.factor_kinds, self.edges())
 

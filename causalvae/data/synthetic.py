@@ -126,7 +126,7 @@ class RandomMixing:
 
 def sampler(name: str, *, dim: int = DEFAULT_DIM, mixing_seed: int = 0) -> SCMSampler:
     """The generator of ``name`` ("scm-linear" or "scm-nonlinear") with its mixing."""
-    from causalvae.data.dags import reference_dag
+    from causalvae.data.factor_dags import reference_dag
 
     scm = _scm(name)
     mixing = RandomMixing.create(scm.sample(_MOMENT_SAMPLES, seed=12345), dim=dim, seed=mixing_seed)

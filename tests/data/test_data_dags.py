@@ -4,7 +4,7 @@ import networkx as nx
 import pytest
 
 from causalvae.data import load, names
-from causalvae.data import dags, reference_graphs
+from causalvae.data import factor_dags, reference_graphs
 from causalvae.graph.schema import SchemaError, validate
 
 
@@ -15,7 +15,7 @@ def _same(a: nx.DiGraph, b: nx.DiGraph) -> bool:
 
 @pytest.mark.parametrize("name", names())
 def test_stored_graphml_equals_generator(name):
-    stored = dags.read_graphml(dags.GRAPHS_DIR / f"{name}.graphml")
+    stored = factor_dags.read_graphml(factor_dags.GRAPHS_DIR / f"{name}.graphml")
     generated = reference_graphs.generator_dags()[name]()
     assert _same(stored, generated), f"graphs/{name}.graphml is stale: run causalvae.data.reference_graphs.write_reference_graphs()"
     assert stored.graph["kind"] == "factor" and all(d["role"] == "factor" for _, d in stored.nodes(data=True))
@@ -28,7 +28,7 @@ def test_stored_dot_equals_generator(name):
 
     from causalvae.graph.dot import to_dot
 
-    path = dags.GRAPHS_DIR / f"{name}.dot"
+    path = factor_dags.GRAPHS_DIR / f"{name}.dot"
     assert path.read_text() == to_dot(reference_graphs.generator_dags()[name]())
     parsed = pygraphviz.AGraph(str(path))                     # and graphviz reads it back
     generated = reference_graphs.generator_dags()[name]()
@@ -40,13 +40,13 @@ def test_stored_dot_equals_generator(name):
 
 def test_datasets_use_the_stored_graph(tmp_path, monkeypatch):
     ds = load("scm-linear", n=5)
-    assert _same(ds.factor_dag, dags.read_graphml(dags.GRAPHS_DIR / "scm-linear.graphml"))
+    assert _same(ds.factor_dag, factor_dags.read_graphml(factor_dags.GRAPHS_DIR / "scm-linear.graphml"))
     # a stored file is what is loaded: edit it, and the dataset follows
     reference_graphs.write_reference_graphs(tmp_path)
-    G = dags.read_graphml(tmp_path / "scm-linear.graphml")
+    G = factor_dags.read_graphml(tmp_path / "scm-linear.graphml")
     G.graph["note"] = "edited"
     nx.write_graphml(G, tmp_path / "scm-linear.graphml")
-    monkeypatch.setattr(dags, "GRAPHS_DIR", tmp_path)
+    monkeypatch.setattr(factor_dags, "GRAPHS_DIR", tmp_path)
     assert load("scm-linear", n=5).factor_dag.graph["note"] == "edited"
     # no stored file (e.g. a wheel install): the generator's definition is used
     (tmp_path / "scm-linear.graphml").unlink()
@@ -56,20 +56,20 @@ def test_datasets_use_the_stored_graph(tmp_path, monkeypatch):
 def test_write_reference_graphs_writes_both_formats(tmp_path):
     written = reference_graphs.write_reference_graphs(tmp_path)
     assert sorted(p.name for p in written) == sorted(f"{n}.{ext}" for n in names() for ext in ("dot", "graphml"))
-    assert (tmp_path / "dsprites.dot").read_text() == (dags.GRAPHS_DIR / "dsprites.dot").read_text()
+    assert (tmp_path / "dsprites.dot").read_text() == (factor_dags.GRAPHS_DIR / "dsprites.dot").read_text()
 
 
 def test_invalid_graphs_are_rejected(tmp_path):
     with pytest.raises(ValueError, match="outside"):
-        dags.factor_graph("x", ["a"], ["continuous"], edges=[("a", "b")])
+        factor_dags.factor_graph("x", ["a"], ["continuous"], edges=[("a", "b")])
     with pytest.raises(ValueError, match="cycle"):
-        dags.factor_graph("x", ["a", "b"], ["continuous"] * 2, edges=[("a", "b"), ("b", "a")])
+        factor_dags.factor_graph("x", ["a", "b"], ["continuous"] * 2, edges=[("a", "b"), ("b", "a")])
     bad = nx.DiGraph(kind="factor", schema_version=1)
     bad.add_node("a")                                                   # no role
     nx.write_graphml(bad, tmp_path / "bad.graphml")
     with pytest.raises(SchemaError, match="missing required attribute"):
-        dags.read_graphml(tmp_path / "bad.graphml")
+        factor_dags.read_graphml(tmp_path / "bad.graphml")
     (tmp_path / "broken.graphml").write_text("<graphml><graph")
     with pytest.raises(ValueError, match="could not read GraphML"):
-        dags.read_graphml(tmp_path / "broken.graphml")
-    assert dags.reference_dag("nope", build=nx.DiGraph, directory=tmp_path).number_of_nodes() == 0
+        factor_dags.read_graphml(tmp_path / "broken.graphml")
+    assert factor_dags.reference_dag("nope", build=nx.DiGraph, directory=tmp_path).number_of_nodes() == 0
