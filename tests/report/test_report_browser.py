@@ -28,14 +28,15 @@ def test_complete_report_loads_cleanly_and_every_image_renders(report, chromium)
     check = check_in_browser(report, chromium=chromium)
     assert check.console_errors == ()
     assert check.broken_images == ()
-    assert check.n_images == 12 and check.ok
+    assert check.n_images == 8 and check.ok
+    assert check.page_height > 3000  # measured on the laid-out page, far taller than the probe's window
 
 
 def test_report_of_a_run_with_failed_stages_loads_cleanly(run_copy, chromium):
-    for name in ("metrics.json", "effects/factor_unit.npz", "graphs/aligned.svg", "graphs/aligned.dot"):
+    for name in ("metrics.json", "effects/factor_unit.npz", "graphs/aligned.graphml"):
         (run_copy / name).unlink()
     check = check_in_browser(build_report(run_copy), chromium=chromium)
-    assert check.ok and check.n_images == 10  # one heatmap and the aligned graph fewer
+    assert check.ok and check.n_images == 7  # one heatmap fewer
 
 
 def test_the_probe_detects_broken_images_and_console_errors(tmp_path, chromium):
@@ -47,6 +48,13 @@ def test_the_probe_detects_broken_images_and_console_errors(tmp_path, chromium):
     assert check.n_images == 2 and check.broken_images == ("truncated",)
     assert len(check.console_errors) == 1 and "notDefined" in check.console_errors[0]
     assert not check.ok
+
+
+def test_screenshot_captures_the_full_page_by_default(report, tmp_path, chromium):
+    height = check_in_browser(report, chromium=chromium).page_height
+    data = screenshot(report, tmp_path / "full.png", chromium=chromium).read_bytes()
+    assert data.startswith(PNG_SIGNATURE)
+    assert int.from_bytes(data[16:20], "big") == 1280 and int.from_bytes(data[20:24], "big") == height
 
 
 def test_screenshot_is_a_png(report, tmp_path, chromium):

@@ -14,7 +14,7 @@ from causalvae.report import markup as h
 from causalvae.report.metric_rows import MetricRow, compare_edges, find_metric, metric_rows
 from causalvae.report.run_folder import PNG_SIGNATURE, read_run_folder
 
-from report_run_folder import CIRCUIT_FACTORS
+from report_run_folder import CIRCUITS, STATUS
 
 
 def test_metric_rows_flatten_groups_estimates_and_deeper_nesting_in_file_order():
@@ -120,22 +120,26 @@ def test_table_escapes_cells_and_aligns_numeric_columns():
     assert out.count('class="num"') == 3  # header cell and two numeric cells of the second column
 
 
-def test_read_run_folder_groups_artifacts_by_stage(complete_run):
+def test_read_run_folder_groups_artifacts_by_the_stage_the_registry_names(complete_run):
     run = read_run_folder(complete_run)
     assert run.config.ok and run.config.value["dataset"] == "causal-sprites"
-    assert list(run.effects) == ["factor_latent", "latent_readout", "factor_unit", "unit_latent"]
-    assert run.effects["factor_unit"].value.shape == (4, 54)
-    assert sorted(run.circuits) == sorted(CIRCUIT_FACTORS)
-    assert list(run.tables) == ["unit_class_fractions", "motifs", "mediation", "circuits", "unit_classes"]
-    assert set(run.stages) == {"configuration", "metrics", "diagnostics", "logging", "input_manipulation", "readouts",
-                               "unit_ablation", "graph", "unit_graph", "alignment", "circuits", "motifs_and_classes",
+    assert list(run.effects) == ["factor_latent", "factor_unit", "latent_readout", "unit_latent"]
+    assert run.effects["factor_unit"].value.shape == (4, 48)
+    assert sorted(run.circuits) == sorted(CIRCUITS)
+    assert list(run.tables) == ["readout_scores", "alignment_iia", "mediation", "circuits", "motifs",
+                                "unit_class_fractions", "latent_kl", "circuit_curves", "unit_classes"]
+    assert list(run.figures) == ["traversals", "reconstructions"] and len(run.training.value) == 300
+    assert set(run.stages) == {"export", "train", "diagnostics", "data", "graph", "input_manipulation", "readouts",
+                               "unit_ablation", "unit_graph", "alignment", "circuits", "motifs_and_classes",
                                "mediation"}
     assert all(a.ok for artifacts in run.stages.values() for a in artifacts)
+    assert set(run.stages) <= set(STATUS) | {"export"}
 
 
 RUN_FILES = ["config.json", "status.json", "metrics.json", "effects/factor_latent.npz", "effects/extra.npz",
-             "graphs/aligned.svg", "graphs/aligned.graphml", "graphs/circuit_x.dot", "tables/mediation.csv",
-             "figures/traversals.png", "log.txt"]
+             "graphs/computational.svg", "graphs/aligned.graphml", "graphs/circuit_x_encoder.graphml",
+             "tables/mediation.csv", "tables/circuit_curves.csv", "figures/traversals.png", "checkpoint/log.jsonl",
+             "log.txt"]
 
 
 @settings(max_examples=30, deadline=None)
@@ -146,7 +150,7 @@ def test_reading_arbitrary_file_contents_never_raises(tmp_path_factory, files):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(content)
     run = read_run_folder(root)
-    artifacts = [a for group in run.stages.values() for a in group] + [run.status]
+    artifacts = [a for group in run.stages.values() for a in group] + [run.status, run.config, run.log]
     assert all(a.ok or a.problem == "missing" or a.problem.startswith("unreadable: ") for a in artifacts)
     assert {a.path.relative_to(root).as_posix() for a in artifacts if a.ok or a.problem != "missing"} <= set(files)
 
@@ -154,19 +158,21 @@ def test_reading_arbitrary_file_contents_never_raises(tmp_path_factory, files):
 def test_an_unknown_effect_matrix_is_read_after_the_known_ones(run_copy):
     (run_copy / "effects" / "factor_latent.npz").rename(run_copy / "effects" / "aaa_extra.npz")
     run = read_run_folder(run_copy)
-    assert list(run.effects) == ["factor_latent", "latent_readout", "factor_unit", "unit_latent", "aaa_extra"]
+    assert list(run.effects) == ["factor_latent", "factor_unit", "latent_readout", "unit_latent", "aaa_extra"]
     assert run.effects["factor_latent"].problem == "missing" and run.effects["aaa_extra"].ok
+    assert run.effects["aaa_extra"].stage == "export"  # unregistered: only the writer is known
 
 
 @pytest.mark.parametrize("name, content, reason", [
     ("metrics.json", b"{not json", "JSONDecodeError"),
     ("metrics.json", b"[1, 2]", "expected a JSON object, got list"),
-    ("config.json", "{\"a\": NaN}".encode() + b"\xff", "UnicodeDecodeError"),
     ("effects/factor_latent.npz", b"garbage", "not a readable EffectMatrix"),
-    ("graphs/aligned.svg", b"<html>no graph</html>", "not an SVG image"),
+    ("graphs/computational.svg", b"<html>no graph</html>", "not an SVG image"),
     ("graphs/aligned.graphml", b"<graphml", "ParseError"),
+    ("graphs/circuit_shape_encoder.graphml", b"<graphml", "ParseError"),
     ("figures/traversals.png", b"GIF89a", "not a PNG image"),
     ("figures/traversals.png", PNG_SIGNATURE + b"\x00\x00\x00\rIHDR" + bytes(8), "has size 0x0"),
+    ("checkpoint/log.jsonl", b'[1, 2]\n', "expected records with a 'step'"),
 ])
 def test_a_broken_artifact_is_unreadable_not_an_exception(run_copy, name, content, reason):
     (run_copy / name).write_bytes(content)
@@ -174,6 +180,12 @@ def test_a_broken_artifact_is_unreadable_not_an_exception(run_copy, name, conten
     broken = [a for artifacts in run.stages.values() for a in artifacts if not a.ok]
     assert [a.path.relative_to(run_copy).as_posix() for a in broken] == [name]
     assert broken[0].problem.startswith("unreadable: ") and reason in broken[0].problem
+
+
+def test_a_broken_config_is_unreadable_not_an_exception(run_copy):
+    (run_copy / "config.json").write_bytes("{\"a\": NaN}".encode() + b"\xff")
+    run = read_run_folder(run_copy)
+    assert "UnicodeDecodeError" in run.config.problem
 
 
 def test_package_exports_resolve_lazily():
