@@ -27,8 +27,16 @@ GRAPHS_DIR = Path(__file__).resolve().parents[2] / "graphs"
 
 
 def factor_graph(name: str, factor_names: Iterable[str], factor_kinds: Iterable[str],
-                 edges: Iterable[tuple[str, str]]) -> nx.DiGraph:
-    """A schema-valid factor DAG over ``factor_names`` with the given directed ``edges``."""
+                 edges: Iterable[tuple[str, str]], *, acyclic: bool = True) -> nx.DiGraph:
+    """A schema-valid factor graph over ``factor_names`` with the given directed ``edges``.
+
+    ``acyclic=False`` admits a learned CPDAG, whose undirected edge ``u - v`` is the two arcs ``u -> v``
+    and ``v -> u``; otherwise a cycle is refused.
+
+    >>> G = factor_graph("toy", ["a", "b"], ["discrete", "continuous"], [("a", "b")])
+    >>> dict(G.nodes["b"]), list(G.edges)
+    ({'role': 'factor', 'factor_kind': 'continuous'}, [('a', 'b')])
+    """
     G = new_graph("factor", dataset=name)
     for factor, kind in zip(factor_names, factor_kinds, strict=True):
         G.add_node(factor, role="factor", factor_kind=kind)
@@ -36,7 +44,7 @@ def factor_graph(name: str, factor_names: Iterable[str], factor_kinds: Iterable[
         if u not in G or v not in G:
             raise ValueError(f"edge {u}->{v} of {name!r} names a factor outside {list(G.nodes)}")
         G.add_edge(u, v)
-    if not nx.is_directed_acyclic_graph(G):
+    if acyclic and not nx.is_directed_acyclic_graph(G):
         raise ValueError(f"factor graph of {name!r} has a cycle: {nx.find_cycle(G)}")
     return validate(G)
 

@@ -131,11 +131,12 @@ def _iia_metrics(ctx: RunContext, result, control) -> None:
 def discovery(ctx: RunContext) -> None:
     """The factor DAG learned from the data by PC, scored against the true DAG and its CPDAG."""
     from causalvae import causal
-    from causalvae.pipeline.causal_stages import factor_graph
+    from causalvae.data.factor_dags import factor_graph
 
     ds = ctx.dataset
     learned = causal.learn_dag(ds.frame().iloc[: min(len(ds), 5000)], method="pc")
-    ctx.graphs["factor_learned"] = factor_graph(learned, ds)
+    ctx.graphs["factor_learned"] = factor_graph(ds.name, ds.factor_names, ds.factor_kinds, learned.edges,
+                                               acyclic=False)  # PC output: a CPDAG
     for key, value in causal.compare_dags(learned, ds.factor_dag).items():
         ctx.metric(f"discovery.{key}", value)
     # Data cannot orient every edge: also score against the true DAG's equivalence class (CPDAG).

@@ -36,16 +36,6 @@ def unit_graph(ctx: RunContext) -> None:
                    f"densest block {blocks['density'].max():.2f}")
 
 
-def factor_graph(dag, ds):
-    from causalvae.graph.schema import new_graph, validate
-
-    G = new_graph("factor", dataset=ds.name)
-    for name, kind in zip(ds.factor_names, ds.factor_kinds):
-        G.add_node(name, role="factor", kind=kind)
-    G.add_edges_from(dag.edges)
-    return validate(G)
-
-
 def _predicted_factors(ctx: RunContext, output: np.ndarray) -> np.ndarray:
     """Read-out predictions (N, K) from flattened decoder outputs (logits for Bernoulli models)."""
     out = output.reshape((-1, *ctx.dataset.obs_shape))

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from causalvae.pipeline.causal_stages import factor_graph
 from causalvae.pipeline.context import RunContext
 from causalvae.units import unit_ids
 
 
 def load_data(ctx: RunContext) -> None:
     from causalvae import data
+    from causalvae.data.factor_dags import factor_graph
 
     cfg = ctx.config
     ds = data.load(cfg.dataset, n=cfg.n, seed=cfg.seed, path=cfg.path)
@@ -19,7 +19,7 @@ def load_data(ctx: RunContext) -> None:
     rows = np.sort(rng.choice(len(ds), size=min(cfg.n_analysis, len(ds)), replace=False))
     ctx.dataset = ds
     ctx.x_analysis = ds.images(rows)
-    ctx.graphs["factor_true"] = factor_graph(ds.factor_dag, ds)
+    ctx.graphs["factor_true"] = factor_graph(ds.name, ds.factor_names, ds.factor_kinds, ds.factor_dag.edges)
     ctx.folder.log(f"  {ds.name}: {len(ds)} observations {ds.obs_shape}, factors {list(ds.factor_names)}, "
                    f"{ctx.dataset.factor_dag.number_of_edges()} DAG edges; {len(rows)} analysis inputs")
 

@@ -64,6 +64,9 @@ def test_invalid_graphs_are_rejected(tmp_path):
         factor_dags.factor_graph("x", ["a"], ["continuous"], edges=[("a", "b")])
     with pytest.raises(ValueError, match="cycle"):
         factor_dags.factor_graph("x", ["a", "b"], ["continuous"] * 2, edges=[("a", "b"), ("b", "a")])
+    cpdag = factor_dags.factor_graph("x", ["a", "b"], ["continuous"] * 2, edges=[("a", "b"), ("b", "a")],
+                                     acyclic=False)                     # a learned CPDAG's undirected edge
+    assert sorted(cpdag.edges) == [("a", "b"), ("b", "a")]
     bad = nx.DiGraph(kind="factor", schema_version=1)
     bad.add_node("a")                                                   # no role
     nx.write_graphml(bad, tmp_path / "bad.graphml")
