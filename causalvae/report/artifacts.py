@@ -93,8 +93,6 @@ REGISTRY: tuple[ArtifactSpec, ...] = (
     # tables (tables/<name>.csv)
     _t("latent_kl", "diagnostics", "KL per latent",
        "KL divergence of each latent's posterior from the prior (nats); below 0.01 the latent is collapsed."),
-    _t("latent_code_entropy", "diagnostics", "Code entropy per position",
-       "Entropy of each VQ-VAE position's code over the analysis inputs (nats); 0 means one code is always used."),
     _t("latent_code_entropy", "diagnostics", "Code entropy per position (VQ-VAE)",
        "Entropy of each position's code over the analysis inputs (nats); below 0.01 the position is unused."),
     _t("readout_scores", "readouts", "Factor read-outs",
