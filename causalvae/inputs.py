@@ -18,7 +18,7 @@ _FINITE_CHUNK = 1 << 22  # elements checked at once (bounded memory on whole dat
 
 
 def check_model(model: Any, *, name: str = "model") -> nn.Module:
-    """``model`` when it is an ``nn.Module`` with real, finite parameters and buffers.
+    """``model`` when it is an ``nn.Module`` with real tensors (none on the meta device) and finite parameters.
 
     Examples
     --------
@@ -34,12 +34,13 @@ def check_model(model: Any, *, name: str = "model") -> nn.Module:
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"{name} must be a torch.nn.Module, got {type(model).__name__}")
-    for label, tensor in (*model.named_parameters(), *model.named_buffers()):
+    parameters = dict(model.named_parameters())
+    for label, tensor in (*parameters.items(), *model.named_buffers()):
         if tensor.is_meta:
             raise ValueError(f"{name} has tensors on the meta device (e.g. {label}), which hold no values; "
                              f"expected a model with real weights (load or initialise it first, e.g. "
                              f"model.to_empty(device='cpu') and then load a state dict)")
-        if tensor.is_floating_point() or tensor.is_complex():
+        if label in parameters and (tensor.is_floating_point() or tensor.is_complex()):
             bad = int((~torch.isfinite(tensor.detach())).sum())
             if bad:
                 raise ValueError(f"{name} has non-finite weights: {label} holds {bad} NaN / inf value(s) of "
@@ -69,7 +70,13 @@ def model_device(model: nn.Module, device: torch.device | str | None, *, name: s
     return wanted
 
 
-def check_batch(x: Any, *, name: str = "x", shape: tuple[int, ...] | None = None) -> Any:
+def input_shape_of(model: nn.Module) -> tuple[int, ...] | None:
+    """The shape of one input ``model`` declares (``model.config.input_shape``), None when it declares none."""
+    shape = getattr(getattr(model, "config", None), "input_shape", None)
+    return None if shape is None else tuple(int(n) for n in shape)
+
+
+def check_batch(x: Any, *, name: str = "x", shape: tuple[int, ...] | None = None, finite: bool = True) -> Any:
     """``x`` when it is a batch of inputs (N >= 1 rows) of real numbers, finite where it is in memory.
 
     A tensor that requires grad is detached (effects are read without autograd history).
@@ -79,6 +86,7 @@ def check_batch(x: Any, *, name: str = "x", shape: tuple[int, ...] | None = None
     x : NumPy array, torch tensor or lazy array (``shape``, ``len`` and row indexing).
     name : the argument's name in error messages.
     shape : the shape of one input the model expects (e.g. ``model.config.input_shape``), when known.
+    finite : check finiteness here (callers that read only some rows check those with :func:`check_finite_rows`).
 
     Examples
     --------
@@ -108,8 +116,8 @@ def check_batch(x: Any, *, name: str = "x", shape: tuple[int, ...] | None = None
         kind = getattr(getattr(x, "dtype", None), "kind", "f")
         if kind not in "biuf":
             raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}")
-    if isinstance(x, (np.ndarray, torch.Tensor)):
-        _check_finite(x, name)
+    if finite and isinstance(x, (np.ndarray, torch.Tensor)):
+        check_finite_rows(x, name=name)
     return x
 
 
@@ -117,15 +125,18 @@ _TORCH_REAL = (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, to
                torch.bfloat16, torch.float32, torch.float64)
 
 
-def _check_finite(x: np.ndarray | torch.Tensor, name: str) -> None:
+def check_finite_rows(x: np.ndarray | torch.Tensor, *, name: str, rows: np.ndarray | None = None) -> None:
+    """Raise a ``ValueError`` naming ``name`` when the batch ``x`` holds NaN or infinity; ``rows`` are the
+    dataset rows of ``x`` (for the message), default ``0 .. len(x) - 1``."""
     is_float = x.is_floating_point() if isinstance(x, torch.Tensor) else x.dtype.kind == "f"
     if not is_float:
         return
-    rows = max(1, _FINITE_CHUNK // max(1, int(np.prod(x.shape[1:]))))
+    step = max(1, _FINITE_CHUNK // max(1, int(np.prod(x.shape[1:]))))
     finite = torch.isfinite if isinstance(x, torch.Tensor) else np.isfinite
-    for start in range(0, len(x), rows):
-        ok = finite(x[start:start + rows]).reshape(min(rows, len(x) - start), -1).all(1)
-        if not bool(ok.all()):
-            first = start + int((~ok).nonzero()[0][0]) if isinstance(x, torch.Tensor) else start + int(np.argmin(ok))
-            bad = sum(int((~finite(x[s:s + rows])).sum()) for s in range(0, len(x), rows))
-            raise ValueError(f"{name} holds {bad} NaN / inf value(s) (first at row {first}); expected finite values")
+    for start in range(0, len(x), step):
+        ok = np.asarray(finite(x[start:start + step]).reshape(min(step, len(x) - start), -1).all(1))
+        if not ok.all():
+            first = start + int(np.argmin(ok))
+            bad = sum(int((~finite(x[s:s + step])).sum()) for s in range(0, len(x), step))
+            raise ValueError(f"{name} holds {bad} NaN / inf value(s) (first at row "
+                             f"{first if rows is None else int(rows[first])}); expected finite values")

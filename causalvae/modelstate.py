@@ -65,16 +65,20 @@ def drop_hooks(module: nn.Module, keep: Callable[[int, Callable], bool]) -> None
 
 
 class ModelState:
-    """A read-only snapshot of ``model``'s forward (pre-)hook ids, training flags and the grad mode.
+    """A read-only snapshot of ``model``'s forward (pre-)hook ids, training flags, parameters'
+    ``requires_grad`` flags and the grad mode.
 
     :meth:`restore` removes every forward (pre-)hook added to the model's modules since the
-    snapshot, sets every module's ``training`` flag back and restores the grad mode, and
-    ``nn.Module.__call__`` / ``__getattr__`` if a torch.fx trace was interrupted meanwhile.
+    snapshot, sets every module's ``training`` flag and every parameter's ``requires_grad`` back,
+    restores the grad mode, and ``nn.Module.__call__`` / ``__getattr__`` if a torch.fx trace was
+    interrupted meanwhile.
     """
 
     def __init__(self, model: nn.Module) -> None:
         self.modules = tuple(model.modules())
         self.training = tuple(m.training for m in self.modules)
+        self.parameters = tuple(model.parameters())
+        self.requires_grad = tuple(p.requires_grad for p in self.parameters)
         # hook ids come from one global counter, so one set per module covers both tables
         self.hook_ids = tuple(frozenset().union(*(getattr(m, table) for table, _ in _HOOK_TABLES))
                               for m in self.modules)
@@ -86,6 +90,9 @@ class ModelState:
             if vars(nn.Module)[name] is not method:
                 setattr(nn.Module, name, method)
         torch.set_grad_enabled(self.grad_enabled)
+        for parameter, flag in zip(self.parameters, self.requires_grad):
+            if parameter.requires_grad != flag:
+                parameter.requires_grad_(flag)
         for module, flag, ids in zip(self.modules, self.training, self.hook_ids):
             module.training = flag
             drop_hooks(module, lambda hook_id, _fn, ids=ids: hook_id in ids)
@@ -95,14 +102,19 @@ class ModelState:
         run_to_completion(self._restore_once)
 
 
-def restores_model_state(*, training: bool | None = None,
-                         grad: bool | None = None) -> Callable[[Callable[..., T]], Callable[..., T]]:
+def restores_model_state(*, training: bool | None = None, grad: bool | None = None,
+                         model_of: Callable[..., Any] | None = None
+                         ) -> Callable[[Callable[..., T]], Callable[..., T]]:
     """Decorator for ``fn(model, ...)``: leave ``model`` and the grad mode as they were found.
 
     The call runs with ``model`` in ``training`` mode and grad mode ``grad`` (None: unchanged).
-    Afterwards, also after an exception or a Ctrl-C at any moment, every module's training flag
-    and the grad mode are what they were before the call, and forward (pre-)hooks added to the
-    model's modules during the call are removed.
+    Afterwards, also after an exception or a Ctrl-C at any moment, every module's training flag,
+    every parameter's ``requires_grad`` and the grad mode are what they were before the call, and
+    forward (pre-)hooks added to the model's modules during the call are removed.
+
+    ``model_of(*args, **kwargs)`` finds the model when it is not the first argument (methods:
+    ``model_of=lambda self, *a, **k: self.model``); a call whose model it cannot find (not an
+    ``nn.Module``) runs unguarded, so the function's own argument check reports it.
 
     The restore sits in the wrapper's own ``finally``, with no function call between entering it
     and the ``try`` that catches an interrupt striking as :meth:`ModelState.restore` begins.
@@ -118,14 +130,17 @@ def restores_model_state(*, training: bool | None = None,
     """
     def decorate(fn: Callable[..., T]) -> Callable[..., T]:
         @functools.wraps(fn)
-        def wrapper(model: nn.Module, *args: Any, **kwargs: Any) -> T:
+        def wrapper(*args: Any, **kwargs: Any) -> T:
+            model = model_of(*args, **kwargs) if model_of is not None else args[0] if args else None
+            if not isinstance(model, nn.Module):
+                return fn(*args, **kwargs)
             state = ModelState(model)  # read-only: an interrupt before the try changes nothing
             try:
                 if training is not None:
                     model.train(training)
                 if grad is not None:
                     torch.set_grad_enabled(grad)
-                return fn(model, *args, **kwargs)
+                return fn(*args, **kwargs)
             finally:
                 try:
                     state.restore()

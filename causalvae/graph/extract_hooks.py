@@ -20,6 +20,7 @@ from torch import nn
 
 from causalvae.graph.extract_common import describe_value, format_shape, n_params, no_side_effects
 from causalvae.graph.schema import new_graph
+from causalvae.modelstate import drop_hooks, run_to_completion
 
 
 class _Recorder:
@@ -89,7 +90,9 @@ def hooks_graph(model: nn.Module, inputs: tuple[torch.Tensor, ...], *, leaves: s
 
 @contextlib.contextmanager
 def _hooked(modules: dict[str, nn.Module], recorder: _Recorder) -> Iterator[None]:
-    """Hooks that add one node per module call; always removed, even when the forward pass fails."""
+    """Hooks that add one node per module call; always removed, even when the forward pass fails or a
+    Ctrl-C arrives at any moment: they are registered inside the ``try`` that removes them, and removal
+    finds them by identity in each module's hook dictionaries (no handle needs recording)."""
     G = recorder.G
     calls: Counter[str] = Counter()
     taken = set(G.nodes) | {"output"}
@@ -114,17 +117,25 @@ def _hooked(modules: dict[str, nn.Module], recorder: _Recorder) -> Iterator[None
         G.add_edges_from((parent, name) for parent in parents)
         recorder.produced(output, name)
 
-    handles = []
+    planned = [(module, lambda m, a, k, p=path: before(p, m, a, k), lambda m, a, k, o, p=path: after(p, m, a, k, o))
+               for path, module in modules.items()]
+    ours = {id(fn) for _, pre, post in planned for fn in (pre, post)}
+
+    def remove() -> None:
+        for module, _, _ in planned:
+            drop_hooks(module, lambda _id, hook: id(hook) not in ours)
+
     try:
-        for path, module in modules.items():
-            handles.append(module.register_forward_pre_hook(
-                lambda m, a, k, p=path: before(p, m, a, k), with_kwargs=True))
-            handles.append(module.register_forward_hook(
-                lambda m, a, k, o, p=path: after(p, m, a, k, o), with_kwargs=True))
+        for module, pre, post in planned:
+            module.register_forward_pre_hook(pre, with_kwargs=True)
+            module.register_forward_hook(post, with_kwargs=True)
         yield
     finally:
-        for handle in handles:
-            handle.remove()
+        try:
+            remove()
+        except KeyboardInterrupt:  # a second Ctrl-C while removing: finish removing, then stop
+            run_to_completion(remove)
+            raise
 
 
 def _input_names(model: nn.Module, n: int) -> list[str]:

@@ -16,12 +16,14 @@ from causalvae.graph.extract_common import as_inputs, leaf_paths, qualified, res
 from causalvae.graph.extract_fx import fx_graph
 from causalvae.graph.extract_hooks import hooks_graph
 from causalvae.graph.schema import validate
+from causalvae.modelstate import restores_model_state
 
 METHODS = ("auto", "fx", "hooks")
 _TORCH_DIR = str(Path(torch.__file__).parent)
 _PATH_RE = re.compile(r"^[A-Za-z_][\w\-]*(\.[\w\-]+)*$")
 
 
+@restores_model_state()
 def extract(model: nn.Module, example_input: torch.Tensor | tuple[torch.Tensor, ...], *,
             leaf_modules: Iterable[str | type] | None = None, stages: Mapping[str, str] | None = None,
             prefix: str = "", method: str = "auto") -> nx.DiGraph:

@@ -24,6 +24,7 @@ from causalvae.interventions.spec import ModelSpec, model_spec, require_latent
 from causalvae.interventions.sweep import Probe, as_inputs, probe, resolve_device
 from causalvae.interventions.targets import SCALAR_TARGETS
 from causalvae.interventions.trace import OUTPUT
+from causalvae.inputs import check_batch, check_model, input_shape_of
 from causalvae.units import parse_unit
 
 DETERMINISM_ROWS = 2
@@ -93,10 +94,9 @@ def analysis(model: nn.Module, example: Any, *, spec: ModelSpec | None = None, s
     ...     an.dtype, an.tensor(np.ones((4, 2), dtype=np.float32), slice(0, 2)).dtype, an.probe(torch.ones(1, 2)).order
     (torch.float64, torch.float64, ['0', '1'])
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_model(model)
     resolved = model_spec(model, spec)
-    example = as_inputs(example)
+    example = check_batch(as_inputs(example), shape=input_shape_of(model))
     split_sites(model, targets, what="target")
     module_sites, node_sites = split_sites(model, [*sites, *targets])
     module = with_fx_sites(model, node_sites, module_sites) if node_sites else model
@@ -104,7 +104,11 @@ def analysis(model: nn.Module, example: Any, *, spec: ModelSpec | None = None, s
     an = Analysis(model, module, resolved, resolve_device(model, device), model_dtype(model),
                   tuple(s for s in candidate_sites(model) if s in present))
     with declared(module, resolved):
-        check_deterministic(module, an.tensor(example, slice(0, DETERMINISM_ROWS)))
+        try:
+            check_deterministic(module, an.tensor(example, slice(0, DETERMINISM_ROWS)))
+        except RuntimeError as exc:  # e.g. "mat1 and mat2 shapes cannot be multiplied"
+            raise ValueError(f"the model's forward pass fails on x (inputs of shape {tuple(example.shape[1:])}); "
+                             f"expected inputs the model accepts: {exc}") from exc
         yield an
 
 

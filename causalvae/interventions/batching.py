@@ -7,11 +7,12 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from causalvae.argtypes import check_int
+
 
 def chunks(n: int, size: int) -> Iterator[slice]:
     """Consecutive slices of at most ``size`` covering ``range(n)``."""
-    if size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {size}")
+    size = check_int(size, name="batch_size", minimum=1)
     for start in range(0, n, size):
         yield slice(start, min(start + size, n))
 

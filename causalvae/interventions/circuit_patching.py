@@ -30,11 +30,14 @@ import numpy as np
 import torch
 from torch import fx, nn
 
+from causalvae.argtypes import check_indices, check_int
 from causalvae.interventions.batching import chunks, to_tensor
 from causalvae.interventions.engine import _layer_input_change, _linear_path, _with_unit
 from causalvae.interventions.forward import analysis_mode
 from causalvae.interventions.sweep import resolve_device
 from causalvae.interventions.trace import OUTPUT, trace
+from causalvae.inputs import check_batch, check_model, input_shape_of
+from causalvae.modelstate import restores_model_state
 from causalvae.units import unit_ids
 
 
@@ -130,16 +133,22 @@ class PairRunner:
     extra_sites : further sites to trace (sources of edges, e.g. ``latent.mu`` for decoder circuits).
     """
 
+    @restores_model_state(model_of=lambda self, model=None, *a, **k: model)
     def __init__(self, model: nn.Module, pairs, *, sites: Sequence[str], behaviour: Behaviour, reference=None,
                  extra_sites: Sequence[str] = (), device: torch.device | str | None = None, batch_size: int = 64,
                  units_per_pass: int = 8) -> None:
-        flip = np.asarray(pairs.delta).reshape((-1,) + (1,) * (np.ndim(pairs.x) - 1)) < 0
-        x, xp = np.asarray(pairs.x), np.asarray(pairs.x_prime)
+        shape = input_shape_of(check_model(model))
+        x, xp = (np.asarray(check_batch(v, name=f"pairs.{n}", shape=shape)) for n, v in (("x", pairs.x),
+                                                                                       ("x_prime", pairs.x_prime)))
+        if x.shape != xp.shape:
+            raise ValueError(f"pairs.x and pairs.x_prime must have the same shape, got {x.shape} and {xp.shape}")
+        flip = np.asarray(pairs.delta).reshape((-1,) + (1,) * (x.ndim - 1)) < 0
         self.x, self.xp = np.where(flip, xp, x), np.where(flip, x, xp)
         if len(self.x) < 2:
             raise ValueError(f"need >= 2 factor pairs, got {len(self.x)}")
         self.model, self.sites, self.behaviour = model, list(sites), behaviour
-        self.device, self.per_pass = resolve_device(model, device), max(1, int(units_per_pass))
+        self.device = resolve_device(model, device)
+        self.per_pass = check_int(units_per_pass, name="units_per_pass", minimum=1)
         wanted = [*self.sites, *extra_sites] + ([] if behaviour.site == OUTPUT else [behaviour.site])
         self.traced = trace(model, list(dict.fromkeys(wanted)))
         self.node = self.traced.node_of(behaviour.site)
@@ -186,6 +195,7 @@ class PairRunner:
     def n_pairs(self) -> int:
         return len(self.x)
 
+    @restores_model_state(model_of=lambda self, *a, **k: self.model)
     def measure(self, sets: Sequence[frozenset[str]]) -> np.ndarray:
         """``m(S)`` for every set ``S`` of unit ids (module docstring), stacked along the batch axis."""
         out = np.zeros(len(sets))
@@ -215,14 +225,15 @@ class PairRunner:
                     local[node] = torch.where(keep, a, self.ref[site].to(a.dtype)).reshape(-1, *a.shape[2:])
             return local[self.node]
 
+    @restores_model_state(model_of=lambda self, *a, **k: self.model)
     def patched(self, site: str, units: Sequence[int], *, read: str | None = None, read_units: Sequence[int] = (),
                 noising: bool = False) -> np.ndarray:
         """Mean change when each unit of ``site`` alone is patched, shape (len(units), columns): of the
         behaviour columns (``read=None``) or of the spatial means of ``read_units`` of the site ``read``;
         denoising (x′ into x) or noising (x into x′, reported as clean minus patched).  As in the engine,
         a site feeding one conv / linear layer enters it as a one-channel change of that layer's output."""
-        units = list(units)
         node = self.traced.site_nodes[site]
+        units = check_indices(units, name="units", size=int(self.envs[0][0][node].shape[1]), min_size=0)
         target = self.node if read is None else self.traced.site_nodes[read]
         path = self.traced.downstream(site, (self.behaviour.site if read is None else read,))
         linear = _linear_path(self.traced, site)
@@ -256,6 +267,7 @@ class PairRunner:
         v = value[:, list(read_units)].double()
         return v.reshape(v.shape[0], v.shape[1], -1).mean(2).cpu().numpy()
 
+    @restores_model_state(model_of=lambda self, *a, **k: self.model)
     def attributed(self, site: str, units: Sequence[int], *, read: str, read_units: Sequence[int]) -> np.ndarray:
         """Attribution-patching estimate, shape (len(units), len(read_units)), of the mean change of each
         ``read_units`` spatial mean of site ``read`` when a unit of ``site`` alone is patched from x′ into
@@ -282,6 +294,7 @@ class PairRunner:
                     for e_x, e_xp in self.envs)
         return total / self.n_pairs
 
+    @restores_model_state(model_of=lambda self, *a, **k: self.model)
     def screen(self) -> tuple[np.ndarray, np.ndarray]:
         """Attribution estimates of every unit's directed denoising and noising scores (site order)."""
         weights = torch.as_tensor(self.signs, device=self.device)

@@ -36,18 +36,22 @@ import numpy as np
 import torch
 from torch import nn
 
+from causalvae.argtypes import check_indices, check_int
 from causalvae.effects import EffectMatrix
+from causalvae.inputs import check_model
 from causalvae.interventions.batching import chunks
 from causalvae.interventions.factors import latent_effects
 from causalvae.interventions.sweep import as_inputs
 from causalvae.metrics.interventional import (CESReport, SpecificityReport, causal_effect_strength,
                                               intervention_specificity)
+from causalvae.modelstate import restores_model_state
 
 CODE_SITE = "latent.code"
 PRE_SITE = "latent.pre"
 
 
 def _codebook(model: nn.Module) -> torch.Tensor:
+    check_model(model)
     codebook = getattr(getattr(model, "latent", None), "codebook", None)
     if not isinstance(codebook, torch.Tensor) or not hasattr(model, "encode"):
         raise TypeError(f"code interventions need a vector-quantised model (make_vae('vq-vae', ...)) with a "
@@ -63,7 +67,7 @@ def _rows(x, rows: slice, like: torch.Tensor) -> torch.Tensor:
     return part.to(device=like.device, dtype=like.dtype)
 
 
-@torch.no_grad()
+@restores_model_state(training=False, grad=False)
 def used_codes(model: nn.Module, x, *, batch_size: int = 64) -> np.ndarray:
     """Sorted indices of the codes the encoder emits on ``x`` (at any position).
 
@@ -86,14 +90,13 @@ def _code_set(model: nn.Module, x, codes: Sequence[int] | None, batch_size: int)
     """``codes`` checked against the codebook, or the used codes of ``x`` when None."""
     if codes is None:
         return used_codes(model, x, batch_size=batch_size).tolist()
-    n_codes = _codebook(model).shape[0]
-    chosen = [int(j) for j in codes]
-    bad = [j for j in chosen if not 0 <= j < n_codes]
-    if not chosen or bad or len(set(chosen)) != len(chosen):
-        raise ValueError(f"codes must be distinct indices in [0, {n_codes}), at least one; got {list(codes)}")
+    chosen = check_indices(codes, name="codes", size=_codebook(model).shape[0])
+    if len(set(chosen)) != len(chosen):
+        raise ValueError(f"codes must be distinct indices, got {list(codes)}")
     return chosen
 
 
+@restores_model_state()
 def code_effects(model: nn.Module, x, *, codes: Sequence[int] | None = None, targets: Sequence[str] | None = None,
                  statistic: str = "mean_abs", method: str = "exact", device: torch.device | str | None = None,
                  batch_size: int = 64) -> EffectMatrix:
@@ -156,7 +159,7 @@ class CodeSwapProfile:
         return intervention_specificity(self.profiles)
 
 
-@torch.no_grad()
+@restores_model_state(training=False, grad=False)
 def code_swap_profile(model: nn.Module, x, *, codes: Sequence[int] | None = None, batch_size: int = 64,
                       max_batch: int = 1024) -> CodeSwapProfile:
     """:class:`CodeSwapProfile` of ``model`` on ``x``: each input is encoded once, every swap decoded.
@@ -175,6 +178,7 @@ def code_swap_profile(model: nn.Module, x, *, codes: Sequence[int] | None = None
     """
     codebook = _codebook(model)
     x = as_inputs(x)
+    max_batch = check_int(max_batch, name="max_batch", minimum=1)
     chosen = _code_set(model, x, codes, batch_size)
     vectors = codebook[torch.as_tensor(chosen, device=codebook.device)]
     bernoulli = model.config.likelihood == "bernoulli"
@@ -202,7 +206,7 @@ def code_swap_profile(model: nn.Module, x, *, codes: Sequence[int] | None = None
     return CodeSwapProfile(tuple(chosen), (distance / count).cpu().numpy(), (profiles / count).cpu().numpy(), len(x))
 
 
-@torch.no_grad()
+@restores_model_state(training=False, grad=False)
 def code_margin(model: nn.Module, x, *, batch_size: int = 64) -> np.ndarray:
     """Distance of each pre-quantisation vector to the boundary of its code's Voronoi cell: (N, L).
 

@@ -26,11 +26,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from causalvae.argtypes import check_float, check_int
 from causalvae.causal.readouts import POOLED_EPS
-from causalvae.interventions.forward import analysis_mode
+from causalvae.interventions.forward import analysis_mode, model_dtype
 from causalvae.interventions.hooks import intervene
 from causalvae.interventions.ops import UnitOp
 from causalvae.interventions.targets import Readout
+from causalvae.inputs import check_batch, check_model, input_shape_of, model_device
+from causalvae.modelstate import restores_model_state
 
 LATENT = "latent.mu"
 KINDS = ("coordinates", "das", "random")
@@ -182,13 +185,19 @@ class Interchanger:
     [[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]]
     """
 
+    @restores_model_state(model_of=lambda self, model=None, *a, **k: model)
     def __init__(self, model: nn.Module, base: np.ndarray, source: np.ndarray, *, sites: Sequence[str],
-                 readout: Callable[[torch.Tensor], torch.Tensor], device: str = "cpu", batch_size: int = 256) -> None:
+                 readout: Callable[[torch.Tensor], torch.Tensor], device: str | torch.device | None = None,
+                 batch_size: int = 256) -> None:
+        shape = input_shape_of(check_model(model))
+        base, source = check_batch(base, name="base", shape=shape), check_batch(source, name="source", shape=shape)
         if np.shape(base) != np.shape(source):
             raise ValueError(f"base and source must be paired (same shape), got {np.shape(base)} and "
                              f"{np.shape(source)}")
-        self.model, self.readout, self.device, self.batch_size = model, readout, device, int(batch_size)
+        self.model, self.readout = model, readout
+        self.device, self.batch_size = model_device(model, device), check_int(batch_size, name="batch_size", minimum=1)
         self.sites = tuple(dict.fromkeys([LATENT, *sites]))
+        self.base_dtype = model_dtype(model)
         self.base, self.source = self._activations(base), self._activations(source)
         self.n = len(base)
         with torch.no_grad():
@@ -202,8 +211,9 @@ class Interchanger:
     def _chunks(self) -> list[torch.Tensor]:
         return list(torch.arange(self.n).split(self.batch_size))
 
+    @restores_model_state(model_of=lambda self, *a, **k: self.model)
     def _activations(self, x: np.ndarray) -> dict[str, torch.Tensor]:
-        x = torch.as_tensor(np.asarray(x, dtype=np.float32), device=self.device)
+        x = torch.as_tensor(np.asarray(x, dtype=np.float32), device=self.device).to(self.base_dtype)
         stores = {s: {} for s in self.sites if s != LATENT}
         parts: dict[str, list[torch.Tensor]] = {s: [] for s in self.sites}
         with analysis_mode(self.model), torch.no_grad(), \
@@ -218,6 +228,7 @@ class Interchanger:
                     parts[s].append(store.pop("value"))
         return {s: torch.cat(p) for s, p in parts.items()}
 
+    @restores_model_state(model_of=lambda self, *a, **k: self.model)
     def decode_readout(self, z: torch.Tensor, ops: Mapping[str, UnitOp]) -> torch.Tensor:
         """Read-outs (float64) of ``decode(z)`` with ``ops`` at decoder sites (differentiable)."""
         with analysis_mode(self.model), intervene(self.model, ops):
@@ -231,6 +242,7 @@ class Interchanger:
                              f"{self.dim(block.site)} dimensions")
         return torch.as_tensor(block.basis, dtype=self.base[LATENT].dtype, device=self.device)
 
+    @restores_model_state(model_of=lambda self, *a, **k: self.model)
     def run(self, swap: Block | None, *, clamp: Sequence[Block] = ()) -> np.ndarray:
         """(N, K) read-outs of the base with ``swap``'s subspace taken from the source and the ``clamp``
         blocks held at the base's clean values (applied in that order where they share a site)."""
@@ -251,6 +263,7 @@ class Interchanger:
         return np.concatenate(out)
 
 
+@restores_model_state(model_of=lambda ic, *a, **k: ic.model)
 def train_das(ic: Interchanger, *, site: str, sizes: Mapping[str, int], targets: Mapping[str, np.ndarray],
               variance: np.ndarray, usable: np.ndarray | None = None, steps: int = 200, lr: float = 0.01,
               batch_size: int = 64, seed: int = 0) -> dict[str, Block]:
@@ -289,6 +302,8 @@ def train_das(ic: Interchanger, *, site: str, sizes: Mapping[str, int], targets:
     """
     from torch.nn.utils.parametrizations import orthogonal
 
+    steps, batch_size = check_int(steps, name="steps", minimum=1), check_int(batch_size, name="batch_size", minimum=1)
+    lr = check_float(lr, name="lr", minimum=0, include_min=False)
     d, names = ic.dim(site), list(sizes)
     total = int(sum(sizes.values()))
     if not names or min(sizes.values()) < 1 or total > d:

@@ -20,6 +20,7 @@ from causalvae.interventions.checks import check_sites, check_units
 from causalvae.interventions.sites import sites as model_sites
 from causalvae.interventions.targets import SCALAR_TARGETS, Target, resolve_targets
 from causalvae.interventions.trace import OUTPUT, trace
+from causalvae.inputs import check_batch, model_device
 from causalvae.modelstate import restores_model_state
 from causalvae.units import parse_unit
 
@@ -40,19 +41,11 @@ class Probe:
 
 def resolve_device(model: nn.Module, device: torch.device | str | None) -> torch.device:
     """``device`` (default: where the model's parameters live); the model must already be there."""
-    params = list(model.parameters())
-    model_device = params[0].device if params else torch.device("cpu")
-    if device is None:
-        return model_device
-    device = torch.device(device)
-    if params and (device.type != model_device.type or (device.index is not None and device != model_device)):
-        raise ValueError(f"model parameters are on {model_device} but device={device} was requested; "
-                         f"move the model first (model.to({str(device)!r}))")
-    return device
+    return model_device(model, device)
 
 
 def as_inputs(x, *, name: str = "x") -> np.ndarray | torch.Tensor:
-    """Check an input batch: an array-like of shape (N, ...) with N >= 1.
+    """Check an input batch (:func:`causalvae.inputs.check_batch`): real numbers of shape (N, ...), N >= 1.
 
     A ``torch.utils.data.TensorDataset`` stands for its first tensor, a factor dataset for its
     observations.
@@ -62,12 +55,7 @@ def as_inputs(x, *, name: str = "x") -> np.ndarray | torch.Tensor:
         x = tensors[0]
     elif hasattr(x, "factor_names") and hasattr(x, "x"):
         x = x.x
-    if not hasattr(x, "shape") or len(x.shape) < 2:
-        raise ValueError(f"{name} must be a batch of shape (N, C, H, W) or (N, D) (an array, a tensor or a "
-                         f"TensorDataset), got {getattr(x, 'shape', type(x).__name__)}")
-    if len(x) == 0:
-        raise ValueError(f"{name} is empty; expected at least one input")
-    return x
+    return check_batch(x, name=name)
 
 
 @restores_model_state()

@@ -183,7 +183,7 @@ def test_margin_is_the_distance_to_the_cell_boundary_off_the_codes():
 
 def test_bad_codes_and_models_are_clear_errors():
     model, x = planted(), inputs()
-    with pytest.raises(ValueError, match=r"codes must be distinct indices in \[0, 4\)"):
+    with pytest.raises(ValueError, match=r"codes\[0\] must be an integer >= 0 and <= 3, got 4"):
         code_swap_profile(model, x, codes=[4])
     with pytest.raises(ValueError, match="distinct"):
         code_effects(model, x, codes=[1, 1])

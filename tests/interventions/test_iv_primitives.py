@@ -137,9 +137,14 @@ def test_shape_mismatch_between_clean_and_source(planted_mlp, positive_inputs):
         patch([0], torch.zeros(2, 4)).apply(torch.zeros(3, 4))
 
 
-def test_nan_activations_are_a_clear_error(planted_mlp, positive_inputs):
+def test_nan_weights_and_non_finite_activations_are_clear_errors(planted_mlp, positive_inputs):
     with torch.no_grad():
         planted_mlp.fc1.weight[1, 0] = float("nan")
+    with pytest.raises(ValueError, match="model has non-finite weights: fc1.weight holds 1 NaN / inf value"):
+        ablation_effects(planted_mlp, positive_inputs, sites=["act"], targets=["fc2"])
+    with torch.no_grad():  # finite weights whose activation overflows float32 on every input (x > 0)
+        planted_mlp.fc1.weight[1] = 3e38
+        planted_mlp.fc1.bias[1] = 3e38
     with pytest.raises(FloatingPointError, match="non-finite activation at site 'fc1'"):
         ablation_effects(planted_mlp, positive_inputs, sites=["act"], targets=["fc2"])
     with pytest.raises(FloatingPointError, match="non-finite"):

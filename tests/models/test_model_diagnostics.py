@@ -73,5 +73,5 @@ def test_traversal_at_the_posterior_mean_is_the_reconstruction(tmp_path):
 
 
 def test_empty_selection_is_an_error():
-    with pytest.raises(ValueError, match="empty selection"):
+    with pytest.raises(ValueError, match="indices must hold at least 1 of integer indices, got 0"):
         latent_kl(mlp_vae(), tabular(10), indices=[])
