@@ -27,6 +27,7 @@ _EXPORTS = {
     "gaussian_total_correlation": "unsupervised", "active_latents": "unsupervised",
     "n_active_latents": "unsupervised",
     "histogram_discretize": "discrete", "discrete_mutual_info": "discrete", "discrete_entropy": "discrete",
+    "discrete_factors": "validation",
     "suite": "suite_runner", "DEFAULT_DCI_BACKENDS": "suite_runner",
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -77,15 +78,18 @@ def continuous_factor_columns(factors: np.ndarray, *, n_bins: int = 20) -> np.nd
     return np.flatnonzero((counts > n_bins) & (counts > len(factors) / 2))
 
 
-def discrete_factors(factors: np.ndarray, *, metric: str, n_bins: int = 20,
-                     test: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def discrete_factors(factors: np.ndarray, *, metric: str = "factors", n_bins: int = 20,
+                     test: np.ndarray | None = None,
+                     columns: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """The factors as classes, for metrics that treat each distinct factor value as a class.
 
-    Continuous columns (:func:`continuous_factor_columns`) would make every sample its own class
-    (MIG and modularity then silently near 0, classifiers refuse them); they are binned into
-    ``n_bins`` equal-width bins (disentanglement_lib's discretisation of codes) with a
-    ``UserWarning``.  ``test`` factors are binned with the bins of ``factors``.  Returns
-    ``(factors, test)``.
+    Continuous columns would make every sample its own class (MIG and modularity then silently near
+    0, classifiers refuse them); they are binned into ``n_bins`` equal-width bins
+    (disentanglement_lib's discretisation of codes).  ``columns`` names them (e.g. the factors a
+    dataset declares continuous); by default the columns that look continuous
+    (:func:`continuous_factor_columns`) are binned, with a ``UserWarning`` naming ``metric``.
+    ``test`` factors are binned with the bins of ``factors``.  Returns ``(factors, test)``, float64 when
+    a column was binned.
 
     Examples
     --------
@@ -95,13 +99,20 @@ def discrete_factors(factors: np.ndarray, *, metric: str, n_bins: int = 20,
     ...     binned, _ = discrete_factors(np.linspace(0, 1, 50)[:, None], metric="MIG", n_bins=5)
     >>> np.unique(binned).tolist()
     [0.0, 1.0, 2.0, 3.0, 4.0]
+    >>> declared, _ = discrete_factors(np.array([[0.0, 0.1], [1.0, 0.9], [2.0, 0.2]]), columns=[1], n_bins=2)
+    >>> declared.tolist()
+    [[0.0, 0.0], [1.0, 1.0], [2.0, 0.0]]
     """
-    columns = continuous_factor_columns(factors, n_bins=n_bins)
+    if columns is not None:
+        columns = np.asarray(columns, dtype=np.int64).reshape(-1)
+        if columns.size and (columns.min() < -factors.shape[1] or columns.max() >= factors.shape[1]):
+            raise ValueError(f"columns must index the {factors.shape[1]} factor columns, got {columns.tolist()}")
+    else:
+        columns = continuous_factor_columns(factors, n_bins=n_bins)
+        if columns.size:
+            _warn_binned(metric, columns, n_bins)
     if not columns.size:
         return factors, test
-    warnings.warn(f"{metric}: factors at columns {columns.tolist()} look continuous (more than {n_bins} distinct "
-                  f"values, most of them unique) and are discretised into {n_bins} equal-width bins; discretise "
-                  "them yourself (histogram_discretize) to choose the bins", UserWarning, stacklevel=3)
 
     def binned(values: np.ndarray) -> np.ndarray:
         out = values.astype(np.float64, copy=True)
@@ -109,5 +120,11 @@ def discrete_factors(factors: np.ndarray, *, metric: str, n_bins: int = 20,
         return out
 
     return binned(factors), None if test is None else binned(test)
+
+
+def _warn_binned(metric: str, columns: np.ndarray, n_bins: int) -> None:
+    warnings.warn(f"{metric}: factors at columns {columns.tolist()} look continuous (more than {n_bins} distinct "
+                  f"values, most of them unique) and are discretised into {n_bins} equal-width bins; discretise "
+                  "them yourself (histogram_discretize) to choose the bins", UserWarning, stacklevel=4)
 
 

@@ -24,7 +24,9 @@ def disentanglement(ctx: RunContext) -> None:
     n_pool = min(len(ds), 6000)
     rows = np.sort(np.random.default_rng(cfg.seed + 2).choice(len(ds), size=n_pool, replace=False))
     codes, n_bins = lm.disentanglement_codes(ctx.model, ds, indices=rows, device=cfg.device)
-    cache = metrics.CodeCache(discrete_factors(ds.factors[rows], ds.factor_kinds), codes=codes)
+    continuous = [k for k, kind in enumerate(ds.factor_kinds) if kind == "continuous"]
+    factors, _ = metrics.discrete_factors(ds.factors[rows], columns=continuous)   # the suite assumes classes
+    cache = metrics.CodeCache(factors, codes=codes)
     n_train = int(n_pool * 2 / 3)
     scores = metrics.suite(cache, n_train=n_train, n_test=n_pool - n_train, sampled=False,
                            kl=ctx.effects["latent_information"], n_bins=n_bins, seed=cfg.seed)
@@ -39,18 +41,6 @@ def disentanglement(ctx: RunContext) -> None:
 
 #: Suite metrics defined for categorical codes (mutual information, tree-ensemble importances, activity).
 CATEGORICAL_CODE_METRICS = ("mig", "modularity", "dci.random-forest.", "n_active_latents")
-
-
-def discrete_factors(factors: np.ndarray, kinds, *, n_bins: int = 20) -> np.ndarray:
-    """Continuous factors binned into ``n_bins`` equal-width bins (disentanglement_lib's convention);
-    discrete factors unchanged. The suite's definitions assume discrete factors."""
-    from causalvae import metrics
-
-    out = factors.copy()
-    continuous = [k for k, kind in enumerate(kinds) if kind == "continuous"]
-    if continuous:
-        out[:, continuous] = metrics.histogram_discretize(factors[:, continuous], n_bins=n_bins)
-    return out
 
 
 #: Larger graphs are unreadable as one picture (and slow to lay out): they get GraphML / DOT / JSON only.

@@ -149,6 +149,22 @@ def test_discrete_grids_with_many_values_are_left_alone():
         assert mig(orientation + 0.1, orientation)["mig"] > 0.5
 
 
+def test_declared_continuous_columns_are_binned_silently_and_checked():
+    from causalvae.metrics import discrete_factors
+
+    grid = np.repeat(np.arange(40.0), 5)[:, None]               # looks discrete: left alone by the heuristic
+    factors = np.hstack([grid, grid])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                           # declared columns: the caller chose, no warning
+        binned, _ = discrete_factors(factors, columns=[1], n_bins=4)
+    assert binned[:, 0].tolist() == grid[:, 0].tolist()          # negative control: undeclared column untouched
+    assert np.unique(binned[:, 1]).tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert binned[:5, 1].tolist() == [0.0] * 5 and binned[-5:, 1].tolist() == [3.0] * 5
+    assert discrete_factors(factors, columns=[])[0] is factors
+    with pytest.raises(ValueError, match="columns must index the 2 factor columns"):
+        discrete_factors(factors, columns=[2])
+
+
 def test_sampled_scores_and_the_suite_accept_continuous_factors():
     from causalvae.metrics import suite
 
