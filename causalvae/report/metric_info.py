@@ -33,7 +33,7 @@ METRIC_INFO: tuple[tuple[str, str, str], ...] = (
     ("alignment.*roc_auc", UP, "ROC-AUC of interchange effects as scores for the reference edges, over all thresholds."),
     ("alignment.iia_graded.*", UP, "Graded IIA: mean closeness of read-outs to the hypothesis' counterfactual "
                                    "(1 = exact), held-out pairs."),
-    ("alignment.iia.*", UP, "Strict IIA: share of held-out (base, source) pairs whose usable read-outs all match "
+    ("alignment.iia.*", UP, "Strict IIA: share of held-out (base, source) pairs whose usable read-outs match "
                             "the hypothesis' counterfactual within tolerance."),
     ("alignment.control.random_init.*", DOWN, "Control: best IIA of the same alignment on a randomly initialised "
                                               "network (near chance expected)."),
