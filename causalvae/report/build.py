@@ -19,9 +19,10 @@ HEADER_SETTINGS = ("dataset", "variant", "latent_dim", "steps", "seed", "device"
 def build_report(run_dir: str | os.PathLike, *, output: str | os.PathLike | None = None) -> Path:
     """Write the HTML report of a run folder and return its path.
 
-    The page is self-contained (inline CSS, images as base64 data URIs, no scripts, no external
-    requests) and is written atomically.  A missing or unreadable artifact never stops the build:
-    its place says which stage failed or was skipped.
+    The page is self-contained (inline CSS, figures as base64 PNG data URIs, graphs as sanitised
+    inline SVG so their tooltips work, no scripts, no external requests) and is written atomically.
+    What it reads is the run-folder registry (:mod:`causalvae.report.artifacts`); a missing or
+    unreadable artifact never stops the build: its place says which stage failed or was skipped.
 
     Parameters
     ----------

@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--check-browser", action="store_true",
                    help="load the page in headless Chromium; fail if an image does not render or the console "
                         "shows errors")
-    p.add_argument("--screenshot", default=None, metavar="PNG", help="also save a screenshot (needs Chromium)")
+    p.add_argument("--screenshot", default=None, metavar="PNG",
+                   help="also save a full-page screenshot, 1280 px wide (needs Chromium)")
     p.set_defaults(handler=report_command)
 
 

@@ -65,11 +65,8 @@ def _collapsed(run: RunFolder, m: Mapping[str, Any]) -> list[str]:
 
 
 def _weak_readouts(run: RunFolder, m: Mapping[str, Any]) -> list[str]:
-    table = run.table("readout_scores")
-    if table is None or "status" not in table.columns:
-        return []
-    weak = table[table["status"].astype(str) != "ok"]
-    if weak.empty:
+    table, weak = _not_in_state(run, "readout_scores", "ok")
+    if weak is None:
         return []
     shown = "; ".join(f"{row.factor} ({row.metric} {fmt_number(row.test)}, baseline {fmt_number(row.baseline)})"
                       for row in weak.itertuples())
@@ -97,14 +94,20 @@ def _alignment(run: RunFolder, m: Mapping[str, Any]) -> list[str]:
 
 
 def _circuits(run: RunFolder, m: Mapping[str, Any]) -> list[str]:
-    table = run.table("circuits")
-    if table is None or "status" not in table.columns:
-        return []
-    missing = table[table["status"].astype(str) != "found"]
-    if missing.empty:
+    table, missing = _not_in_state(run, "circuits", "found")
+    if missing is None:
         return []
     names = ", ".join(f"{row.factor}/{row.part}" for row in missing.itertuples())
     return [f"{len(missing)} of {len(table)} circuits were not found ({names}); the circuits section says why."]
+
+
+def _not_in_state(run: RunFolder, name: str, good: str):
+    """Table ``name`` and its rows whose ``status`` is not ``good`` (None when the table or such rows are absent)."""
+    table = run.table(name)
+    if table is None or "status" not in table.columns:
+        return table, None
+    flagged = table[table["status"].astype(str) != good]
+    return table, None if flagged.empty else flagged
 
 
 def _number(m: Mapping[str, Any], key: str) -> float | None:
