@@ -22,6 +22,7 @@ from causalvae.io import atomic_open, write_text
 from causalvae.pipeline.config import RunConfig, check_config
 from causalvae.pipeline.runner import Progress
 from causalvae.sweep.cells import foreign_run, is_complete, run_cell
+from causalvae.sweep.correlations import seed_interval
 from causalvae.sweep.grid import Cell, cell_key
 
 #: Table columns: (label, metrics.json key). DCI disentanglement stands in for the paper's loosely
@@ -87,8 +88,6 @@ def summarise_cells(run_dirs: Mapping[str, Path]) -> tuple[list[dict], list[str]
     ``run_dirs`` maps a cell's name to its folder; returns rows ``metric, mean, ci_low, ci_high, n``
     and the names of the incomplete (missing) cells, which contribute nothing.
     """
-    from scipy import stats
-
     values: dict[str, list[float]] = {label: [] for label, _ in TABLE_METRICS}
     missing = []
     for name, run_dir in run_dirs.items():
@@ -101,13 +100,7 @@ def summarise_cells(run_dirs: Mapping[str, Path]) -> tuple[list[dict], list[str]
             value = value.get("value") if isinstance(value, dict) else value
             if value is not None and np.isfinite(value):
                 values[label].append(float(value))
-    rows = []
-    for label, xs in values.items():
-        n = len(xs)
-        mean = float(np.mean(xs)) if n else float("nan")
-        half = float(stats.t.ppf(0.975, n - 1) * np.std(xs, ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
-        rows.append({"metric": label, "mean": mean, "ci_low": mean - half, "ci_high": mean + half, "n": n})
-    return rows, missing
+    return [{"metric": label, **seed_interval(xs)} for label, xs in values.items()], missing
 
 
 def table_markdown(table: "pd.DataFrame", missing: Sequence[str]) -> str:  # noqa: F821

@@ -89,22 +89,16 @@ def _fmt(value: float, digits: str = ".3g") -> str:
 
 def study_markdown(table: Sequence[dict], correlations: Sequence[dict], unfinished: Sequence[str],
                    cells: Mapping[str, dict]) -> str:
-    """Markdown: the variant table (mean ± 95 % CI half-width, n) per dataset, the correlations, the cells."""
-    parts = []
-    for dataset in sorted({row["dataset"] for row in table}):
-        rows = [row for row in table if row["dataset"] == dataset]
-        labels = list(dict.fromkeys(row["metric"] for row in rows))
-        lines = [f"#### {dataset}", "", "| variant | " + " | ".join(labels) + " |",
-                 "|---|" + "---|" * len(labels)]
-        for variant in dict.fromkeys(row["variant"] for row in rows):
-            shown = []
-            for label in labels:
-                r = next(row for row in rows if row["variant"] == variant and row["metric"] == label)
-                half = (r["ci_high"] - r["ci_low"]) / 2
-                shown.append("n/a" if r["n"] == 0 else f"{_fmt(r['mean'])} ± {_fmt(half, '.2g')} (n={r['n']})"
-                             if np.isfinite(half) else f"{_fmt(r['mean'])} (n={r['n']})")
-            lines.append(f"| {variant} | " + " | ".join(shown) + " |")
-        parts.append("\n".join(lines))
+    """Markdown: the variant table (mean ± 95 % CI half-width, :func:`causalvae.sweep.compare.table_markdown`)
+    per dataset, the correlations, the finished cells with their wall times."""
+    import pandas as pd
+
+    from causalvae.sweep.compare import table_markdown
+
+    frame = pd.DataFrame(list(table))
+    parts = [f"#### {dataset}\n\n" + table_markdown(group.drop(columns=["dataset", "key"]),
+                                                   [u for u in unfinished if u.startswith(f"{dataset}/")])
+             for dataset, group in frame.groupby("dataset", sort=True)] if len(frame) else []
     lines = ["| dataset | CES | covariates | method | r | 95 % CI (Fisher z) | bootstrap 95 % CI | p | n |",
              "|---|---|---|---|---|---|---|---|---|"]
     for c in correlations:
