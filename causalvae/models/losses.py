@@ -22,7 +22,8 @@ class LossInputs:
 
     Gaussian heads fill ``mu``, ``logvar`` (posterior) and ``z`` (sample); vector-quantised heads fill
     ``pre`` (encoder output, N x L x D), ``quantised`` (the chosen codebook vectors, same shape) and
-    ``codes`` (N x L indices).  A term that needs a field the model does not fill is a clear error.
+    ``codes`` (N x L indices); a model with terms of its own (the SCM-layer VAE's label, mechanism,
+    DAG and sparsity terms) computes them and passes them in ``model_terms``.  A term that needs a field the model does not fill is a clear error.
     """
 
     x: torch.Tensor
@@ -36,6 +37,7 @@ class LossInputs:
     pre: torch.Tensor | None = None
     quantised: torch.Tensor | None = None
     codes: torch.Tensor | None = None
+    model_terms: dict[str, torch.Tensor] | None = None
 
 
 def reconstruction_nll(x: torch.Tensor, output: torch.Tensor, *, likelihood: str,
@@ -178,10 +180,12 @@ _TERM_GROUPS = {
     "vq": lambda a: vq_losses(_require(a, "pre", "commitment/codebook", "vector-quantised"), a.quantised),
     "perplexity": lambda a: {"perplexity": code_perplexity(_require(a, "codes", "perplexity",
                                                                     "vector-quantised"))},
+    "model": lambda a: dict(_require(a, "model_terms", "label/mechanism/dag/dag_h/sparsity", "'scm-vae'")),
 }
 _TERM_GROUP_OF = {"recon": "recon", "kl": "kl", "mi": "mws", "tc": "mws", "dim_kl": "mws",
                   "dip_offdiag": "dip", "dip_diag": "dip", "tc_discriminator": "tc_discriminator",
-                  "commitment": "vq", "codebook": "vq", "perplexity": "perplexity"}
+                  "commitment": "vq", "codebook": "vq", "perplexity": "perplexity",
+                  **dict.fromkeys(("label", "mechanism", "dag", "dag_h", "sparsity"), "model")}
 LOSS_TERMS = tuple(_TERM_GROUP_OF)
 
 

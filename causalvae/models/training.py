@@ -144,7 +144,8 @@ def train(model: VAE, data: Any, *, steps: int, batch_size: int = 64, lr: float 
     Parameters
     ----------
     model : a VAE from :func:`causalvae.models.make_vae` (trained in place).
-    data : a FactorDataset or an array of observations (N x C x 64 x 64 or N x D), possibly lazy.
+    data : a FactorDataset or an array of observations (N x C x 64 x 64 or N x D), possibly lazy
+        (a FactorDataset for label-supervised variants, whose batches carry their factor rows).
     steps : total number of steps of the run (a resumed run continues up to it).
     batch_size, lr : mini-batch size and Adam learning rate of the VAE.
     seed : seeds batch order and reparameterisation noise (weights are seeded by ``make_vae``).
@@ -170,6 +171,9 @@ def train(model: VAE, data: Any, *, steps: int, batch_size: int = 64, lr: float 
     x = observations_of(data)
     source = BatchSource(x, batch_size=batch_size, seed=seed, cache_limit_bytes=cache_limit_bytes,
                          prefetch=prefetch)
+    # label-supervised models (scm-vae) get each batch's factor rows: same seed, same permutation
+    labels = (BatchSource(model.label_array(data), batch_size=batch_size, seed=seed)
+              if getattr(model, "label_supervised", False) else None)
     device = torch.device(device)
     if retain_freed_memory and device.type == "cpu":
         allocator.retain_freed_memory()
@@ -206,7 +210,8 @@ def train(model: VAE, data: Any, *, steps: int, batch_size: int = 64, lr: float 
             batch = batch.to(device, non_blocking=True).contiguous(
                 memory_format=memory_format if batch.dim() == 4 else torch.contiguous_format)
             generator = torch.Generator(device=device).manual_seed(step_seed(seed, step))
-            total, terms, z = objective(model, batch, generator=generator)
+            total, terms, z = objective(model, batch, generator=generator,
+                                        labels=None if labels is None else labels.batch(step).to(device))
             optimizers["vae"].zero_grad(set_to_none=True)
             total.backward()
             optimizers["vae"].step()

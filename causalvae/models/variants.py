@@ -23,6 +23,7 @@ from torch import nn
 
 from causalvae.models.losses import LOSS_TERMS, discriminator_loss, evaluate_terms
 from causalvae.models.vae import VAE, GaussianHead, VAEConfig
+from causalvae.models.scm_vae import SCM_DEFAULTS, SCMVAE
 from causalvae.models.vq import VQ_DEFAULTS, VQHead, VQVAE
 
 
@@ -91,6 +92,11 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             "gradients, beta * commitment + codebook loss (or EMA codebook updates); no KL term.",
             {"commitment": "beta", "codebook": 1.0}, VQ_DEFAULTS, head=VQHead, model=VQVAE,
             reported=("perplexity",)),
+    Variant("scm-vae", "Yang et al. (2021) CausalVAE-style: label-supervised concepts through a learned SCM "
+            "layer z_j = g_j(A[:, j] * z) + eps_j, A from zero under a NOTEARS augmented Lagrangian "
+            "(needs factor labels; set n_concepts).",
+            {"kl": "beta", "label": "gamma", "mechanism": 1.0, "dag": 1.0, "sparsity": "lambda_l1"},
+            SCM_DEFAULTS, model=SCMVAE, reported=("kl", "dag_h")),
 )}
 
 
@@ -155,9 +161,9 @@ def build_vae(config: VAEConfig, *, seed: int = 0) -> VAE:
         return spec.model(config, head=spec.head, discriminator=discriminator)
 
 
-def objective(model: VAE, x: torch.Tensor, *, generator: torch.Generator | None = None
-              ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
-    """The variant's training loss on batch ``x``.
+def objective(model: VAE, x: torch.Tensor, *, generator: torch.Generator | None = None,
+              labels: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+    """The variant's training loss on batch ``x`` (and its factor ``labels``, for label-supervised models).
 
     A model in training mode may update non-gradient state here (a VQ-VAE's EMA codebook).
 
@@ -168,7 +174,7 @@ def objective(model: VAE, x: torch.Tensor, *, generator: torch.Generator | None 
     z : the decoder's input: sampled latent codes (input of an adversary's update) or quantised vectors.
     """
     spec = get_variant(model.config.variant)
-    inputs = model.loss_inputs(x, generator=generator)
+    inputs = model.loss_inputs(x, generator=generator, **({} if labels is None else {"labels": labels}))
     names = tuple(dict.fromkeys(("recon", *spec.reported, *spec.terms)))
     terms = evaluate_terms(names, inputs)
     total = terms["recon"] + sum(spec.weight(t, model.config.hyper) * terms[t] for t in spec.terms)
