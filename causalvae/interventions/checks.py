@@ -7,6 +7,8 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import nn
 
+from causalvae.argtypes import check_int
+
 #: Units are always axis 1 of a site's output (channels of a conv output, neurons of a linear one).
 UNIT_AXIS = 1
 
@@ -22,13 +24,17 @@ def check_sites(model: nn.Module, names: Iterable[str]) -> list[str]:
     return names
 
 
-def check_units(site: str, units: Sequence[int], n_units: int) -> list[int]:
-    """Validate unit indices of ``site`` against its ``n_units``."""
-    units = [int(u) for u in units]
-    bad = [u for u in units if u < 0 or u >= n_units]
+def check_units(site: str, units: Sequence[int], n_units: int, *, name: str = "units") -> list[int]:
+    """Validate unit indices of ``site`` against its ``n_units``: distinct integers (fractions and text are
+    refused, not truncated) in ``[0, n_units)``; ``name`` is the argument they came from."""
+    items = list(units.tolist() if hasattr(units, "tolist") else units)
+    checked = [check_int(u, name=f"{name}[{site!r}][{i}]") for i, u in enumerate(items)]
+    bad = [u for u in checked if u < 0 or u >= n_units]
     if bad:
-        raise IndexError(f"unit index {bad[0]} out of range for site {site!r}: expected 0 <= index < {n_units}")
-    return units
+        raise IndexError(f"{name}: unit index {bad[0]} out of range for site {site!r}: expected 0 <= index < {n_units}")
+    if len(set(checked)) != len(checked):
+        raise ValueError(f"{name}: unit indices of site {site!r} must be distinct, got {items}")
+    return checked
 
 
 def check_finite(name: str, value: torch.Tensor) -> None:

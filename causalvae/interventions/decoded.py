@@ -18,6 +18,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from causalvae.argtypes import check_float, check_floats, check_int
+from causalvae.inputs import check_batch, check_model, input_shape_of, model_device
+from causalvae.interventions.batching import chunks, to_tensor
+from causalvae.interventions.forward import model_dtype
+from causalvae.interventions.sweep import as_inputs
 from causalvae.modelstate import restores_model_state
 
 #: The paper's grid of intervention values c of ``do(z_i = c)``.
@@ -50,35 +55,53 @@ def _check_vae(model: nn.Module) -> None:
                         "— for other models use latent_effects(..., targets=['output_l2'], spec=...)")
 
 
-@restores_model_state()
-def encoded_means(model: nn.Module, x, *, device: torch.device | str = "cpu", batch_size: int = 1024) -> np.ndarray:
+def _prepared(model: nn.Module, x, device: torch.device | str | None) -> tuple[object, torch.device, torch.dtype]:
+    """The checked inputs, the device (the model's; it is never moved) and the model's dtype."""
+    _check_vae(check_model(model))
+    x = check_batch(as_inputs(x), shape=input_shape_of(model))
+    return x, model_device(model, device), model_dtype(model)
+
+
+def _value_table(values, n_latents: int) -> np.ndarray:
+    """``values`` (V,) or (L, V) as finite float64 (L, V)."""
+    try:
+        table = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"values must be numbers, shape (V,) or (latents, V), got {values!r}") from None
+    if table.ndim not in (1, 2) or table.shape[-1] == 0 or (table.ndim == 2 and table.shape[0] != n_latents):
+        raise ValueError(f"values must have shape (V,) or ({n_latents}, V) with V >= 1, got shape {table.shape}")
+    if not np.isfinite(table).all():
+        raise ValueError(f"values must be finite, got {values!r}")
+    return np.broadcast_to(table, (n_latents, table.shape[-1])).copy()
+
+
+@restores_model_state(training=False, grad=False)
+def encoded_means(model: nn.Module, x, *, device: torch.device | str | None = None,
+                  batch_size: int = 1024) -> np.ndarray:
     """μ(x) as float64, (N, latents)."""
-    _check_vae(model)
-    model.eval()
-    with torch.no_grad():
-        return np.concatenate([model.encode(torch.as_tensor(np.asarray(x[i:i + batch_size]), device=device))[0]
-                               .double().cpu().numpy() for i in range(0, len(x), batch_size)])
+    x, device, dtype = _prepared(model, x, device)
+    return np.concatenate([model.encode(to_tensor(x, rows, device, dtype))[0].double().cpu().numpy()
+                           for rows in chunks(len(x), batch_size)])
 
 
-@restores_model_state()
-def decoded_under_do(model: nn.Module, x, values, *, device: torch.device | str = "cpu",
+@restores_model_state(training=False, grad=False)
+def decoded_under_do(model: nn.Module, x, values, *, device: torch.device | str | None = None,
                      max_batch: int = 1024) -> tuple[np.ndarray, np.ndarray]:
     """Decoded observations of ``x`` (z = μ) and under every ``do(z_i = c)``: (N, ...) and (L, V, N, ...).
 
     ``values`` is a grid (V,) shared by all latents or one row per latent (L, V).  ``x`` is encoded
     once; all L × V intervened codes are decoded in batches of ``max_batch``.
     """
-    _check_vae(model)
-    model.eval()
-    with torch.no_grad():
-        mu, _ = model.encode(torch.as_tensor(np.asarray(x), device=device))
-        n, d = mu.shape
-        table = np.broadcast_to(np.asarray(values, dtype=np.float64), (d, np.shape(values)[-1])).copy()
-        z = mu.repeat(d * table.shape[1], 1).view(d, table.shape[1], n, d).clone()
-        for i in range(d):
-            z[i, :, :, i] = torch.as_tensor(table[i], dtype=mu.dtype, device=device)[:, None]
-        codes = torch.cat([mu, z.reshape(-1, d)])
-        out = decoded_mean(model, torch.cat([model.decode(chunk) for chunk in codes.split(max_batch)]))
+    x, device, dtype = _prepared(model, x, device)
+    max_batch = check_int(max_batch, name="max_batch", minimum=1)
+    mu, _ = model.encode(to_tensor(x, slice(0, len(x)), device, dtype))
+    n, d = mu.shape
+    table = _value_table(values, d)
+    z = mu.repeat(d * table.shape[1], 1).view(d, table.shape[1], n, d).clone()
+    for i in range(d):
+        z[i, :, :, i] = torch.as_tensor(table[i], dtype=mu.dtype, device=device)[:, None]
+    codes = torch.cat([mu, z.reshape(-1, d)])
+    out = decoded_mean(model, torch.cat([model.decode(chunk) for chunk in codes.split(max_batch)]))
     out = out.double().cpu().numpy()
     return out[:n], out[n:].reshape(d, table.shape[1], n, *out.shape[1:])
 
@@ -90,7 +113,7 @@ def output_distance(base: np.ndarray, under_do: np.ndarray) -> np.ndarray:
 
 
 def decoded_effects(model: nn.Module, x, *, grid: Sequence[float] = DEFAULT_GRID,
-                    quantiles: Sequence[float] = DEFAULT_QUANTILES, device: torch.device | str = "cpu"
+                    quantiles: Sequence[float] = DEFAULT_QUANTILES, device: torch.device | str | None = None
                     ) -> DecodedEffects:
     """CES and specificity inputs of ``model`` on the inputs ``x`` (module docstring).
 
@@ -102,8 +125,11 @@ def decoded_effects(model: nn.Module, x, *, grid: Sequence[float] = DEFAULT_GRID
     >>> eff.grid_distance.shape, eff.zero_profiles.shape, eff.n_output
     ((2,), (2, 4), 4)
     """
-    base, under_grid = decoded_under_do(model, x, np.asarray(grid, dtype=np.float64), device=device)
-    calibrated = np.quantile(encoded_means(model, x, device=device), np.asarray(quantiles), axis=0).T  # (L, V)
+    grid = check_floats(grid, name="grid")
+    levels = [check_float(q, name=f"quantiles[{i}]", minimum=0, maximum=1)
+              for i, q in enumerate(check_floats(quantiles, name="quantiles"))]
+    base, under_grid = decoded_under_do(model, x, np.asarray(grid), device=device)
+    calibrated = np.quantile(encoded_means(model, x, device=device), np.asarray(levels), axis=0).T  # (L, V)
     _, under_calibrated = decoded_under_do(model, x, calibrated, device=device)
     _, under_zero = decoded_under_do(model, x, np.zeros(1), device=device)
     profiles = ((under_zero[:, 0] - base[None]) ** 2).mean(axis=1).reshape(under_zero.shape[0], -1)
@@ -112,7 +138,7 @@ def decoded_effects(model: nn.Module, x, *, grid: Sequence[float] = DEFAULT_GRID
 
 
 def paper_metrics(model: nn.Module, x, *, kl: np.ndarray, recon_error: float | None = None,
-                  grid: Sequence[float] = DEFAULT_GRID, device: torch.device | str = "cpu"):
+                  grid: Sequence[float] = DEFAULT_GRID, device: torch.device | str | None = None):
     """CES (all its forms) and intervention specificity of ``model`` on ``x``, from :func:`decoded_effects`.
 
     ``kl`` is the per-latent KL (active latents: KL > ``interventional.ACTIVE_KL``); returns
@@ -120,7 +146,17 @@ def paper_metrics(model: nn.Module, x, *, kl: np.ndarray, recon_error: float | N
     """
     from causalvae.metrics import interventional
 
+    try:
+        kl = np.asarray(kl, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"kl must be the per-latent KL (numbers), got {kl!r}") from None
+    if kl.ndim != 1 or not np.isfinite(kl).all() or (kl < 0).any():
+        raise ValueError(f"kl must be the per-latent KL: finite numbers >= 0, shape (latents,), got {kl!r}")
+    if recon_error is not None:
+        recon_error = check_float(recon_error, name="recon_error", minimum=0)
     decoded = decoded_effects(model, x, grid=grid, device=device)
+    if kl.shape != decoded.grid_distance.shape:
+        raise ValueError(f"kl must have one value per latent, shape {decoded.grid_distance.shape}, got {kl.shape}")
     ces = interventional.causal_effect_strength(decoded.grid_distance, n_output=decoded.n_output, kl=kl,
                                                 calibrated_per_latent=decoded.calibrated_distance,
                                                 recon_error=recon_error)

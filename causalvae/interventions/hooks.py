@@ -13,7 +13,9 @@ from types import TracebackType
 import torch
 from torch import nn
 
-from causalvae.interventions.forward import AnalysisForward
+from causalvae.inputs import check_batch, check_model, input_shape_of, model_device
+from causalvae.interventions.batching import to_tensor
+from causalvae.interventions.forward import AnalysisForward, model_dtype
 from causalvae.interventions.ops import UnitOp
 from causalvae.interventions.checks import check_finite, check_sites
 from causalvae.modelstate import drop_hooks, restores_model_state, run_to_completion
@@ -91,7 +93,7 @@ def capture(model: nn.Module, x: torch.Tensor, sites: Iterable[str], *, ops: Map
 
     Parameters
     ----------
-    model : the network; ``x`` its input batch.
+    model : the network; ``x`` its input batch (array or tensor; cast to the model's dtype and device).
     sites : module paths to record; the result is in execution order.
     ops : optional interventions ``{site: op}`` applied during the pass.
     check : raise on NaN / infinite activations, naming the site.
@@ -106,6 +108,8 @@ def capture(model: nn.Module, x: torch.Tensor, sites: Iterable[str], *, ops: Map
     >>> {k: tuple(v.shape) for k, v in capture(net, torch.ones(4, 2), ["0"]).items()}
     {'0': (4, 3)}
     """
+    x = check_batch(x, shape=input_shape_of(check_model(model)))
+    x = to_tensor(x, slice(None), model_device(model, None), model_dtype(model))
     return forward_capture(model, x, sites, ops=ops, check=check)[0]
 
 

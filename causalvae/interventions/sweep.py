@@ -20,6 +20,7 @@ from causalvae.interventions.checks import check_sites, check_units
 from causalvae.interventions.sites import sites as model_sites
 from causalvae.interventions.targets import SCALAR_TARGETS, Target, resolve_targets
 from causalvae.interventions.trace import OUTPUT, trace
+from causalvae.argtypes import check_int
 from causalvae.inputs import check_batch, model_device
 from causalvae.modelstate import restores_model_state
 from causalvae.units import parse_unit
@@ -83,7 +84,7 @@ def resolve_sources(model: nn.Module, info: Probe, sites: Sequence[str] | Mappin
         sites = [sites]
     if isinstance(sites, Mapping):
         check_sites(model, sites)
-        return {s: check_units(s, u, _n_units(info, s)) for s, u in sites.items()}
+        return {s: check_units(s, u, _n_units(info, s), name="sites") for s, u in sites.items()}
     check_sites(model, sites)
     return {s: list(range(_n_units(info, s))) for s in sites}
 
@@ -128,7 +129,9 @@ def run_exact(an: Analysis, x, *, sources: dict[str, list[int]], targets: list[T
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    per_pass = units_per_pass or default_units_per_pass(an.device, min(len(x), batch_size))
+    batch_size = check_int(batch_size, name="batch_size", minimum=1)
+    per_pass = (default_units_per_pass(an.device, min(len(x), batch_size)) if units_per_pass is None
+                else check_int(units_per_pass, name="units_per_pass", minimum=1))
     meta: dict = {"method": method, "device": str(an.device), "batch_size": int(batch_size)}
     if method == "exact" and an.spec.stochastic != "fixed-seed":
         target_sites = [t.source for t in targets if t.source != OUTPUT]
