@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from causalvae.effects import EffectMatrix
-from causalvae.io import write_json
+from causalvae.io import write_json, write_text
 from causalvae.pipeline.context import RunContext
 
 
@@ -51,6 +51,7 @@ def export(ctx: RunContext) -> None:
     """Write effect matrices (NPZ + CSV), graphs (GraphML, DOT, JSON, SVG), tables (CSV) and metrics.json."""
     from causalvae import graph
     from causalvae.report import artifacts
+    from causalvae.report.graph_drawing import circuit_drawing
 
     folder = ctx.folder
     produced = {"effect": [n for n, m in ctx.effects.items() if isinstance(m, EffectMatrix)],
@@ -66,7 +67,9 @@ def export(ctx: RunContext) -> None:
         graph.write_graphml(G, folder.path(f"graphs/{name}.graphml"))
         graph.write_dot(G, folder.path(f"graphs/{name}.dot"))
         graph.write_json(G, folder.path(f"graphs/{name}.json"))
-        if G.number_of_nodes() <= MAX_RENDER_NODES and G.number_of_edges() <= MAX_RENDER_EDGES:
+        if name.startswith("circuit_"):  # readable: unit by unit when small, else collapsed per site
+            write_text(folder.path(f"graphs/{name}.svg"), circuit_drawing(G)[0].decode("utf-8"))
+        elif G.number_of_nodes() <= MAX_RENDER_NODES and G.number_of_edges() <= MAX_RENDER_EDGES:
             graph.render(G, folder.path(f"graphs/{name}.svg"))
     for name, table in ctx.tables.items():
         _write_csv(table, folder.path(f"tables/{name}.csv"), index=False)
