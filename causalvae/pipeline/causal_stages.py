@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from causalvae.pipeline.context import RunContext
-from causalvae.pipeline.effect_stages import LATENT, site_names
+from causalvae.pipeline import latent_measures as lm
 from causalvae.units import unit_id
 
 #: Matrices whose significant entries become the unit graph's edges: factor -> encoder units and latents,
@@ -54,16 +54,17 @@ def mediation(ctx: RunContext) -> None:
     from causalvae import causal, interventions
 
     cfg, ds = ctx.config, ctx.dataset
-    active = np.flatnonzero(ctx.effects["latent_kl"] > 0.01)
+    active = np.flatnonzero(lm.active(ctx.effects["latent_kl"]))
+    latent = lm.declared_latent_site(ctx.model)
     latents = active if active.size else np.arange(ctx.model.latent_dim)
     frames = []
     for factor in ds.factor_names:
         p = ctx.pairs(factor)
         outcomes = {}
         for i in latents:
-            raw = interventions.mediation_outcomes(ctx.model, p.x, p.x_prime, mediators=[unit_id(LATENT, int(i))],
+            raw = interventions.mediation_outcomes(ctx.model, p.x, p.x_prime, mediators=[unit_id(latent, int(i))],
                                                    outcome="output", device=cfg.device)
-            outcomes[unit_id(LATENT, int(i))] = {k: _predicted_factors(ctx, v) for k, v in raw.items()}
+            outcomes[unit_id(latent, int(i))] = {k: _predicted_factors(ctx, v) for k, v in raw.items()}
         table = causal.mediation(outcomes, outcome_names=[causal.readout_id(f) for f in ds.factor_names],
                                  direction=causal.treatment_direction(p.delta), n_boot=500, seed=cfg.seed)
         table.insert(0, "treatment", f"factor.{factor}")

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from causalvae.pipeline.context import RunContext
-from causalvae.pipeline.effect_stages import LATENT, site_names
+from causalvae.pipeline import latent_measures as lm
+from causalvae.pipeline.effect_stages import site_names
 from causalvae.units import factor_id, unit_id
 
 #: Latents aligned with a factor: active, with a response of at least this share of the factor's largest.
@@ -68,7 +69,8 @@ def circuits(ctx: RunContext) -> None:
 
     cfg, ds, model = ctx.config, ctx.dataset, ctx.model
     responses = ctx.effects["factor_latent"]
-    active = np.asarray(ctx.effects["latent_kl"]) > 0.01
+    active = lm.active(ctx.effects["latent_kl"])
+    latent = lm.declared_latent_site(model)
     scores = ctx.readouts.scores.set_index("factor")
     transform = torch.sigmoid if model.config.likelihood == "bernoulli" else None
     common = dict(target_faithfulness=TARGET_FAITHFULNESS, reference=ctx.x_analysis, n_verify=N_VERIFY, prune=PRUNE,
@@ -78,14 +80,14 @@ def circuits(ctx: RunContext) -> None:
     for factor in ds.factor_names:
         pairs = first_pairs(ctx.pairs(factor), CIRCUIT_PAIRS)
         row = responses.values[list(responses.sources).index(factor_id(factor))]
-        latents = aligned_latents(np.array([row[list(responses.targets).index(unit_id(LATENT, i))]
+        latents = aligned_latents(np.array([row[list(responses.targets).index(unit_id(latent, i))]
                                             for i in range(model.latent_dim)]), active)
         k = ds.factor_index(factor)
         read = cp.readout_behaviour(lambda images, k=k: ctx.readouts.predict(images)[:, k], transform=transform)
         results.append(find_circuit(model, pairs, sites=site_names(model, "encoder"),
-                                       behaviour=cp.latent_behaviour(latents, site=LATENT), **common))
+                                       behaviour=cp.latent_behaviour(latents, site=latent), **common))
         results.append(find_circuit(model, pairs, sites=site_names(model, "decoder"), behaviour=read,
-                                       sources=[unit_id(LATENT, i) for i in latents],
+                                       sources=[unit_id(latent, i) for i in latents],
                                        readout_score=readout_score(scores.loc[factor]),
                                        min_readout_score=MIN_READOUT_SCORE, **common))
     ctx.tables["circuits"] = causal.circuit_table(results)

@@ -10,10 +10,8 @@ import numpy as np
 from causalvae.effects import EffectMatrix
 from causalvae.pipeline.config import REPLICATES
 from causalvae.pipeline.context import RunContext
-from causalvae.pipeline.latent_measures import GAUSSIAN_LATENT, GRID
+from causalvae.pipeline import latent_measures as lm
 from causalvae.units import unit_id
-
-LATENT = GAUSSIAN_LATENT
 
 
 def sub_seeds(seed: int, purpose: str, n: int) -> list[int]:
@@ -49,10 +47,8 @@ def input_manipulation(ctx: RunContext) -> None:
     """Factor x unit and factor x latent responses from factor-controlled pairs."""
     from causalvae import interventions
 
-    from causalvae.pipeline.latent_measures import encoder_latent_site
-
     cfg, model = ctx.config, ctx.model
-    latent = encoder_latent_site(model)
+    latent = lm.encoder_latent_site(model)
     sites = [*site_names(model, "encoder"), latent]
     per_batch = max(2, cfg.n_pairs // REPLICATES)
     reps = [interventions.factor_effects(model, ctx.dataset, sites=sites, n_pairs=per_batch, seed=s, device=cfg.device)
@@ -73,8 +69,6 @@ def latent_perturbation(ctx: RunContext) -> None:
     CES and specificity compare *decoded observations* D(z) (:func:`causalvae.interventions.paper_metrics`,
     or :func:`causalvae.interventions.code_swap_profile` for codes), as DESIGN §5 defines them.
     """
-    from causalvae.pipeline import latent_measures as lm
-
     cfg, model, x = ctx.config, ctx.model, ctx.x_analysis
     information = ctx.effects["latent_information"]
     measures = lm.paper_measures(model, x, information=information, recon_error=ctx.metrics.get("recon.nll"),
@@ -85,7 +79,7 @@ def latent_perturbation(ctx: RunContext) -> None:
     ctx.effects["ces_per_latent"] = EffectMatrix(
         per_latent[:, None], [unit_id(lm.latent_site(model), i) for i in range(len(per_latent))], ["decoded_l2"],
         intervention=measures.intervention, statistic="mean", n_samples=len(x),
-        meta={"values": list(GRID)} if measures.intervention == "do(z=c)"
+        meta={"values": list(lm.GRID)} if measures.intervention == "do(z=c)"
         else {"codes": measures.decoder_signed.meta["codes"]})
     for key, value in measures.scores(information).items():
         ctx.metric(key, value)
@@ -99,7 +93,8 @@ def unit_ablation(ctx: RunContext) -> None:
     from causalvae import interventions
 
     cfg, model = ctx.config, ctx.model
-    encoder, decoder = [*site_names(model, "encoder"), LATENT], [LATENT, *site_names(model, "decoder")]
+    latent = lm.declared_latent_site(model)
+    encoder, decoder = [*site_names(model, "encoder"), latent], [latent, *site_names(model, "decoder")]
     parts = batches(ctx.x_analysis)
     for name, chain in (("unit_edges", encoder), ("decoder_edges", decoder)):
         ctx.effects[name] = replicated(lambda r, chain=chain: interventions.edge_effects(
@@ -107,7 +102,7 @@ def unit_ablation(ctx: RunContext) -> None:
     ctx.spread = interventions.activation_spread(model, ctx.x_analysis, sites=dict.fromkeys([*encoder, *decoder]),
                                                  device=cfg.device)
     ctx.effects["unit_latent"] = interventions.ablation_effects(
-        model, ctx.x_analysis, sites=site_names(model, "encoder"), targets=[LATENT],
+        model, ctx.x_analysis, sites=site_names(model, "encoder"), targets=[latent],
         kind="mean", statistic="mean_abs", device=cfg.device)
 
 
@@ -144,17 +139,17 @@ def readout_effects(ctx: RunContext) -> None:
     ctx.tables["readout_scores"] = scores
     for _, row in scores.iterrows():
         ctx.metric(f"readout.{row['factor']}.{row['metric']}", row["test"])
-    from causalvae.pipeline.latent_measures import is_quantised
-
-    if is_quantised(model):
+    if lm.is_quantised(model):
         ctx.folder.log("  latent -> read-out effects and factor-level specificity: not measured for VQ codes "
                        "(defined for do(z_i = c) on a Gaussian latent); the read-outs are fitted")
         return
 
+    latent = lm.declared_latent_site(model)
+
     def readout_effects_on(part: np.ndarray) -> EffectMatrix:
-        base, under_do = interventions.decoded_under_do(model, part, np.asarray(GRID), device=cfg.device)
-        baseline = np.concatenate([base] * len(GRID))
-        intervened = {unit_id(LATENT, i): under_do[i].reshape(-1, *base.shape[1:]) for i in range(model.latent_dim)}
+        base, under_do = interventions.decoded_under_do(model, part, np.asarray(lm.GRID), device=cfg.device)
+        baseline = np.concatenate([base] * len(lm.GRID))
+        intervened = {unit_id(latent, i): under_do[i].reshape(-1, *base.shape[1:]) for i in range(model.latent_dim)}
         return ctx.readouts.effects(baseline, intervened, intervention="do(z=c)", statistic="mean_abs")
 
     parts = batches(x)
@@ -162,6 +157,6 @@ def readout_effects(ctx: RunContext) -> None:
     ctx.effects["latent_readout"] = B
     from causalvae.metrics import interventional
 
-    active = ctx.effects["latent_kl"] > interventional.ACTIVE_KL
+    active = lm.active(ctx.effects["latent_kl"])
     specificity = interventional.factor_specificity(B.values)
     ctx.metric("specificity.factor_level", np.mean(specificity[active]) if active.any() else float("nan"))

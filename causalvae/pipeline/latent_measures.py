@@ -39,7 +39,6 @@ import numpy as np
 
 from causalvae.effects import EffectMatrix
 
-GAUSSIAN_LATENT, CODE_LATENT = "latent.mu", "latent.code"
 #: do(z_i = c) values of the Gaussian latent perturbation (DESIGN §5).
 GRID = tuple(float(c) for c in range(-3, 4))
 #: Histogram bins of posterior means for MIG and modularity (disentanglement_lib).
@@ -53,15 +52,29 @@ def is_quantised(model: Any) -> bool:
     return isinstance(model, VQVAE)
 
 
+def declared_latent_site(model: Any) -> str:
+    """The model's declared latent site (:class:`~causalvae.interventions.ModelSpec`'s ``latent_site``, read
+    from its site table): the latent means of a Gaussian head, the quantised vectors a VQ-VAE's decoder reads."""
+    from causalvae.interventions.spec import model_spec, require_latent
+
+    return require_latent(model_spec(model), what="the run's latent analyses",
+                          sites=[name for name, _ in model.named_modules() if name])
+
+
+def _module_site(model: Any, module: Any) -> str:
+    return next(name for name, candidate in model.named_modules() if candidate is module)
+
+
 def latent_site(model: Any) -> str:
-    """The site whose units are the analysed latents: ``latent.mu``, or ``latent.code`` of a VQ-VAE."""
-    return CODE_LATENT if is_quantised(model) else GAUSSIAN_LATENT
+    """The site whose units are the analysed latents: the declared latent (``latent.mu``), or the site of a
+    VQ-VAE's code indices (its quantiser module, ``latent.code``)."""
+    return _module_site(model, model.latent.code) if is_quantised(model) else declared_latent_site(model)
 
 
 def encoder_latent_site(model: Any) -> str:
-    """The latent site the encoder's responses are read at: ``latent.mu``, or a VQ-VAE's continuous
-    pre-quantisation vectors ``latent.pre`` (its code indices have no spread to standardise by)."""
-    return "latent.pre" if is_quantised(model) else GAUSSIAN_LATENT
+    """The latent site the encoder's responses are read at: the declared latent (``latent.mu``), or a VQ-VAE's
+    continuous pre-quantisation vectors (``latent.pre``; its code indices have no spread to standardise by)."""
+    return _module_site(model, model.latent.pre) if is_quantised(model) else declared_latent_site(model)
 
 
 def information_name(model: Any) -> str:
