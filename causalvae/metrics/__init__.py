@@ -4,7 +4,7 @@ Disentanglement suite (definitions as in disentanglement_lib; see ``docs/metrics
 :func:`mig`, :func:`sap`, :func:`dci` (importance back ends "gbt", "random-forest", "logistic",
 "lasso"), :func:`dci_from_importance`, :func:`modularity`, :func:`explicitness`, :func:`irs`,
 :func:`factor_vae_score`, :func:`beta_vae_score`, :func:`gaussian_total_correlation`,
-:func:`active_latents` / :func:`n_active_latents`, and :func:`suite` over a shared
+:func:`active_mask` / :func:`n_active_latents`, and :func:`suite` over a shared
 :class:`CodeCache`. Interventional metrics (CES, specificity, circuit modularity) live in
 :mod:`causalvae.metrics.interventional`. Names are imported lazily on first access.
 """
@@ -24,7 +24,7 @@ _EXPORTS = {
     "irs": "robustness",
     "factor_vae_score": "sampled", "beta_vae_score": "sampled",
     "CodeCache": "sampling", "FactorGroups": "sampling",
-    "gaussian_total_correlation": "unsupervised", "active_latents": "unsupervised",
+    "gaussian_total_correlation": "unsupervised", "active_mask": "unsupervised",
     "n_active_latents": "unsupervised",
     "histogram_discretize": "discrete", "discrete_mutual_info": "discrete", "discrete_entropy": "discrete",
     "discrete_factors": "validation",

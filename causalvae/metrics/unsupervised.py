@@ -43,9 +43,10 @@ def gaussian_total_correlation(codes: np.ndarray) -> dict[str, float]:
     return {"gaussian_tc": float(max(tc, 0.0)), "tc_latents": float(varying.sum())}
 
 
-def active_latents(*, kl: np.ndarray | None = None, codes: np.ndarray | None = None,
-                   threshold: float = 0.01) -> np.ndarray:
-    """Boolean mask of the active latents, from the KL per latent or from the code variance.
+def active_mask(*, kl: np.ndarray | None = None, codes: np.ndarray | None = None,
+                threshold: float = 0.01) -> np.ndarray:
+    """Boolean mask of the active latents, from the KL per latent or from the code variance (measured on a
+    model and data: :func:`causalvae.models.active_latents`).
 
     Parameters
     ----------
@@ -58,7 +59,7 @@ def active_latents(*, kl: np.ndarray | None = None, codes: np.ndarray | None = N
 
     Examples
     --------
-    >>> active_latents(kl=np.array([0.5, 0.001, 2.0])).tolist()
+    >>> active_mask(kl=np.array([0.5, 0.001, 2.0])).tolist()
     [True, False, True]
     """
     if (kl is None) == (codes is None):
@@ -77,5 +78,5 @@ def active_latents(*, kl: np.ndarray | None = None, codes: np.ndarray | None = N
 
 def n_active_latents(*, kl: np.ndarray | None = None, codes: np.ndarray | None = None,
                      threshold: float = 0.01) -> int:
-    """Number of active latents (see :func:`active_latents`)."""
-    return int(active_latents(kl=kl, codes=codes, threshold=threshold).sum())
+    """Number of active latents (see :func:`active_mask`)."""
+    return int(active_mask(kl=kl, codes=codes, threshold=threshold).sum())

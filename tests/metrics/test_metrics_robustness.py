@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from causalvae.metrics import active_latents, gaussian_total_correlation, irs, n_active_latents
+from causalvae.metrics import active_mask, gaussian_total_correlation, irs, n_active_latents
 
 
 def test_irs_perfect_code_is_one_and_rotation_low(grid, make_disentangled, make_entangled):
@@ -49,11 +49,11 @@ def test_gaussian_tc_degenerate_cases():
 
 def test_active_latents_from_kl_and_variance():
     kl = np.array([[0.5, 0.0, 0.02], [0.7, 0.001, 0.0]])
-    assert active_latents(kl=kl).tolist() == [True, False, False]
+    assert active_mask(kl=kl).tolist() == [True, False, False]
     assert n_active_latents(kl=kl.mean(0), threshold=0.005) == 2
     codes = np.random.default_rng(0).normal(size=(500, 3)) * np.array([1.0, 0.01, 0.5])
-    assert active_latents(codes=codes).tolist() == [True, False, True]
+    assert active_mask(codes=codes).tolist() == [True, False, True]
     with pytest.raises(ValueError, match="exactly one"):
-        active_latents()
+        active_mask()
     with pytest.raises(ValueError, match="non-negative"):
-        active_latents(kl=np.array([-1.0]))
+        active_mask(kl=np.array([-1.0]))
