@@ -9,11 +9,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from causalvae.argtypes import check_floats, check_indices
+from causalvae.inputs import check_batch, check_model
+from causalvae.modelstate import restores_model_state
+
 from causalvae.io import atomic_path
 from causalvae.models.vae import VAE
 
 
-@torch.no_grad()
+@restores_model_state(training=False, grad=False)
 def latent_traversal(model: VAE, x: np.ndarray, *, values: Sequence[float] = tuple(np.linspace(-2, 2, 9)),
                      latents: Sequence[int] | None = None) -> np.ndarray:
     """Reconstructions of one observation with latent ``i`` set to each of ``values``.
@@ -29,22 +33,22 @@ def latent_traversal(model: VAE, x: np.ndarray, *, values: Sequence[float] = tup
     -------
     float32 array ``len(latents) x len(values) x obs_shape`` in data space.
     """
-    x = np.asarray(x, dtype=np.float32)
-    if x.shape != model.config.input_shape:
-        raise ValueError(f"x must be one observation of shape {model.config.input_shape}, got {x.shape}")
-    latents = list(range(model.latent_dim)) if latents is None else [int(i) for i in latents]
-    bad = [i for i in latents if not 0 <= i < model.latent_dim]
-    if bad:
-        raise ValueError(f"latent indices must lie in [0, {model.latent_dim}), got {bad}")
-    model.eval()
-    mu = model.encode(torch.from_numpy(x)[None])[0]
-    grid = torch.tensor(list(values), dtype=mu.dtype)
+    check_model(model)
+    if getattr(x, "shape", None) is not None and tuple(x.shape) != model.config.input_shape:
+        raise ValueError(f"x must be one observation of shape {model.config.input_shape}, got {tuple(x.shape)}")
+    x = check_batch(x[None] if hasattr(x, "shape") else x, shape=model.config.input_shape)
+    x = torch.as_tensor(np.asarray(x.cpu() if isinstance(x, torch.Tensor) else x, dtype=np.float32))[0]
+    latents = (list(range(model.latent_dim)) if latents is None
+               else check_indices(latents, name="latents", size=model.latent_dim))
+    weight = next(model.parameters())  # the model is never moved: inputs go to its device and dtype
+    mu = model.encode(x[None].to(weight.device, weight.dtype))[0]
+    grid = torch.tensor(check_floats(values, name="values"), dtype=mu.dtype, device=weight.device)
     codes = mu.repeat(len(latents) * len(grid), 1)
     for row, i in enumerate(latents):
         codes[row * len(grid):(row + 1) * len(grid), i] = grid
     out = model.decode(codes)
     out = torch.sigmoid(out) if model.config.likelihood == "bernoulli" else out
-    return out.reshape(len(latents), len(grid), *x.shape).numpy()
+    return out.reshape(len(latents), len(grid), *x.shape).float().cpu().numpy()
 
 
 def plot_traversals(model: VAE, x: np.ndarray, path: str | os.PathLike, *,

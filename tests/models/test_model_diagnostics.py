@@ -66,7 +66,7 @@ def test_traversal_at_the_posterior_mean_is_the_reconstruction(tmp_path):
     assert not np.allclose(grid[0, 0], grid[0, 2])
     path = plot_traversals(model, x[0], tmp_path / "t.png", latent_kl=np.array([0.1, 2.0, 0.5]), title="t")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    with pytest.raises(ValueError, match=r"latent indices must lie in \[0, 3\), got \[3\]"):
+    with pytest.raises(ValueError, match=r"latents\[0\] must be an integer >= 0 and <= 2, got 3"):
         latent_traversal(model, x[0], latents=[3])
     with pytest.raises(ValueError, match=r"one observation of shape \(1, 64, 64\), got \(2, 1, 64, 64\)"):
         latent_traversal(model, x)
