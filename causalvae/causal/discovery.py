@@ -16,6 +16,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from causalvae.argtypes import check_float
 from causalvae.causal.dags import check_dag, local_markov_statements, orient_by_order
 from causalvae.graph.schema import new_graph
 
@@ -57,6 +58,7 @@ def learn_dag(frame: pd.DataFrame, *, method: str = "pc", alpha: float = 0.01, c
     arcs with ``oriented=False``.  Compare with :func:`causalvae.causal.dags.cpdag` of a reference
     DAG, or pass ``tiers`` to orient them.
     """
+    alpha = check_float(alpha, name="alpha", minimum=0, maximum=1, include_min=False, include_max=False)
     from causalvae.causal.pgmpy_adapter import learn_structure
 
     data = _check_frame(frame)

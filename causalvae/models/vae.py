@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
+from causalvae.argtypes import check_float, check_int
 from causalvae.models.architectures import (SiteInfo, conv_decoder, conv_encoder, latent_sites,
                                             mlp_decoder, mlp_encoder, CONV_IMAGE_SIZE)
 from causalvae.models.losses import LossInputs
@@ -42,22 +43,23 @@ class VAEConfig:
     hyper: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "input_shape", tuple(int(s) for s in self.input_shape))
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        object.__setattr__(self, "input_shape", tuple(
+            check_int(s, name=f"input_shape[{i}]", minimum=1) for i, s in enumerate(self.input_shape)))
+        object.__setattr__(self, "hidden", tuple(
+            check_int(h, name=f"hidden[{i}]", minimum=1) for i, h in enumerate(self.hidden)))
+        object.__setattr__(self, "latent_dim", check_int(self.latent_dim, name="latent_dim", minimum=1))
+        object.__setattr__(self, "obs_std", check_float(self.obs_std, name="obs_std", minimum=0, include_min=False))
+        object.__setattr__(self, "hyper", {k: check_float(v, name=k) for k, v in self.hyper.items()})
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
         if self.likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}")
-        if int(self.latent_dim) < 1:
-            raise ValueError(f"latent_dim must be >= 1, got {self.latent_dim}")
         if self.architecture == "conv64" and (len(self.input_shape) != 3
                                               or self.input_shape[1:] != (CONV_IMAGE_SIZE,) * 2):
             raise ValueError(f"conv64 expects input_shape (C, 64, 64), got {self.input_shape}")
         if self.architecture == "mlp" and (len(self.input_shape) != 1 or not self.hidden):
             raise ValueError(f"mlp expects input_shape (D,) and non-empty hidden widths, "
                              f"got input_shape={self.input_shape}, hidden={self.hidden}")
-        if self.obs_std <= 0:
-            raise ValueError(f"obs_std must be > 0, got {self.obs_std}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (tuples become lists)."""
