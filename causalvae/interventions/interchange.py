@@ -263,7 +263,7 @@ class Interchanger:
         return np.concatenate(out)
 
 
-@restores_model_state(model_of=lambda ic, *a, **k: ic.model)
+@restores_model_state(grad=True, model_of=lambda ic, *a, **k: ic.model)
 def train_das(ic: Interchanger, *, site: str, sizes: Mapping[str, int], targets: Mapping[str, np.ndarray],
               variance: np.ndarray, usable: np.ndarray | None = None, steps: int = 200, lr: float = 0.01,
               batch_size: int = 64, seed: int = 0) -> dict[str, Block]:
