@@ -24,6 +24,8 @@ from typing import Any
 import torch
 
 from causalvae import allocator
+from causalvae.argtypes import check_float, check_int
+from causalvae.inputs import check_batch, check_model
 from causalvae.io import atomic_open
 from causalvae.models.batches import BatchSource, observations_of, step_seed
 from causalvae.models.checkpoint import load_checkpoint, save_checkpoint
@@ -166,9 +168,13 @@ def train(model: VAE, data: Any, *, steps: int, batch_size: int = 64, lr: float 
     >>> model = make_vae("beta-vae", input_shape=(8,), latent_dim=2)   # doctest: +SKIP
     >>> train(model, np.random.rand(256, 8).astype("float32"), steps=10, progress=False)  # doctest: +SKIP
     """
-    if steps < 0 or checkpoint_every < 1:
-        raise ValueError(f"steps must be >= 0 and checkpoint_every >= 1, got {steps}, {checkpoint_every}")
-    x = observations_of(data)
+    if not isinstance(check_model(model), VAE):  # every argument is checked before the model is moved or stepped
+        raise TypeError(f"model must be a VAE from causalvae.models.make_vae, got {type(model).__name__}")
+    steps, checkpoint_every = check_int(steps, name="steps", minimum=0), check_int(checkpoint_every,
+                                                                                     name="checkpoint_every", minimum=1)
+    batch_size, seed = check_int(batch_size, name="batch_size", minimum=1), check_int(seed, name="seed", minimum=0)
+    lr = check_float(lr, name="lr", minimum=0, include_min=False)
+    x = check_batch(observations_of(data), name="data", shape=model.config.input_shape)
     source = BatchSource(x, batch_size=batch_size, seed=seed, cache_limit_bytes=cache_limit_bytes,
                          prefetch=prefetch)
     # label-supervised models (scm-vae) get each batch's factor rows: same seed, same permutation

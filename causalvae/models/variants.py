@@ -14,13 +14,14 @@ and the model class that uses it (``vq-vae``: :class:`causalvae.models.vq.VQHead
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
+from causalvae.argtypes import check_int
 from causalvae.models.losses import LOSS_TERMS, discriminator_loss, evaluate_terms
 from causalvae.models.vae import VAE, GaussianHead, VAEConfig
 from causalvae.models.scm_vae import SCM_DEFAULTS, SCMVAE
@@ -140,15 +141,19 @@ def make_vae(variant: str, *, input_shape: Sequence[int], latent_dim: int = 10,
     if unknown:
         raise ValueError(f"unknown hyper-parameters {unknown} for variant {variant!r}; "
                          f"expected a subset of {sorted(spec.defaults)}")
-    shape = tuple(int(s) for s in input_shape)
+    for name, value in (("input_shape", input_shape), ("hidden", hidden)):
+        if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+            raise TypeError(f"{name} must be a sequence of integers, got {value!r}")
+    shape = tuple(input_shape)
     architecture = "conv64" if len(shape) == 3 else "mlp" if len(shape) == 1 else None
     if architecture is None:
         raise ValueError(f"input_shape must be (C, 64, 64) or (D,), got {shape}")
-    config = VAEConfig(
-        variant=variant, input_shape=shape, latent_dim=int(latent_dim), architecture=architecture,
+    seed = check_int(seed, name="seed", minimum=0)
+    config = VAEConfig(  # checks every size and number (integers are never truncated)
+        variant=variant, input_shape=shape, latent_dim=latent_dim, architecture=architecture,
         likelihood=likelihood or ("bernoulli" if architecture == "conv64" else "gaussian"),
-        obs_std=float(obs_std), hidden=tuple(hidden) if architecture == "mlp" else (),
-        hyper={k: float(v) for k, v in {**spec.defaults, **hyper}.items()})
+        obs_std=obs_std, hidden=tuple(hidden) if architecture == "mlp" else (),
+        hyper={**spec.defaults, **hyper})
     return build_vae(config, seed=seed)
 
 

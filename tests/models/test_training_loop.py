@@ -217,11 +217,11 @@ def test_lazy_data_is_prefetched_off_the_main_thread_with_identical_results():
 
 def test_bad_input_gets_clear_errors():
     x = tabular(64)
-    with pytest.raises(ValueError, match=r"observations must have shape \(N, 6\) for this model, got \(N, 5\)"):
+    with pytest.raises(ValueError, match=r"data has inputs of shape \(5,\); the model expects \(6,\)"):
         train(mlp_vae(), x[:, :5], steps=1, batch_size=8, progress=False)
     nan = x.copy()
     nan[3, 2] = np.nan
-    with pytest.raises(ValueError, match="NaN or infinite"):
+    with pytest.raises(ValueError, match=r"data holds 1 NaN / inf value\(s\) \(first at row 3\)"):
         train(mlp_vae(), nan, steps=8, batch_size=64, progress=False)
     with pytest.raises(ValueError, match=r"Bernoulli likelihood needs observations in \[0, 1\]"):
         train(make_vae("vae", input_shape=(1, 64, 64), latent_dim=2), 2 * blobs(8), steps=1, batch_size=4,
