@@ -20,6 +20,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from causalvae.pipeline import latent_measures as lm
 from causalvae.pipeline.context import RunContext
 
 #: Adam steps, learning rate and pairs per step of each DAS training (∅ and the DAG, per network);
@@ -73,6 +74,8 @@ def alignment(ctx: RunContext) -> None:
     from causalvae.interventions.alignment_search import ReadoutSpec, interchange_graphs
     from causalvae.interventions.interchange import torch_readout
 
+    lm.gaussian_only(ctx.model, "interchange alignment swaps latent coordinates or DAS subspaces of a "
+                                "continuous latent; code-position interchanges are not implemented")
     discovery(ctx)
     ds, r = ctx.dataset, ctx.readouts
     ctx.metric("alignment.readouts_usable", int(r.usable.sum()))

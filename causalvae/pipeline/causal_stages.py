@@ -54,7 +54,7 @@ def mediation(ctx: RunContext) -> None:
     from causalvae import causal, interventions
 
     cfg, ds = ctx.config, ctx.dataset
-    active = np.flatnonzero(lm.active(ctx.effects["latent_kl"]))
+    active = np.flatnonzero(lm.active(ctx.effects["latent_information"]))
     latent = lm.declared_latent_site(ctx.model)
     latents = active if active.size else np.arange(ctx.model.latent_dim)
     frames = []

@@ -68,8 +68,11 @@ def circuits(ctx: RunContext) -> None:
     from causalvae.interventions.circuit_discovery import find_circuit
 
     cfg, ds, model = ctx.config, ctx.dataset, ctx.model
+    lm.gaussian_only(model, "circuits start from the latents aligned with a factor by their responses at "
+                            "latent.mu; a VQ-VAE's responses are read before quantisation (latent.pre), its "
+                            "decoder reads codes: no aligned code positions are defined")
     responses = ctx.effects["factor_latent"]
-    active = lm.active(ctx.effects["latent_kl"])
+    active = lm.active(ctx.effects["latent_information"])
     latent = lm.declared_latent_site(model)
     scores = ctx.readouts.scores.set_index("factor")
     transform = torch.sigmoid if model.config.likelihood == "bernoulli" else None

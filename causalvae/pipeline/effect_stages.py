@@ -157,6 +157,6 @@ def readout_effects(ctx: RunContext) -> None:
     ctx.effects["latent_readout"] = B
     from causalvae.metrics import interventional
 
-    active = lm.active(ctx.effects["latent_kl"])
+    active = lm.active(ctx.effects["latent_information"])
     specificity = interventional.factor_specificity(B.values)
     ctx.metric("specificity.factor_level", np.mean(specificity[active]) if active.any() else float("nan"))

@@ -67,8 +67,6 @@ def diagnostics(ctx: RunContext) -> None:
     if lm.is_quantised(model):
         ctx.folder.log("  traversals: not drawn (a VQ-VAE position takes codebook vectors, there is no latent "
                        "value to sweep); code entropy per position in tables/latent_code_entropy.csv")
-    else:
-        ctx.effects["latent_kl"] = information
     if len(ctx.dataset.obs_shape) == 3:
         if not lm.is_quantised(model):
             models.plot_traversals(model, ctx.x_analysis[0], ctx.folder.path("figures/traversals.png"),

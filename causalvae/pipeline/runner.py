@@ -10,7 +10,8 @@ A run folder belongs to one configuration and one process at a time:
   (the log included) is deleted and computed again, so no file of an earlier attempt survives next
   to this one's.
 
-A stage that raises is recorded as failed (with its message) in ``status.json`` and the log; what
+A stage that raises :class:`NotApplicable` is recorded as skipped with its message as the reason; one
+that raises anything else is recorded as failed (with its message) in ``status.json`` and the log; what
 earlier stages wrote stays in place, and stages that need the failed one are skipped.  An error
 after which nothing can be written (disk full, read-only file system), or one the caller names
 through ``abort_on``, stops the run instead.  Library warnings go to the log, not to the terminal.
@@ -40,6 +41,11 @@ RUN_OUTPUTS = ("config.json", "status.json", "metrics.json", "log.txt", "report.
 KEPT_ON_RESUME = ("checkpoint",)
 #: ``config.json`` entries that do not make a different run: where it is written, library versions.
 NOT_IDENTITY = ("out", "versions")
+
+
+class NotApplicable(Exception):
+    """Raised by a stage body that does not apply to the run's model (e.g. a Gaussian-latent analysis of a
+    VQ-VAE); the stage is recorded as skipped with the message as its reason, not as failed."""
 
 
 @dataclass
@@ -131,6 +137,11 @@ class RunWorkspace:
         start = time.perf_counter()
         try:
             result = body()
+        except NotApplicable as exc:  # the stage has nothing to measure on this model: say why, skip what needs it
+            self.status[name] = {"state": "skipped", "reason": str(exc)}
+            self.log(f"- {name}: skipped ({exc})")
+            self._save_status()
+            return None
         except Exception as exc:  # a failed stage must not lose earlier results
             seconds = time.perf_counter() - start
             self.status[name] = {"state": "failed", "seconds": round(seconds, 3),

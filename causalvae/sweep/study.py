@@ -107,7 +107,6 @@ def measure_cell(cell: Cell, dataset, settings: StudySettings, *, device: str = 
     from causalvae import metrics, models
     from causalvae.metrics.suite_runner import train_test_split
     from causalvae.pipeline import latent_measures as lm
-    from causalvae.pipeline.output_stages import discrete_factors
 
     model = models.load_model(cell.checkpoint, device=device).eval()
     if tuple(model.config.input_shape) != tuple(dataset.obs_shape):
@@ -124,7 +123,8 @@ def measure_cell(cell: Cell, dataset, settings: StudySettings, *, device: str = 
     n_pool = min(len(dataset), settings.n_train + settings.n_test)
     pool = np.sort(rng.choice(len(dataset), size=n_pool, replace=False))
     codes, n_bins = lm.disentanglement_codes(model, dataset, indices=pool, device=device)
-    factors = discrete_factors(dataset.factors[pool], dataset.factor_kinds)
+    continuous = [k for k, kind in enumerate(dataset.factor_kinds) if kind == "continuous"]
+    factors, _ = metrics.discrete_factors(dataset.factors[pool], columns=continuous)  # as the run's suite
     train, test = train_test_split(n_pool, min(settings.n_train, n_pool // 2), min(settings.n_test, n_pool // 2),
                                    seed=settings.seed)
     dci = metrics.dci(codes[train], factors[train], codes[test], factors[test], backend="gbt", seed=settings.seed)
