@@ -6,6 +6,8 @@ import warnings
 
 import numpy as np
 
+from causalvae.argtypes import check_float
+
 
 def _adjusted(p_values: np.ndarray, adjust) -> np.ndarray:
     """Apply ``adjust(sorted finite p-values) -> adjusted, in sorted order`` to the finite p-values; NaN stays NaN."""
@@ -101,7 +103,7 @@ def minimal_effect_pvalues(values: np.ndarray, stderr: np.ndarray, *, dof: int, 
     """
     from scipy import stats
 
-    if int(dof) != dof or dof < 1:
+    if check_float(dof, name="dof", minimum=1) != int(dof):
         raise ValueError(f"dof must be an integer >= 1 (replicates - 1), got {dof!r}")
     e = np.abs(np.asarray(values, dtype=np.float64))
     se = np.asarray(stderr, dtype=np.float64)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from causalvae.argtypes import check_float, check_int
+from causalvae.argtypes import check_float, check_indices, check_int
 from causalvae.causal.readouts import POOLED_EPS
 from causalvae.interventions.forward import analysis_mode, model_dtype
 from causalvae.interventions.hooks import intervene
@@ -66,8 +66,8 @@ def coordinate_block(site: str, units: Sequence[int], *, dim: int) -> Block:
     >>> coordinate_block(LATENT, [2], dim=4).basis[:, 0].tolist()
     [0.0, 0.0, 1.0, 0.0]
     """
-    units = [int(u) for u in units]
-    if not units or len(set(units)) != len(units) or min(units) < 0 or max(units) >= dim:
+    units = check_indices(units, name="units", size=dim)
+    if len(set(units)) != len(units):
         raise ValueError(f"units must be distinct indices in [0, {dim}), got {units}")
     return Block(site, np.eye(dim)[:, units], "coordinates")
 
