@@ -18,9 +18,21 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "dsprites": dict(latent_dim=10, steps=3000, n=50_000, batch_size=64, lr=5e-4),
     "scm-linear": dict(latent_dim=6, steps=2000, n=10_000, batch_size=128, lr=1e-3),
     "scm-nonlinear": dict(latent_dim=6, steps=2000, n=10_000, batch_size=128, lr=1e-3),
+    # Grid datasets read from files find a pair's partner among the loaded rows: a random n of the N grid
+    # points holds it with probability n / N, so a factor has about n^2 / N pairs (10,000 of MPI3D's
+    # 1,036,800 gave ~96 for 64 asked, a quick run's 600 of 3DShapes' 480,000 under 1).  n gives >= 4 x
+    # n_pairs of them (GRID_FILE_SIZES); an MPI3D member stored compressed is held in memory (12 KiB per row).
+    "3dshapes": dict(latent_dim=10, steps=3000, n=60_000, batch_size=64, lr=5e-4),
+    "mpi3d": dict(latent_dim=10, steps=3000, n=40_000, batch_size=64, lr=5e-4),
+    "smallnorb": dict(latent_dim=10, steps=3000, n=24_300, batch_size=64, lr=5e-4),
 }
+#: Grid points of those files (MPI3D: the current release; the first has 460,800), for the pair arithmetic.
+GRID_FILE_SIZES = {"3dshapes": 480_000, "mpi3d": 1_036_800, "smallnorb": 24_300}
 FALLBACK_DEFAULTS: dict[str, Any] = dict(latent_dim=8, steps=2000, n=10_000, batch_size=64, lr=1e-3)
 QUICK_OVERRIDES: dict[str, Any] = dict(steps=30, n=600, n_analysis=16, n_pairs=16, batch_size=32)
+#: ``quick`` sizes of the grid files, for >= 4 x 16 pairs per factor (see DATASET_DEFAULTS).
+QUICK_DATASET_OVERRIDES: dict[str, dict[str, Any]] = {"3dshapes": dict(n=8_000), "mpi3d": dict(n=12_000),
+                                                      "smallnorb": dict(n=4_000)}
 
 #: Independent input batches per measured effect matrix; their spread gives the effects' standard errors,
 #: which the unit graph's edge test needs (a t(R - 1) test: R = 8 gives it usable power over ~10^5 pairs).
@@ -70,6 +82,7 @@ class RunConfig:
         settings = dict(DATASET_DEFAULTS.get(dataset, FALLBACK_DEFAULTS))
         if given.get("quick"):
             settings.update(QUICK_OVERRIDES)
+            settings.update(QUICK_DATASET_OVERRIDES.get(dataset, {}))
         settings.update(given)
         unknown = set(settings) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
