@@ -31,7 +31,7 @@ def circuits(run: RunFolder) -> tuple[str, str, str]:
                    f"Circuits of more than {MAX_UNIT_NODES} nodes are drawn collapsed per site (hover a node for "
                    "its units, an edge for its summed effect).")
     parts = [intro, _summary(table) if table is not None else "", _curves(run, table)]
-    panels = [_panel(run, name, artifact, table) for name, artifact in run.circuits.items()]
+    panels = [_panel(run, name, run.circuits[name], table) for name in _in_table_order(run.circuits, table)]
     parts.append(f'<div class="grid circuits">{"".join(panels)}</div>')
     return "circuits", TITLE, "".join(parts)
 
@@ -74,6 +74,13 @@ def _panel(run: RunFolder, name: str, artifact, table) -> str:
     drawing = inline_svg(svg, prefix=f"circuit-{_slug(name)}", label=f"circuit of {heading}")
     return (f'<div class="panel"><h3>{h.esc(heading)}</h3><p class="facts">{h.esc(facts)}</p>'
             f'<div class="drawing-box">{drawing}</div></div>')
+
+
+def _in_table_order(names, table) -> list[str]:
+    """Circuit names (``<factor>_<part>``) in the circuit table's row order (factor by factor), the rest after."""
+    order = [] if table is None or not {"factor", "part"} <= set(table.columns) else \
+        [f"{f}_{p}" for f, p in zip(table["factor"].astype(str), table["part"].astype(str))]
+    return sorted(names, key=lambda n: (order.index(n) if n in order else len(order), n))
 
 
 def _row(table, factor: str, part: str):

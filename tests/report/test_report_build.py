@@ -102,7 +102,7 @@ def test_figures_are_inline_pngs_and_graphs_inline_svgs_with_their_tooltips(comp
     assert all(img.get("alt") for img in images)
     labels = [d.get("aria-label") for d in page.drawings()]
     # the overlay, two circuits found (the third was not), computational, unit and learned graphs
-    assert labels == ["aligned graph over true DAG", "circuit of scale · encoder", "circuit of shape · encoder",
+    assert labels == ["aligned graph over true DAG", "circuit of shape · encoder", "circuit of scale · encoder",
                       "Computational graph (torch.fx)", "Unit-level causal graph",
                       "Factor DAG learned from the data (pgmpy PC)"]
     titles = [tag for tag, _ in page.tags].count("title")
