@@ -22,7 +22,7 @@ import networkx as nx
 import numpy as np
 
 from causalvae.data.dataset import FactorDataset
-from causalvae.data.grid import GridSampler
+from causalvae.data.factor_grid import GridSampler
 from causalvae.data.render import render_sprites
 
 NAME = "dsprites"

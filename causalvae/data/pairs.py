@@ -28,7 +28,7 @@ import numpy as np
 
 from causalvae.data.checks import check_n, do_values
 from causalvae.data.dataset import FactorDataset
-from causalvae.data.grid import classes_of, grid_classes
+from causalvae.data.factor_grid import classes_of, grid_classes
 from causalvae.data.scm import SCMSampler
 
 HOLDS = ("noise", "factors")
