@@ -12,7 +12,7 @@ from causalvae.effects import EffectMatrix
 from causalvae.interventions.alternatives import prepare_alternative
 from causalvae.interventions.analysis import Analysis, analysis, site_names
 from causalvae.interventions.spec import ModelSpec
-from causalvae.interventions.sweep import as_inputs, resolve, run_exact
+from causalvae.interventions.effect_plumbing import as_inputs, resolve, run_exact
 from causalvae.interventions.targets import STATISTICS, Readout, columns
 from causalvae.modelstate import restores_model_state
 from causalvae.units import unit_id
@@ -53,7 +53,7 @@ def ablation_effects(model: nn.Module, x, *, sites: Sequence[str] | Mapping[str,
         difference) or ``"screen"`` (attribution, then the top ``verify_fraction`` of units exactly).
     device : where to compute (default: the model's device).
     batch_size : inputs per chunk (bounds memory); units_per_pass: interventions stacked along the
-        batch axis (default :func:`~causalvae.interventions.sweep.default_units_per_pass`: 16 on CUDA,
+        batch axis (default :func:`~causalvae.interventions.effect_plumbing.default_units_per_pass`: 16 on CUDA,
         on a CPU enough to fill ~256 inputs per replay).
     readout : also measure the change of these factor predictions of the output (columns
         ``factor.<name>``; exact methods only).

@@ -21,7 +21,7 @@ from causalvae.interventions.forward import check_deterministic, declared, model
 from causalvae.interventions.fxsites import split_sites, with_fx_sites
 from causalvae.interventions.sites import candidate_sites
 from causalvae.interventions.spec import ModelSpec, model_spec, require_latent
-from causalvae.interventions.sweep import Probe, as_inputs, probe, resolve_device
+from causalvae.interventions.effect_plumbing import Probe, as_inputs, probe, resolve_device
 from causalvae.interventions.targets import SCALAR_TARGETS
 from causalvae.interventions.trace import OUTPUT
 from causalvae.inputs import check_batch, check_model, input_shape_of

@@ -19,7 +19,7 @@ from causalvae.interventions.analysis import Analysis
 from causalvae.interventions.batching import chunks
 from causalvae.interventions.forward import analysis_mode
 from causalvae.interventions.hooks import forward_capture
-from causalvae.interventions.sweep import run_exact
+from causalvae.interventions.effect_plumbing import run_exact
 from causalvae.interventions.targets import OUTPUT_L2, RECON_ERROR, StatisticAccumulator, Target, column_slices
 from causalvae.interventions.trace import OUTPUT
 

@@ -34,7 +34,7 @@ from causalvae.argtypes import check_indices, check_int
 from causalvae.interventions.batching import chunks, to_tensor
 from causalvae.interventions.engine import _layer_input_change, _linear_path, _with_unit
 from causalvae.interventions.forward import analysis_mode
-from causalvae.interventions.sweep import resolve_device
+from causalvae.interventions.effect_plumbing import resolve_device
 from causalvae.interventions.trace import OUTPUT, trace
 from causalvae.inputs import check_batch, check_model, input_shape_of
 from causalvae.modelstate import restores_model_state

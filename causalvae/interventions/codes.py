@@ -41,7 +41,7 @@ from causalvae.effects import EffectMatrix
 from causalvae.inputs import check_model
 from causalvae.interventions.batching import chunks
 from causalvae.interventions.factors import latent_effects
-from causalvae.interventions.sweep import as_inputs
+from causalvae.interventions.effect_plumbing import as_inputs
 from causalvae.metrics.interventional import (CESReport, SpecificityReport, causal_effect_strength,
                                               intervention_specificity)
 from causalvae.modelstate import restores_model_state

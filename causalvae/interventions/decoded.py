@@ -22,7 +22,7 @@ from causalvae.argtypes import check_float, check_floats, check_int
 from causalvae.inputs import check_batch, check_model, input_shape_of, model_device
 from causalvae.interventions.batching import chunks, to_tensor
 from causalvae.interventions.forward import model_dtype
-from causalvae.interventions.sweep import as_inputs
+from causalvae.interventions.effect_plumbing import as_inputs
 from causalvae.modelstate import restores_model_state
 
 #: The paper's grid of intervention values c of ``do(z_i = c)``.

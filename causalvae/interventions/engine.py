@@ -1,4 +1,5 @@
-"""Exact effect sweeps: the optimised engine and the plain per-unit hook loop it must equal.
+"""Exact effect scans (every unit intervened on in turn): the optimised engine and the plain per-unit
+hook loop it must equal.
 
 The engine (DESIGN §6) runs one clean pass per input chunk, caches every fx node, and for each
 unit recomputes only the nodes downstream of its site that feed a requested target.  Units whose
@@ -95,21 +96,21 @@ def _counts(acc: StatisticAccumulator, targets: Sequence[Target], clean: Mapping
         acc.add_count(col, n * positions)
 
 
-def exact_sweep(an: Analysis, traced: TracedModel, x, *, sources: Mapping[str, Sequence[int]],
-                targets: Sequence[Target], alternative: Alternative, batch_size: int = 64, units_per_pass: int = 1,
+def exact_scan(an: Analysis, traced: TracedModel, x, *, sources: Mapping[str, Sequence[int]],
+               targets: Sequence[Target], alternative: Alternative, batch_size: int = 64, units_per_pass: int = 1,
                 linear_path: bool = True, skip_noops: bool = True) -> tuple[StatisticAccumulator, dict]:
-    """Optimised exact sweep; rows follow ``sources`` (site by site, unit by unit)."""
-    sweep = _Sweep(an, traced, sources, targets, alternative, units_per_pass=units_per_pass,
-                   linear_path=linear_path, skip_noops=skip_noops)
+    """Optimised exact scan; rows follow ``sources`` (site by site, unit by unit)."""
+    scan = _ExactScan(an, traced, sources, targets, alternative, units_per_pass=units_per_pass,
+                      linear_path=linear_path, skip_noops=skip_noops)
     with analysis_mode(an.module), torch.no_grad():
         for rows in chunks(len(x), batch_size):
             source = an.tensor(alternative.source, rows) if alternative.needs_source else None
-            sweep.chunk(an.tensor(x, rows), source, rows)  # the chunk's cache dies on return
-    return sweep.acc, sweep.info
+            scan.chunk(an.tensor(x, rows), source, rows)  # the chunk's cache dies on return
+    return scan.acc, scan.info
 
 
-class _Sweep:
-    """State of one exact sweep: accumulators and counters, filled one input chunk at a time."""
+class _ExactScan:
+    """State of one exact scan: accumulators and counters, filled one input chunk at a time."""
 
     def __init__(self, an, traced, sources, targets, alternative, *, units_per_pass, linear_path, skip_noops):
         self.traced, self.sources, self.targets, self.alternative = traced, sources, list(targets), alternative
@@ -176,8 +177,8 @@ def _layer_input_change(traced: TracedModel, path: _LinearPath, env, a: torch.Te
     return env[path.layer] + _layer_delta(module, new - old, unit)
 
 
-def naive_sweep(an: Analysis, x, *, sources: Mapping[str, Sequence[int]], targets: Sequence[Target],
-                alternative: Alternative, batch_size: int = 64) -> StatisticAccumulator:
+def naive_scan(an: Analysis, x, *, sources: Mapping[str, Sequence[int]], targets: Sequence[Target],
+               alternative: Alternative, batch_size: int = 64) -> StatisticAccumulator:
     """Reference: one full forward pass with a hook per unit and input chunk (no caching, no skipping)."""
     model, loss = an.module, an.loss
     acc = StatisticAccumulator(sum(len(u) for u in sources.values()), sum(len(t.columns) for t in targets))

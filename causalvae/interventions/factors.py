@@ -18,7 +18,7 @@ from causalvae.interventions.roles import site_roles
 from causalvae.interventions.sites import candidate_sites
 from causalvae.interventions.spec import ModelSpec
 from causalvae.interventions.spread import DEFAULT_RELATIVE_FLOOR, Moments, floored
-from causalvae.interventions.sweep import as_inputs, resolve, resolve_sources, run_exact
+from causalvae.interventions.effect_plumbing import as_inputs, resolve, resolve_sources, run_exact
 from causalvae.interventions.targets import OUTPUT_L2, STATISTICS, StatisticAccumulator, columns
 from causalvae.modelstate import restores_model_state
 from causalvae.units import factor_id, unit_id

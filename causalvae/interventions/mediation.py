@@ -18,7 +18,7 @@ from causalvae.interventions.hooks import forward_capture
 from causalvae.interventions.ops import UnitOp, patch, set_value, zero
 from causalvae.interventions.checks import check_sites, check_units
 from causalvae.interventions.spec import ModelSpec
-from causalvae.interventions.sweep import as_inputs
+from causalvae.interventions.effect_plumbing import as_inputs
 from causalvae.interventions.targets import RECON_ERROR
 from causalvae.interventions.trace import OUTPUT
 from causalvae.modelstate import restores_model_state

@@ -21,7 +21,7 @@ from causalvae.interventions.analysis import analysis
 from causalvae.interventions.batching import chunks
 from causalvae.interventions.hooks import forward_capture
 from causalvae.interventions.spec import ModelSpec
-from causalvae.interventions.sweep import as_inputs, resolve_sources
+from causalvae.interventions.effect_plumbing import as_inputs, resolve_sources
 from causalvae.modelstate import restores_model_state
 from causalvae.units import unit_id
 

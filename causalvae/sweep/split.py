@@ -68,7 +68,7 @@ def split_ablation_effects(model: "nn.Module", x: Any, *,  # noqa: F821
 def _unit_lists(model: "nn.Module", x: Any,  # noqa: F821
                 sites: Sequence[str] | Mapping[str, Sequence[int]] | None) -> dict[str, list[int]]:
     """``{site: unit indices}`` in the order the single-process sweep lists its rows."""
-    from causalvae.interventions.sweep import as_inputs, probe, resolve_device, resolve_sources
+    from causalvae.interventions.effect_plumbing import as_inputs, probe, resolve_device, resolve_sources
 
     x = as_inputs(x)
     requested = [] if sites is None else [sites] if isinstance(sites, str) else list(sites)

@@ -10,8 +10,8 @@ from torch import nn
 from causalvae.interventions import ablate_outside, ablation_effects, capture, edge_effects, mediation_outcomes
 from causalvae.interventions.alternatives import prepare_alternative
 from causalvae.interventions.analysis import analysis
-from causalvae.interventions.engine import exact_sweep
-from causalvae.interventions.sweep import resolve
+from causalvae.interventions.effect_plumbing import resolve
+from causalvae.interventions.engine import exact_scan
 from causalvae.interventions.trace import trace
 
 TARGETS = ["latent.mu", "decoder.deconv2", "output", "recon_error", "output_l2"]
@@ -56,8 +56,8 @@ def test_stacked_interventions_linear_path_and_chunks_agree(conv_vae, binary_ima
         _, sources, targets = resolve(an, binary_images, units, TARGETS)
         alt = prepare_alternative(conv_vae, binary_images, list(sources), kind="zero")
         traced = trace(conv_vae, list(sources) + ["latent.mu", "decoder.deconv2"])
-        runs = [exact_sweep(an, traced, binary_images, sources=sources, targets=targets, alternative=alt,
-                            **kw)[0].result("rms")
+        runs = [exact_scan(an, traced, binary_images, sources=sources, targets=targets, alternative=alt,
+                           **kw)[0].result("rms")
                 for kw in ({}, {"units_per_pass": 4}, {"linear_path": False, "skip_noops": False}, {"batch_size": 1})]
     for other in runs[1:]:
         assert np.abs(other - runs[0]).max() <= 1e-5

@@ -13,7 +13,7 @@ from torch import nn
 
 from causalvae.interventions.alternatives import Alternative
 from causalvae.interventions.batching import to_tensor
-from causalvae.interventions.engine import exact_sweep, naive_sweep
+from causalvae.interventions.engine import exact_scan, naive_scan
 from causalvae.interventions.forward import model_dtype
 from causalvae.interventions.hooks import forward_capture
 from causalvae.interventions.checks import check_sites, check_units
@@ -98,7 +98,7 @@ def _n_units(info: Probe, site: str) -> int:
 
 
 def resolve(an: Analysis, x, sites, targets) -> tuple[Probe, dict[str, list[int]], list[Target]]:
-    """Probe the model and resolve the sources (``sites``) and ``targets`` of a sweep."""
+    """Probe the model and resolve the sources (``sites``) and ``targets`` of a scan."""
     specs = [targets] if isinstance(targets, str) else list(targets)
     requested = [] if sites is None else [sites] if isinstance(sites, str) else list(sites)
     named = [parse_unit(t)[0] for t in specs if t not in SCALAR_TARGETS and t != OUTPUT]
@@ -141,10 +141,10 @@ def run_exact(an: Analysis, x, *, sources: dict[str, list[int]], targets: list[T
             warnings.warn(f"model could not be traced with torch.fx ({type(exc).__name__}: {exc}); "
                           f"falling back to the per-unit hook loop", stacklevel=3)
         else:
-            acc, info = exact_sweep(an, traced, x, sources=sources, targets=targets, alternative=alternative,
-                                    batch_size=batch_size, units_per_pass=per_pass)
+            acc, info = exact_scan(an, traced, x, sources=sources, targets=targets, alternative=alternative,
+                                   batch_size=batch_size, units_per_pass=per_pass)
             meta.update(info, units_per_pass=per_pass)
             return acc.result(statistic), meta
-    acc = naive_sweep(an, x, sources=sources, targets=targets, alternative=alternative, batch_size=batch_size)
+    acc = naive_scan(an, x, sources=sources, targets=targets, alternative=alternative, batch_size=batch_size)
     meta["method"] = "naive"
     return acc.result(statistic), meta
