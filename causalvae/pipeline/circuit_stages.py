@@ -15,7 +15,7 @@ import pandas as pd
 
 from causalvae.pipeline.context import RunContext
 from causalvae.pipeline import latent_measures as lm
-from causalvae.pipeline.effect_stages import site_names
+from causalvae.pipeline.effect_stages import stage_sites
 from causalvae.units import factor_id, unit_id
 
 #: Latents aligned with a factor: active, with a response of at least this share of the factor's largest.
@@ -87,9 +87,9 @@ def circuits(ctx: RunContext) -> None:
                                             for i in range(model.latent_dim)]), active)
         k = ds.factor_index(factor)
         read = cp.readout_behaviour(lambda images, k=k: ctx.readouts.predict(images)[:, k], transform=transform)
-        results.append(find_circuit(model, pairs, sites=site_names(model, "encoder"),
+        results.append(find_circuit(model, pairs, sites=stage_sites(model, "encoder"),
                                        behaviour=cp.latent_behaviour(latents, site=latent), **common))
-        results.append(find_circuit(model, pairs, sites=site_names(model, "decoder"), behaviour=read,
+        results.append(find_circuit(model, pairs, sites=stage_sites(model, "decoder"), behaviour=read,
                                        sources=[unit_id(latent, i) for i in latents],
                                        readout_score=readout_score(scores.loc[factor]),
                                        min_readout_score=MIN_READOUT_SCORE, **common))

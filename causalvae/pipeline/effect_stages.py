@@ -38,7 +38,7 @@ def batches(x: np.ndarray, replicates: int = REPLICATES) -> list[np.ndarray]:
     return np.array_split(x, replicates)
 
 
-def site_names(model, stage: str) -> list[str]:
+def stage_sites(model, stage: str) -> list[str]:
     """Post-activation sites of ``stage`` (the output logits are reached through ``"output"``)."""
     return [s.name for s in model.sites if s.stage == stage and s.name != model.output_site]
 
@@ -49,7 +49,7 @@ def input_manipulation(ctx: RunContext) -> None:
 
     cfg, model = ctx.config, ctx.model
     latent = lm.encoder_latent_site(model)
-    sites = [*site_names(model, "encoder"), latent]
+    sites = [*stage_sites(model, "encoder"), latent]
     per_batch = max(2, cfg.n_pairs // REPLICATES)
     reps = [interventions.factor_effects(model, ctx.dataset, sites=sites, n_pairs=per_batch, seed=s, device=cfg.device)
             for s in sub_seeds(cfg.seed, "input_manipulation", REPLICATES)]
@@ -94,7 +94,7 @@ def unit_ablation(ctx: RunContext) -> None:
 
     cfg, model = ctx.config, ctx.model
     latent = lm.declared_latent_site(model)
-    encoder, decoder = [*site_names(model, "encoder"), latent], [latent, *site_names(model, "decoder")]
+    encoder, decoder = [*stage_sites(model, "encoder"), latent], [latent, *stage_sites(model, "decoder")]
     parts = batches(ctx.x_analysis)
     for name, chain in (("unit_edges", encoder), ("decoder_edges", decoder)):
         ctx.effects[name] = replicated(lambda r, chain=chain: interventions.edge_effects(
@@ -102,7 +102,7 @@ def unit_ablation(ctx: RunContext) -> None:
     ctx.spread = interventions.activation_spread(model, ctx.x_analysis, sites=dict.fromkeys([*encoder, *decoder]),
                                                  device=cfg.device)
     ctx.effects["unit_latent"] = interventions.ablation_effects(
-        model, ctx.x_analysis, sites=site_names(model, "encoder"), targets=[latent],
+        model, ctx.x_analysis, sites=stage_sites(model, "encoder"), targets=[latent],
         kind="mean", statistic="mean_abs", device=cfg.device)
 
 
@@ -111,7 +111,7 @@ def readout_ablation(ctx: RunContext) -> None:
     from causalvae import interventions
 
     cfg, model = ctx.config, ctx.model
-    last = site_names(model, "decoder")[-1]
+    last = stage_sites(model, "decoder")[-1]
     readout = interventions.Readout(lambda out: _torch_readouts(ctx, out), tuple(ctx.dataset.factor_names))
     parts = batches(ctx.x_analysis)
     ctx.effects["decoder_readout"] = replicated(lambda r: interventions.ablation_effects(
