@@ -31,6 +31,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--n-test", type=positive_int, default=1000, help="DCI test split")
     p.add_argument("--seed", type=int, default=0, help="seed of the analysis inputs and splits (same for every cell)")
     p.add_argument("--device", default="cpu", help="torch device")
+    p.add_argument("--measure-unfinished", action="store_true",
+                   help="also measure cells below --target-step and list their numbers as provisional "
+                        "(they stay out of every mean, interval and correlation)")
     return p.parse_args(argv)
 
 
@@ -43,14 +46,14 @@ def main(argv=None) -> int:
     if not cells:
         print(f"no cells (<dataset>/<variant>_seed<k>/{study.CHECKPOINT}) under {args.study}", file=sys.stderr)
         return 1
-    finished = [c for c in cells if c.step >= args.target_step]
+    measured = [c for c in cells if args.measure_unfinished or c.step >= args.target_step]
     settings = study.StudySettings(n_analysis=args.n_analysis, n_train=args.n_train, n_test=args.n_test,
                                    seed=args.seed)
-    records = study.measure_cells(finished, out=args.out, settings=settings, device=args.device,
+    records = study.measure_cells(measured, out=args.out, settings=settings, device=args.device,
                                   load_dataset=lambda name: data.load(name, n=args.n, seed=args.seed),
                                   progress=lambda line: print(line, file=sys.stderr, flush=True))
     records.update({c.name: {"dataset": c.dataset, "variant": c.variant, "seed": c.seed, "step": c.step,
-                             "metrics": {}} for c in cells if c.step < args.target_step})
+                             "metrics": {}} for c in cells if c.name not in records})
     summary = study_report.write_study(args.out, records, target_step=args.target_step)
     print(f"{len(summary['finished'])} finished cells, {len(summary['unfinished'])} unfinished: "
           f"{', '.join(summary['unfinished']) or 'none'}")

@@ -88,9 +88,10 @@ def _fmt(value: float, digits: str = ".3g") -> str:
 
 
 def study_markdown(table: Sequence[dict], correlations: Sequence[dict], unfinished: Sequence[str],
-                   cells: Mapping[str, dict]) -> str:
+                   cells: Mapping[str, dict], provisional: Mapping[str, dict] | None = None) -> str:
     """Markdown: the variant table (mean ± 95 % CI half-width, :func:`causalvae.sweep.compare.table_markdown`)
-    per dataset, the correlations, the finished cells with their wall times."""
+    per dataset, the correlations, the finished cells with their wall times, and ``provisional``: unfinished
+    cells that were measured anyway (their own numbers only)."""
     import pandas as pd
 
     from causalvae.sweep.compare import table_markdown
@@ -112,6 +113,14 @@ def study_markdown(table: Sequence[dict], correlations: Sequence[dict], unfinish
                           f"{_fmt(r.get('measure_seconds'), '.0f')} |")
     parts.append("#### Finished cells\n\n" + "\n".join(cell_lines))
     parts.append("Unfinished cells (excluded): " + (", ".join(unfinished) if unfinished else "none") + ".")
+    if provisional:
+        keys = [key for _, key in STUDY_METRICS]
+        lines = ["| unfinished cell | step | " + " | ".join(label for label, _ in STUDY_METRICS) + " |",
+                 "|---|---|" + "---|" * len(keys)]
+        lines += [f"| {name} | {r['step']} | " + " | ".join(_fmt(_value(r, k)) for k in keys) + " |"
+                  for name, r in sorted(provisional.items())]
+        parts.append("#### Unfinished cells as they stand (provisional: in no mean, interval or correlation)\n\n"
+                     + "\n".join(lines))
     return "\n\n".join(parts) + "\n"
 
 
@@ -130,6 +139,7 @@ def write_study(out: str | Path, records: Mapping[str, dict], *, target_step: in
     summary = {"target_step": target_step, "finished": sorted(finished), "unfinished": unfinished,
                "table": table, "correlations": correlations}
     write_json(out / "study.json", json_safe(summary))
-    write_text(out / "study.md", study_markdown(table, correlations, unfinished, finished))
+    provisional = {name: r for name, r in records.items() if name not in finished and r["metrics"]}
+    write_text(out / "study.md", study_markdown(table, correlations, unfinished, finished, provisional))
     return summary
 

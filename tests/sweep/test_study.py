@@ -97,6 +97,13 @@ def test_the_script_excludes_unfinished_cells_and_reuses_its_cache(study_dir, tm
     assert script.main([*argv[:5], "3", *argv[6:]]) == 0
     assert measured == ["scm-linear/vae_seed1"]
 
+    assert script.main([*argv, "--measure-unfinished"]) == 0  # provisional numbers, still out of the statistics
+    assert measured[-1] == "scm-linear/beta-vae_seed0"
+    summary = json.loads((out / "study.json").read_text())
+    assert "scm-linear/beta-vae_seed0 (step 2)" in summary["unfinished"]
+    assert not any(r["variant"] == "beta-vae" for r in summary["table"])
+    assert "| scm-linear/beta-vae_seed0 | 2 |" in (out / "study.md").read_text()
+
 
 def test_correlation_rows_cover_both_ces_forms_and_every_covariate_set():
     records = {f"d/v{i}": {"dataset": "d", "variant": f"v{i % 2}", "seed": i, "step": 10,
