@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from causalvae.argtypes import check_int
 from causalvae.effects import EffectMatrix
 from causalvae.interventions.alternatives import prepare_alternative
 from causalvae.interventions.analysis import Analysis, analysis, site_names
@@ -73,7 +74,7 @@ def ablation_effects(model: nn.Module, x, *, sites: Sequence[str] | Mapping[str,
     """
     if statistic not in STATISTICS:
         raise ValueError(f"statistic must be one of {STATISTICS}, got {statistic!r}")
-    x = as_inputs(x)
+    x, seed = as_inputs(x), check_int(seed, name="seed", minimum=0)
     with analysis(model, x, spec=spec, sites=site_names(sites), targets=site_names(targets), device=device) as an:
         return _ablation(an, x, sites, targets, kind=kind, statistic=statistic, method=method, value=value,
                          labels=labels, x_source=x_source, seed=seed, batch_size=batch_size,
@@ -173,8 +174,8 @@ def patching_effects(model: nn.Module, x_clean, x_source, *, sites=None, targets
         raise ValueError(f"mode must be one of {PATCH_MODES}, got {mode!r}")
     x_clean, x_source = as_inputs(x_clean, name="x_clean"), as_inputs(x_source, name="x_source")
     if tuple(x_clean.shape) != tuple(x_source.shape):
-        raise ValueError(f"clean and source inputs must have the same shape: clean {tuple(x_clean.shape)}, "
-                         f"source {tuple(x_source.shape)}")
+        raise ValueError(f"x_clean and x_source must have the same shape: x_clean {tuple(x_clean.shape)}, "
+                         f"x_source {tuple(x_source.shape)}")
     base, donor = (x_clean, x_source) if mode == "noising" else (x_source, x_clean)
     m = ablation_effects(model, base, sites=sites, targets=targets, kind="patch", x_source=donor,
                          statistic=statistic, method=method, device=device, batch_size=batch_size,

@@ -114,7 +114,7 @@ def analysis(model: nn.Module, example: Any, *, spec: ModelSpec | None = None, s
 
 def with_latent(spec: ModelSpec | None, model: nn.Module, latent: str | None, *, what: str) -> tuple[ModelSpec, str]:
     """The declaration with ``latent`` (when given) as its latent site, and that site."""
-    resolved = model_spec(model, spec if latent is None else replace(spec or ModelSpec(), latent_site=latent))
+    resolved = model_spec(check_model(model), spec if latent is None else replace(spec or ModelSpec(), latent_site=latent))
     return resolved, require_latent(resolved, what=what, sites=candidate_sites(model))
 
 

@@ -38,7 +38,7 @@ from torch import nn
 
 from causalvae.argtypes import check_indices, check_int
 from causalvae.effects import EffectMatrix
-from causalvae.inputs import check_model
+from causalvae.inputs import check_batch, check_model, input_shape_of
 from causalvae.interventions.batching import chunks
 from causalvae.interventions.factors import latent_effects
 from causalvae.interventions.effect_plumbing import as_inputs
@@ -79,7 +79,7 @@ def used_codes(model: nn.Module, x, *, batch_size: int = 64) -> np.ndarray:
     [0]
     """
     codebook = _codebook(model)
-    x = as_inputs(x)
+    x = check_batch(as_inputs(x), shape=input_shape_of(model))
     seen = torch.zeros(codebook.shape[0], dtype=torch.bool, device=codebook.device)
     for rows in chunks(len(x), batch_size):
         seen[model.encode(_rows(x, rows, codebook)).codes.flatten()] = True
@@ -177,7 +177,7 @@ def code_swap_profile(model: nn.Module, x, *, codes: Sequence[int] | None = None
     max_batch : decoder batch size.
     """
     codebook = _codebook(model)
-    x = as_inputs(x)
+    x = check_batch(as_inputs(x), shape=input_shape_of(model))
     max_batch = check_int(max_batch, name="max_batch", minimum=1)
     chosen = _code_set(model, x, codes, batch_size)
     vectors = codebook[torch.as_tensor(chosen, device=codebook.device)]
@@ -224,7 +224,7 @@ def code_margin(model: nn.Module, x, *, batch_size: int = 64) -> np.ndarray:
     [[2.0], [1.0]]
     """
     codebook = _codebook(model).double()
-    x = as_inputs(x)
+    x = check_batch(as_inputs(x), shape=input_shape_of(model))
     parts = []
     for rows in chunks(len(x), batch_size):
         enc = model.encode(_rows(x, rows, _codebook(model)))

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from causalvae.argtypes import check_float, check_floats, check_int
 from causalvae.effects import EffectMatrix
 from causalvae.interventions.alternatives import Alternative
 from causalvae.interventions.analysis import Analysis, analysis, factor_dataset, sample_rows, site_names, with_latent
@@ -53,6 +54,7 @@ def factor_effects(model: nn.Module, dataset, *, sites: Sequence[str] | None = N
     if statistic not in STATISTICS:
         raise ValueError(f"statistic must be one of {STATISTICS}, got {statistic!r}")
     dataset = factor_dataset(dataset)
+    n_pairs, seed = check_int(n_pairs, name="n_pairs", minimum=1), check_int(seed, name="seed", minimum=0)
     with analysis(model, sample_rows(dataset), spec=spec, sites=site_names(sites), device=device) as an:
         return _factor_effects(an, dataset, sites=sites, n_pairs=n_pairs, seed=seed, factors=factors,
                                statistic=statistic, relative_floor=relative_floor, hold=hold, batch_size=batch_size)
@@ -140,10 +142,8 @@ def latent_effects(model: nn.Module, x, *, latent: str | None = None, values: Se
 def _latent_effects(an: Analysis, x, latent: str, *, values: Sequence[float] | None, calibrated: bool,
                     targets: Sequence[str], statistic: str, method: str, batch_size: int) -> EffectMatrix:
     """:func:`latent_effects` inside an open analysis."""
-    grid = np.asarray(values if values is not None else (DEFAULT_QUANTILES if calibrated else DEFAULT_GRID),
-                      dtype=np.float64)
-    if grid.ndim != 1 or grid.size == 0:
-        raise ValueError(f"values must be a non-empty 1-D grid, got {grid!r}")
+    default = DEFAULT_QUANTILES if calibrated else DEFAULT_GRID
+    grid = np.asarray(check_floats(default if values is None else values, name="values"))
     if calibrated and not np.all((grid >= 0) & (grid <= 1)):
         raise ValueError(f"calibrated values are quantile levels in [0, 1], got {grid.tolist()}")
     _, sources, tgts = resolve(an, x, [latent], targets)
@@ -172,7 +172,7 @@ def latent_output_profiles(model: nn.Module, x, *, latent: str | None = None, va
     The input of the paper's intervention specificity (:mod:`causalvae.metrics.interventional`).
     ``latent`` defaults to the declared latent site (``spec.latent_site``).
     """
-    x = as_inputs(x)
+    x, value = as_inputs(x), check_float(value, name="value")
     spec, latent = with_latent(spec, model, latent, what="latent_output_profiles")
     with analysis(model, x, spec=spec, sites=[latent], device=device) as an, torch.no_grad():
         n_latents = an.probe(x, [latent]).n_units.get(latent)

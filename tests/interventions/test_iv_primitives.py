@@ -131,7 +131,7 @@ def test_unit_index_out_of_range(planted_mlp, positive_inputs):
 
 
 def test_shape_mismatch_between_clean_and_source(planted_mlp, positive_inputs):
-    with pytest.raises(ValueError, match=r"same shape: clean \(12, 3\), source \(11, 3\)"):
+    with pytest.raises(ValueError, match=r"same shape: x_clean \(12, 3\), x_source \(11, 3\)"):
         patching_effects(planted_mlp, positive_inputs, positive_inputs[:11])
     with pytest.raises(ValueError, match="patch source has shape"):
         patch([0], torch.zeros(2, 4)).apply(torch.zeros(3, 4))
