@@ -66,8 +66,11 @@ def _stage_line(run: RunFolder) -> str:
     if not broken:
         return h.note(f"All {len(states)} recorded stages finished and wrote the outputs the run-folder registry "
                       "lists for them (details under Pipeline stages).")
-    listed = "; ".join(f"{s}: {v}" for s, v in broken.items())
-    return f'<p class="missing">{len(broken)} of {len(states)} stages did not finish or lack outputs — {h.esc(listed)}.</p>'
+    recorded = run.status.value if run.status.ok else {}
+    reasons = {s: r.get("reason") or r.get("error") for s, r in recorded.items() if isinstance(r, Mapping)}
+    listed = "; ".join(f"{s}: {v}" + (f" ({reasons[s]})" if reasons.get(s) else "") for s, v in broken.items())
+    return (f'<p class="missing">{len(broken)} of {len(states)} stages failed, were skipped or lack outputs — '
+            f"{h.esc(listed)}.</p>")
 
 
 def _stage_states(run: RunFolder) -> dict[str, str]:

@@ -227,7 +227,7 @@ def test_missing_stages_are_named_and_the_rest_still_builds(run_copy):
     assert page.errors == []
     for stage, detail in MISSING.values():
         assert f"Stage {stage} failed or was skipped: {detail}" in text
-    assert f"{len(MISSING)} of 13 stages did not finish or lack outputs" in text
+    assert f"{len(MISSING)} of 13 stages failed, were skipped or lack outputs" in text
     assert "causal-sprites" in text
     assert len(page.images()) == 8 - 1  # the factor_unit heatmap is gone
     assert "aligned graph over true DAG" not in [d.get("aria-label") for d in page.drawings()]
@@ -236,7 +236,7 @@ def test_missing_stages_are_named_and_the_rest_still_builds(run_copy):
 def test_one_missing_output_marks_its_stage_as_partial(run_copy):
     (run_copy / "effects" / "factor_unit.npz").unlink()
     text = section_text(build_report(run_copy), "stages")
-    assert "1 of 13 stages did not finish or lack outputs — input_manipulation: outputs missing or unreadable " \
+    assert "1 of 13 stages failed, were skipped or lack outputs — input_manipulation: outputs missing or unreadable " \
            "(1 of 2)." in text
     assert "input_manipulation done 3.5 s effects/factor_unit.npz: missing" in text
 
@@ -261,7 +261,8 @@ def test_the_pipeline_status_names_failed_and_skipped_stages_with_their_messages
     assert "train done 41.2 s 1 of 1 present" in stages
     assert "input_manipulation failed 0.5 s" in stages and "RuntimeError: <boom>" in stages
     assert "alignment skipped" in stages and "needs input_manipulation" in stages
-    assert "3 of 13 stages did not finish or lack outputs" in text
+    assert ("3 of 13 stages failed, were skipped or lack outputs — alignment: skipped (needs input_manipulation); "
+            "circuits: failed (ValueError: no paths); input_manipulation: failed (RuntimeError: <boom>).") in text
 
 
 def test_an_empty_folder_still_builds_a_report_naming_every_expected_output(tmp_path):
@@ -357,7 +358,7 @@ def test_files_of_stages_that_did_not_finish_are_withheld_and_the_summary_says_s
     text = page.plain_text()
     assert [img["alt"] for img in page.images()] == []  # nothing of the earlier run is shown
     assert [d.get("aria-label") for d in page.drawings()] == []
-    assert "recorded stages finished" not in text and "stages did not finish or lack outputs" in text
+    assert "recorded stages finished" not in text and "stages failed, were skipped or lack outputs" in text
     assert "effects/factor_latent.npz is present but not shown: its stage was skipped in this run" in text
     assert "train failed" in text and "FloatingPointError: nan" in text
 
