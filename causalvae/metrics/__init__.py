@@ -14,21 +14,17 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from causalvae.metrics import suite_registry
+
+#: Lazy public names: the suite's rows (:data:`~causalvae.metrics.suite_registry.SUITE`) and the shared parts.
 _EXPORTS = {
-    "mig": "information_gap", "top_two_gap": "information_gap",
-    "sap": "attribute_predictability", "sap_score_matrix": "attribute_predictability",
-    "dci": "dci_scores", "dci_from_importance": "dci_scores", "dci_importance": "dci_scores",
+    **suite_registry.exports(),
     "BACKENDS": "importance", "importance_matrix": "importance",
-    "modularity": "modularity_explicitness", "modularity_from_mi": "modularity_explicitness",
-    "explicitness": "modularity_explicitness",
-    "irs": "robustness",
-    "factor_vae_score": "sampled", "beta_vae_score": "sampled",
     "CodeCache": "sampling", "FactorGroups": "sampling",
-    "gaussian_total_correlation": "unsupervised", "active_mask": "unsupervised",
-    "n_active_latents": "unsupervised",
     "histogram_discretize": "discrete", "discrete_mutual_info": "discrete", "discrete_entropy": "discrete",
     "discrete_factors": "validation",
     "suite": "suite_runner", "DEFAULT_DCI_BACKENDS": "suite_runner",
+    "SUITE": "suite_registry", "SuiteMetric": "suite_registry",
 }
 
 

@@ -1,4 +1,5 @@
-"""Run the whole disentanglement suite on one shared, lazily encoded pool."""
+"""Run the whole disentanglement suite (the rows of :data:`~causalvae.metrics.suite_registry.SUITE`) on one
+shared, lazily encoded pool."""
 
 from __future__ import annotations
 
@@ -7,15 +8,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from causalvae.metrics.attribute_predictability import sap
-from causalvae.metrics.dci_scores import dci
 from causalvae.metrics.importance import check_backend
-from causalvae.metrics.information_gap import mig
-from causalvae.metrics.modularity_explicitness import explicitness, modularity
-from causalvae.metrics.robustness import irs
-from causalvae.metrics.sampled import beta_vae_score, factor_vae_score
 from causalvae.metrics.sampling import CodeCache
-from causalvae.metrics.unsupervised import gaussian_total_correlation, n_active_latents
+from causalvae.metrics.suite_registry import SUITE, SuiteInputs
 from causalvae.metrics.validation import check_positive_int
 
 DEFAULT_DCI_BACKENDS = ("random-forest", "lasso")
@@ -62,21 +57,10 @@ def suite(cache: CodeCache, *, n_train: int = 10000, n_test: int = 5000,
         check_backend(backend)
     train, test = train_test_split(len(cache), n_train, n_test, seed=seed)
     cache.ensure(np.concatenate([train, test]))
-    z_train, v_train = cache.codes(train), cache.factors[train]
-    z_test, v_test = cache.codes(test), cache.factors[test]
-
+    inputs = SuiteInputs(cache, cache.codes(train), cache.factors[train], cache.codes(test), cache.factors[test],
+                         kl=kl, n_bins=n_bins, seed=seed, n_jobs=n_jobs, dci_backends=tuple(dci_backends))
     out: dict[str, float] = {}
-    out["mig"] = mig(z_train, v_train, n_bins=n_bins)["mig"]
-    out.update(sap(z_train, v_train, z_test, v_test, n_jobs=n_jobs))
-    for backend in dci_backends:
-        scores = dci(z_train, v_train, z_test, v_test, backend=backend, seed=seed, n_jobs=n_jobs)
-        out.update({f"dci.{backend}.{name}": value for name, value in scores.items()})
-    out.update(modularity(z_train, v_train, n_bins=n_bins))
-    out.update(explicitness(z_train, v_train, z_test, v_test, n_jobs=n_jobs))
-    out.update(irs(z_train, v_train, n_bins=n_bins))
-    out.update(gaussian_total_correlation(z_train))
-    out["n_active_latents"] = float(n_active_latents(kl=kl) if kl is not None else n_active_latents(codes=z_train))
-    if sampled:
-        out.update(factor_vae_score(cache, seed=seed))
-        out.update(beta_vae_score(cache, seed=seed))
+    for metric in SUITE:
+        if sampled or not metric.sampled:
+            out.update(metric.run(inputs))
     return out

@@ -68,3 +68,26 @@ def test_interventional_metrics_are_re_exported():
     assert module.__all__ and set(module.__all__) <= set(dir(metrics))
     for name in module.__all__:
         assert getattr(metrics, name) is getattr(module, name)
+
+
+def test_every_suite_key_is_described_by_the_row_that_writes_it(grid, make_disentangled):
+    from causalvae.metrics.suite_registry import SUITE, describe
+
+    out = suite(CodeCache(grid, codes=make_disentangled(grid)), n_train=300, n_test=150, dci_backends=("lasso",))
+    assert {describe(key).name for key in out} == {m.name for m in SUITE}       # every row ran and owns its keys
+    assert describe("mig").direction == "higher" and describe("gaussian_tc").direction == "lower"
+    assert describe("no_such_metric") is None
+    for m in SUITE:
+        assert all(callable(getattr(metrics, name)) for name in (m.name, *m.exports))
+
+
+def test_a_new_registry_row_runs_in_the_suite(grid, make_disentangled, monkeypatch):
+    from causalvae.metrics import suite_registry
+
+    row = suite_registry.SuiteMetric("mig", "information_gap", lambda fn, s: {"mig_5bins": fn(
+        s.z_train, s.v_train, n_bins=5)["mig"]}, ("mig_5bins",), "higher", "MIG with 5 bins.")
+    monkeypatch.setattr(suite_registry, "SUITE", (*suite_registry.SUITE, row))
+    monkeypatch.setattr("causalvae.metrics.suite_runner.SUITE", suite_registry.SUITE)
+    out = suite(CodeCache(grid, codes=make_disentangled(grid)), n_train=300, n_test=150, dci_backends=("lasso",),
+                sampled=False)
+    assert 0.9 < out["mig_5bins"] <= 1.0 and out["mig"] > 0.98
