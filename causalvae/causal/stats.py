@@ -11,12 +11,15 @@ from causalvae.argtypes import check_float
 
 def _adjusted(p_values: np.ndarray, adjust) -> np.ndarray:
     """Apply ``adjust(sorted finite p-values) -> adjusted, in sorted order`` to the finite p-values; NaN stays NaN."""
-    p = np.asarray(p_values, dtype=np.float64)
+    raw = np.asarray(p_values)
+    if raw.dtype.kind not in "biuf":
+        raise TypeError(f"p_values must be an array of numbers, got dtype {raw.dtype}")
+    p = raw.astype(np.float64)
     out = np.full(p.shape, np.nan)
-    finite = np.isfinite(p)
+    finite = ~np.isnan(p)  # NaN (untested) stays NaN; infinity is no p-value
     vals = p[finite]
     if ((vals < 0) | (vals > 1)).any():
-        raise ValueError(f"p-values must lie in [0, 1], got range [{vals.min()}, {vals.max()}]")
+        raise ValueError(f"p_values must lie in [0, 1] (or be NaN), got range [{vals.min()}, {vals.max()}]")
     if vals.size:
         order = np.argsort(vals)
         adjusted = np.empty(vals.size)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from causalvae.argtypes import check_int
 from causalvae.effects import EffectMatrix
 from causalvae.units import site_of
 
@@ -77,8 +78,9 @@ def causal_effect_strength(per_latent, *, n_output: int, kl=None, calibrated_per
     ces = np.asarray(per_latent, dtype=np.float64)
     ces = ces.mean(axis=1) if ces.ndim == 2 else ces
     ces = _matrix(ces, "per_latent", 1)
-    if int(n_output) < 1:
-        raise ValueError(f"n_output must be >= 1, got {n_output}")
+    if (ces < 0).any():
+        raise ValueError(f"per_latent holds output-change norms: expected values >= 0, got {ces.tolist()}")
+    n_output = check_int(n_output, name="n_output", minimum=1)
     n_active, active_only = None, float("nan")
     if kl is not None:
         kl = _matrix(kl, "kl", 1)

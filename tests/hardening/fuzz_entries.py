@@ -21,17 +21,20 @@ from torch import nn
 import causalvae.interventions as iv
 from causalvae import models
 from causalvae.causal.discovery import learn_dag
-from causalvae.causal.stats import minimal_effect_pvalues
+from causalvae.causal.stats import benjamini_hochberg, minimal_effect_pvalues
 from causalvae.data import load
 from causalvae.effects import EffectMatrix
 from causalvae.interventions.circuit_patching import PairRunner, latent_behaviour
 from causalvae.interventions.interchange import Interchanger, coordinate_block, train_das
 from causalvae.metrics import mig
+from causalvae.metrics.interventional import causal_effect_strength, intervention_specificity
 
 NAN, INF = float("nan"), float("inf")
 POSITIVE_INT = (2.5, NAN, 0, -1, "8")
 SEED = (2.5, NAN, -1)
 FINITE = (NAN, INF, -INF)
+#: devices a CPU model is not on, or that do not exist
+BAD_DEVICES = ("cuda:0", "meta", "tpu")
 N = 6
 
 
@@ -90,7 +93,7 @@ def _pairs(args: dict) -> Any:
 
 def _interchanger(model, args: dict) -> Interchanger:
     return Interchanger(model, args["base"], args["source"], sites=["decoder.fc1"], readout=lambda o: o[:, :2],
-                        batch_size=args["batch_size"])
+                        batch_size=args["batch_size"], device=args.get("device"))
 
 
 def _trained(model, args: dict):
@@ -103,10 +106,12 @@ X = {"x": batch}
 ENTRIES = [
     Entry("ablation_effects", lambda m, a: iv.ablation_effects(
         m, a["x"], sites={"encoder.fc1": a["units"]}, targets=["latent.mu"], kind="set", value=a["value"],
-        seed=a["seed"], batch_size=a["batch_size"], units_per_pass=a["units_per_pass"]),
-        lambda: {"x": batch(), "units": [0, 1], "value": 0.5, "seed": 0, "batch_size": 4, "units_per_pass": 2},
+        seed=a["seed"], batch_size=a["batch_size"], units_per_pass=a["units_per_pass"], device=a["device"]),
+        lambda: {"x": batch(), "units": [0, 1], "value": 0.5, "seed": 0, "batch_size": 4, "units_per_pass": 2,
+                 "device": None},
         batches=("x",), indices=("units",), index_size=3, names={"units": "sites"},
-        numbers={"value": FINITE, "seed": SEED, "batch_size": POSITIVE_INT, "units_per_pass": POSITIVE_INT}),
+        numbers={"value": FINITE, "seed": SEED, "batch_size": POSITIVE_INT, "units_per_pass": POSITIVE_INT,
+                 "device": BAD_DEVICES}),
     Entry("ablation_effects(naive)", lambda m, a: iv.ablation_effects(
         m, a["x"], sites={"encoder.fc1": a["units"]}, targets=["output"], method="naive", batch_size=a["batch_size"]),
         lambda: {"x": batch(), "units": [2], "batch_size": 4}, batches=("x",), indices=("units",), index_size=3,
@@ -120,9 +125,10 @@ ENTRIES = [
         lambda: {"x_clean": batch(0), "x_source": batch(1), "units": [0, 2], "batch_size": 4},
         batches=("x_clean", "x_source"), indices=("units",), index_size=3, names={"units": "sites"},
         numbers={"batch_size": POSITIVE_INT}),
-    Entry("latent_effects", lambda m, a: iv.latent_effects(m, a["x"], values=a["values"], batch_size=a["batch_size"]),
-          lambda: {"x": batch(), "values": [-1.0, 1.0], "batch_size": 4}, batches=("x",),
-          numbers={"values": ([NAN], [INF, 0.0], [], "abc"), "batch_size": POSITIVE_INT}),
+    Entry("latent_effects", lambda m, a: iv.latent_effects(m, a["x"], values=a["values"], batch_size=a["batch_size"],
+                                                           device=a["device"]),
+          lambda: {"x": batch(), "values": [-1.0, 1.0], "batch_size": 4, "device": None}, batches=("x",),
+          numbers={"values": ([NAN], [INF, 0.0], [], "abc"), "batch_size": POSITIVE_INT, "device": BAD_DEVICES}),
     Entry("latent_output_profiles", lambda m, a: iv.latent_output_profiles(m, a["x"], value=a["value"],
                                                                           batch_size=a["batch_size"]),
           lambda: {"x": batch(), "value": 0.0, "batch_size": 4}, batches=("x",),
@@ -146,9 +152,10 @@ ENTRIES = [
         numbers={"relative_floor": (NAN, INF, -1.0), "batch_size": POSITIVE_INT}),
     Entry("capture", lambda m, a: iv.capture(m, a["x"], ["encoder.fc1", "latent.mu"]), lambda: {"x": batch()},
           batches=("x",)),
-    Entry("decoded_effects", lambda m, a: iv.decoded_effects(m, a["x"], grid=a["grid"], quantiles=a["quantiles"]),
-          lambda: {"x": batch(), "grid": [-1.0, 1.0], "quantiles": [0.25, 0.75]}, batches=("x",),
-          numbers={"grid": ([NAN], [INF], []), "quantiles": ([1.5], [NAN], [-0.1])}),
+    Entry("decoded_effects", lambda m, a: iv.decoded_effects(m, a["x"], grid=a["grid"], quantiles=a["quantiles"],
+                                                             device=a["device"]),
+          lambda: {"x": batch(), "grid": [-1.0, 1.0], "quantiles": [0.25, 0.75], "device": None}, batches=("x",),
+          numbers={"grid": ([NAN], [INF], []), "quantiles": ([1.5], [NAN], [-0.1]), "device": BAD_DEVICES}),
     Entry("decoded_under_do", lambda m, a: iv.decoded_under_do(m, a["x"], a["values"]),
           lambda: {"x": batch(), "values": [-1.0, 1.0]}, batches=("x",),
           numbers={"values": ([NAN], [[INF, 0.0], [0.0, 1.0]], [])}),
@@ -168,8 +175,8 @@ ENTRIES = [
     Entry("code_margin", lambda m, a: iv.code_margin(m, a["x"], batch_size=a["batch_size"]),
           lambda: {"x": batch(), "batch_size": 4}, model=tiny_vq, batches=("x",), numbers={"batch_size": POSITIVE_INT}),
     Entry("Interchanger.run", lambda m, a: _interchanger(m, a).run(coordinate_block("latent.mu", a["units"], dim=2)),
-          lambda: {"base": batch(0), "source": batch(1), "units": [1], "batch_size": 4},
-          batches=("base", "source"), indices=("units",), numbers={"batch_size": POSITIVE_INT}),
+          lambda: {"base": batch(0), "source": batch(1), "units": [1], "batch_size": 4, "device": None},
+          batches=("base", "source"), indices=("units",), numbers={"batch_size": POSITIVE_INT, "device": BAD_DEVICES}),
     Entry("train_das", lambda m, a: train_das(
         _interchanger(m, {**a, "batch_size": 4}), site="latent.mu", sizes={"f": 1},
         targets={"f": np.zeros((N, 2))}, variance=np.ones(2), steps=a["steps"], lr=a["lr"],
@@ -184,9 +191,9 @@ ENTRIES = [
         batches=("x", "x_prime"), indices=("units",), index_size=3,
         numbers={"batch_size": POSITIVE_INT, "units_per_pass": POSITIVE_INT}),
     Entry("encode_dataset", lambda m, a: models.encode_dataset(m, a["data"], indices=a["indices"],
-                                                               batch_size=a["batch_size"]),
-          lambda: {"data": batch(), "indices": list(range(N)), "batch_size": 4}, batches=("data",), indices=("indices",),
-          index_size=N, numbers={"batch_size": POSITIVE_INT}),
+                                                               batch_size=a["batch_size"], device=a["device"]),
+          lambda: {"data": batch(), "indices": list(range(N)), "batch_size": 4, "device": None}, batches=("data",),
+          indices=("indices",), index_size=N, numbers={"batch_size": POSITIVE_INT, "device": BAD_DEVICES}),
     Entry("latent_kl", lambda m, a: models.latent_kl(m, a["data"], batch_size=a["batch_size"]),
           lambda: {"data": batch(), "batch_size": 4}, batches=("data",), numbers={"batch_size": POSITIVE_INT}),
     Entry("reconstruction_quality", lambda m, a: models.reconstruction_quality(m, a["data"], indices=a["indices"]),
@@ -229,6 +236,17 @@ ENTRIES = [
         lambda: {"stderr": np.ones(3), "dof": 5, "floor": 0.1}, model=None,
         numbers={"stderr": (np.array([NAN, 1, 1]), np.array([-1.0, 1, 1])), "dof": (2.5, 0, NAN),
                  "floor": (NAN, -1.0)}),
+    Entry("benjamini_hochberg", lambda _, a: benjamini_hochberg(a["p_values"]),
+          lambda: {"p_values": np.array([0.01, 0.2, 0.04])}, model=None,
+          numbers={"p_values": (np.array([0.1, 1.5]), np.array([-0.1, 0.2]), np.array([INF, 0.2]), "0.1")}),
+    Entry("causal_effect_strength", lambda _, a: causal_effect_strength(a["per_latent"], n_output=a["n_output"],
+                                                                       kl=a["kl"]),
+          lambda: {"per_latent": np.array([1.0, 2.0]), "n_output": 4, "kl": np.array([0.5, 0.001])}, model=None,
+          numbers={"per_latent": (np.array([NAN, 1.0]), np.array([-1.0, 1.0])), "n_output": POSITIVE_INT,
+                   "kl": (np.array([NAN, 1.0]), np.array([1.0, 2.0, 3.0]))}),
+    Entry("intervention_specificity", lambda _, a: intervention_specificity(a["profiles"]),
+          lambda: {"profiles": np.array([[1.0, 0.0, 2.0], [0.5, 0.5, 0.5]])}, model=None,
+          numbers={"profiles": (np.full((2, 3), NAN), -np.ones((2, 3)), np.ones(3))}),
     Entry("mig", lambda _, a: mig(a["codes"], a["factors"]),
           lambda: {"codes": np.random.default_rng(0).normal(size=(40, 2)),
                    "factors": np.random.default_rng(1).integers(0, 3, size=(40, 2))}, model=None,

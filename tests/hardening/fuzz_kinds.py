@@ -15,7 +15,7 @@ import torch
 from hypothesis import strategies as st
 from torch import nn
 
-from fuzz_entries import Entry
+from fuzz_entries import BAD_DEVICES, Entry
 from fuzz_harness import Case
 
 
@@ -136,9 +136,9 @@ MODEL_KINDS = [
 # --- numbers and indices ---------------------------------------------------------------------------
 
 def value_kind(value: object) -> str:
-    """Which kind of bad number ``value`` is (the issue's categories)."""
+    """Which kind of bad number (or device) ``value`` is (the issue's categories)."""
     if isinstance(value, str):
-        return "number as text"
+        return "bad device" if value in BAD_DEVICES else "number as text"
     if isinstance(value, (list, tuple, np.ndarray)):
         return "bad list / array"
     if isinstance(value, float) and math.isnan(value):
