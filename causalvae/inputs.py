@@ -17,8 +17,9 @@ from torch import nn
 _FINITE_CHUNK = 1 << 22  # elements checked at once (bounded memory on whole datasets)
 
 
-def check_model(model: Any, *, name: str = "model") -> nn.Module:
-    """``model`` when it is an ``nn.Module`` with real tensors (none on the meta device) and finite parameters.
+def check_model(model: Any, *, name: str = "model", finite: bool = True) -> nn.Module:
+    """``model`` when it is an ``nn.Module`` with real tensors (none on the meta device) and, when ``finite``,
+    finite parameters (structural uses such as graph extraction pass ``finite=False``).
 
     Examples
     --------
@@ -40,7 +41,7 @@ def check_model(model: Any, *, name: str = "model") -> nn.Module:
             raise ValueError(f"{name} has tensors on the meta device (e.g. {label}), which hold no values; "
                              f"expected a model with real weights (load or initialise it first, e.g. "
                              f"model.to_empty(device='cpu') and then load a state dict)")
-        if label in parameters and (tensor.is_floating_point() or tensor.is_complex()):
+        if finite and label in parameters and (tensor.is_floating_point() or tensor.is_complex()):
             bad = int((~torch.isfinite(tensor.detach())).sum())
             if bad:
                 raise ValueError(f"{name} has non-finite weights: {label} holds {bad} NaN / inf value(s) of "

@@ -102,6 +102,10 @@ def as_inputs(example_input: object) -> tuple[torch.Tensor, ...]:
     if not inputs or not all(isinstance(t, torch.Tensor) for t in inputs):
         kinds = [type(t).__name__ for t in inputs]
         raise TypeError(f"example_input must be a tensor or a tuple of tensors, got {kinds}")
+    if any(t.is_meta for t in inputs):
+        raise ValueError("example_input is on the meta device and holds no values; expected tensors with data")
+    if any(t.is_complex() for t in inputs):
+        raise TypeError(f"example_input must hold real numbers, got dtypes {[str(t.dtype) for t in inputs]}")
     return inputs
 
 

@@ -80,7 +80,12 @@ def hooks_graph(model: nn.Module, inputs: tuple[torch.Tensor, ...], *, leaves: s
         recorder.produced(tensor, name)
     modules = {path: m for path, m in model.named_modules() if path in leaves} or {"": model}
     with torch.enable_grad(), no_side_effects(model, inputs), _hooked(modules, recorder):
-        output = model(*traced_inputs)
+        try:
+            output = model(*traced_inputs)
+        except RuntimeError as exc:  # e.g. "mat1 and mat2 shapes cannot be multiplied"
+            shapes = [format_shape(t.shape) for t in inputs]
+            raise ValueError(f"the model's forward pass fails on example_input (shapes {shapes}, dtypes "
+                             f"{[str(t.dtype) for t in inputs]}); expected inputs the model accepts: {exc}") from exc
     shape, dtype = describe_value(output)
     G.add_node("output", order=G.number_of_nodes(), op="output", target="output", module_type="", module="",
                scope="", site="output", tensor_shape=shape, dtype=dtype, n_params=0)

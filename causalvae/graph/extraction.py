@@ -16,6 +16,7 @@ from causalvae.graph.extract_common import as_inputs, leaf_paths, qualified, res
 from causalvae.graph.extract_fx import fx_graph
 from causalvae.graph.extract_hooks import hooks_graph
 from causalvae.graph.schema import validate
+from causalvae.inputs import check_model
 from causalvae.modelstate import restores_model_state
 
 METHODS = ("auto", "fx", "hooks")
@@ -68,13 +69,14 @@ def extract(model: nn.Module, example_input: torch.Tensor | tuple[torch.Tensor, 
     >>> [G.nodes[n]["tensor_shape"] for n in ("input_1", "_0", "_1", "output")]
     ['2x4', '2x3', '2x3', '2x3']
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_model(model, finite=False)  # a structural view: diverged (NaN) weights may be inspected
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if prefix and not _PATH_RE.match(prefix):
         raise ValueError(f"prefix must be a dotted module path like 'encoder' or 'vae.decoder', got {prefix!r}")
-    inputs = as_inputs(example_input)
+    dtypes = {t.dtype for t in model.parameters() if t.is_floating_point()}
+    inputs = tuple(t.to(next(iter(dtypes))) if t.is_floating_point() and len(dtypes) == 1 else t
+                   for t in as_inputs(example_input))  # float inputs in the model's dtype (ints may be indices)
     declared = _declared_sites(model)
     leaves = default_leaves(model) if leaf_modules is None else leaf_paths(model, leaf_modules)
     stage_map = resolve_stages(stages)

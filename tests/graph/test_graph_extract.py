@@ -139,7 +139,7 @@ def test_extraction_leaves_buffers_rng_and_hooks_unchanged():
 
 def test_hooks_are_removed_when_the_forward_pass_fails():
     model = nn.Sequential(nn.Linear(3, 2), nn.Linear(5, 1))  # shapes do not chain
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ValueError, match="forward pass fails on example_input"):
         extract(model, torch.zeros(2, 3), method="hooks")
     assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
 

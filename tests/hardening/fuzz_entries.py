@@ -24,6 +24,7 @@ from causalvae.causal.discovery import learn_dag
 from causalvae.causal.stats import benjamini_hochberg, minimal_effect_pvalues
 from causalvae.data import load
 from causalvae.effects import EffectMatrix
+from causalvae.graph import extract
 from causalvae.interventions.circuit_patching import PairRunner, latent_behaviour
 from causalvae.interventions.interchange import Interchanger, coordinate_block, train_das
 from causalvae.metrics import mig
@@ -67,7 +68,9 @@ class Entry:
     arguments holding input batches (``single``: one observation instead); ``indices`` index
     lists of size ``index_size``; ``numbers`` the bad values of numeric arguments; ``trains``:
     the call legitimately changes the model's weights (valid cases compare trained weights);
-    ``names``: the signature's name of an argument passed inside another (unit lists inside ``sites``).
+    ``names``: the signature's name of an argument passed inside another (unit lists inside ``sites``);
+    ``accepts`` / ``refuses``: kinds this entry must handle like the plain call (graph extraction reads structure
+    only) / must refuse although they are valid elsewhere (integer inputs may be indices for extraction).
     """
 
     name: str
@@ -81,6 +84,8 @@ class Entry:
     numbers: dict[str, tuple] = field(default_factory=dict)
     trains: bool = False
     names: dict[str, str] = field(default_factory=dict)
+    accepts: tuple[str, ...] = ()
+    refuses: tuple[str, ...] = ()
 
     def argument(self, arg: str) -> str:
         """The name of ``arg`` in the function's signature (a clear error must mention it)."""
@@ -102,7 +107,15 @@ def _trained(model, args: dict):
     return result.steps, {k: v.detach().clone() for k, v in model.state_dict().items()}  # not its timings
 
 
-X = {"x": batch}
+def _as_tensor(x: Any) -> Any:
+    """Numeric arrays as tensors (extract takes tensors); anything else as given."""
+    return torch.as_tensor(x) if isinstance(x, np.ndarray) and x.dtype.kind in "biufc" else x
+
+
+def _graph_size(G) -> tuple[int, int]:
+    return G.number_of_nodes(), G.number_of_edges()
+
+
 ENTRIES = [
     Entry("ablation_effects", lambda m, a: iv.ablation_effects(
         m, a["x"], sites={"encoder.fc1": a["units"]}, targets=["latent.mu"], kind="set", value=a["value"],
@@ -236,6 +249,10 @@ ENTRIES = [
         lambda: {"stderr": np.ones(3), "dof": 5, "floor": 0.1}, model=None,
         numbers={"stderr": (np.array([NAN, 1, 1]), np.array([-1.0, 1, 1])), "dof": (2.5, 0, NAN),
                  "floor": (NAN, -1.0)}),
+    Entry("extract", lambda m, a: _graph_size(extract(m, _as_tensor(a["x"]), method=a["method"])),
+          lambda: {"x": batch(), "method": "hooks"}, batches=("x",), numbers={"method": (1, "jit")},
+          accepts=("NaN / inf in a batch", "NaN weights", "empty batch", "too few axes", "extra axis"),
+          refuses=("integer batch (valid)",), names={"x": "example_input"}),
     Entry("benjamini_hochberg", lambda _, a: benjamini_hochberg(a["p_values"]),
           lambda: {"p_values": np.array([0.01, 0.2, 0.04])}, model=None,
           numbers={"p_values": (np.array([0.1, 1.5]), np.array([-0.1, 0.2]), np.array([INF, 0.2]), "0.1")}),

@@ -38,6 +38,10 @@ def _case(entry: Entry, kind: str, argument: str, change: Callable[[dict], dict]
     model = entry.model() if entry.model else None
     called = spoil_model(model) if spoil_model else model
     bad = change(dict(args)) if change else args
+    if valid is None and kind in entry.accepts:
+        valid = lambda a: a  # noqa: E731 - the entry must answer as for the plain call
+    if kind in entry.refuses:
+        valid = None
     watched = None if (entry.trains and valid) or not isinstance(called, nn.Module) else called
     reference = None
     if valid is not None:
