@@ -99,7 +99,8 @@ def study_markdown(table: Sequence[dict], correlations: Sequence[dict], unfinish
     frame = pd.DataFrame(list(table))
     parts = [f"#### {dataset}\n\n" + table_markdown(group.drop(columns=["dataset", "key"]),
                                                    [u for u in unfinished if u.startswith(f"{dataset}/")])
-             for dataset, group in frame.groupby("dataset", sort=True)] if len(frame) else []
+             for dataset, group in frame.groupby("dataset", sort=True)] if len(frame) else [
+        "No finished cell yet: no variant table and no correlation."]
     lines = ["| dataset | CES | covariates | method | r | 95 % CI (Fisher z) | bootstrap 95 % CI | p | n |",
              "|---|---|---|---|---|---|---|---|---|"]
     for c in correlations:
