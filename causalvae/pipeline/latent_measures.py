@@ -1,6 +1,6 @@
 """What a run measures on a model's latent, for a Gaussian latent and for VQ-VAE codes alike.
 
-``causalvae run`` and the study analysis (:mod:`causalvae.pipeline.study_cells`) both measure
+``causalvae run`` and the study analysis (:mod:`causalvae.sweep.study`) both measure
 through these functions, so a number in a run folder and the same number in a study table come
 from one implementation.
 
@@ -11,7 +11,7 @@ information        KL(q(z_i|x) || N(0, 1)) per latent (nats)       code entropy 
 active             information > 0.01 nats                        the same
 intervention       do(z_i = c), c in -3..3                         code swap do(c_i = j), j over the used codes
 CES, specificity   :func:`causalvae.interventions.paper_metrics`   :func:`causalvae.interventions.code_swap_profile`
-modularity         signed decoder effects of do(z_i = c)           signed decoder effects of the code swaps
+circ. modularity   signed decoder effects of do(z_i = c)           signed decoder effects of the code swaps
 DCI / MIG codes    posterior means, 20-bin histograms for MIG      code indices; MIG bins each code on its own
 =================  ==============================================  =============================================
 
