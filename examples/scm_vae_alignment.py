@@ -31,7 +31,7 @@ from causalvae.causal.readouts import readouts
 from causalvae.data import causal_sprites, pendulum
 from causalvae.graph.dot import write_dot
 from causalvae.graph.export import write_graphml
-from causalvae.interventions.alignment_search import ReadoutSpec, interchange_graphs, search
+from causalvae.interventions.alignment_search import ReadoutSpec, interchange_graphs, search_alignments
 from causalvae.interventions.interchange import LATENT, Interchanger, torch_readout
 from causalvae.io import write_text
 from causalvae.models.checkpoint import save_checkpoint
@@ -79,9 +79,9 @@ def align(model, ds, r, *, seed: int, n_pairs: int, das_steps: int) -> dict:
     spec = ReadoutSpec(ds.factor_names, np.maximum(r.tolerance, recon), r.factor_std ** 2, r.usable)
     kw = dict(train_factors=train_half[2:], test_factors=test_half[2:], readouts=spec,
               coordinate_sites=[LATENT, *sites], n_boot=300, seed=seed)
-    result = search(*ics, hl, das_site=LATENT, das_hypotheses=[ab.EMPTY, ab.FULL], das_steps=das_steps,
-                    das_lr=0.05, das_batch=32, **kw)
-    control = search(*interchangers(build_vae(model.config, seed=seed + 1).eval()), hl, **kw)
+    result = search_alignments(*ics, hl, das_site=LATENT, das_hypotheses=[ab.EMPTY, ab.FULL], das_steps=das_steps,
+                               das_lr=0.05, das_batch=32, **kw)
+    control = search_alignments(*interchangers(build_vae(model.config, seed=seed + 1).eval()), hl, **kw)
     g_star = result.g_star.get("coordinates") or ab.EMPTY
     graphs = interchange_graphs(ics[1], result.blocks["coordinates"][g_star], readouts=spec, n_null=24,
                                 leakage=r.cross_talk, seed=seed)

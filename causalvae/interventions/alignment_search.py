@@ -53,12 +53,12 @@ class AbstractionResult:
     hypotheses: tuple[ab.Hypothesis, ...]
 
 
-def search(train: Interchanger, test: Interchanger, hl: ab.HighLevelModel, *,
-           train_factors: tuple[np.ndarray, np.ndarray], test_factors: tuple[np.ndarray, np.ndarray],
-           readouts: ReadoutSpec, coordinate_sites: Sequence[str],
-           das_site: str | None = None, das_hypotheses: Sequence[str] | None = None, das_steps: int = 200,
-           das_lr: float = 0.02, das_batch: int = 64, n_boot: int = 1000, slack: float = 0.02,
-           seed: int = 0) -> AbstractionResult:
+def search_alignments(train: Interchanger, test: Interchanger, hl: ab.HighLevelModel, *,
+                      train_factors: tuple[np.ndarray, np.ndarray], test_factors: tuple[np.ndarray, np.ndarray],
+                      readouts: ReadoutSpec, coordinate_sites: Sequence[str],
+                      das_site: str | None = None, das_hypotheses: Sequence[str] | None = None, das_steps: int = 200,
+                      das_lr: float = 0.02, das_batch: int = 64, n_boot: int = 1000, slack: float = 0.02,
+                      seed: int = 0) -> AbstractionResult:
     """Choose, train and score the alignments of every hypothesis of ``hl`` (module docstring).
 
     ``train_factors`` / ``test_factors`` are the (base, source) factor rows of the interchangers' pairs;

@@ -57,14 +57,14 @@ def _interchangers(ctx: RunContext, net, train, test, readout) -> list:
 
 def _abstraction(ctx: RunContext, ics, spec, hl, train, test):
     from causalvae.causal.abstraction import EMPTY, FULL
-    from causalvae.interventions.alignment_search import search
+    from causalvae.interventions.alignment_search import search_alignments
     from causalvae.pipeline.latent_measures import declared_latent_site
 
     latent = declared_latent_site(ctx.model)
-    result = search(ics[0], ics[1], hl, train_factors=train[2:], test_factors=test[2:], readouts=spec,
-                    coordinate_sites=[latent], das_site=latent, das_hypotheses=[EMPTY, FULL],
-                    das_steps=DAS_STEPS // 3 if ctx.config.quick else DAS_STEPS,
-                    das_lr=DAS_LR, das_batch=DAS_BATCH, n_boot=N_BOOT, seed=ctx.config.seed)
+    result = search_alignments(ics[0], ics[1], hl, train_factors=train[2:], test_factors=test[2:], readouts=spec,
+                               coordinate_sites=[latent], das_site=latent, das_hypotheses=[EMPTY, FULL],
+                               das_steps=DAS_STEPS // 3 if ctx.config.quick else DAS_STEPS,
+                               das_lr=DAS_LR, das_batch=DAS_BATCH, n_boot=N_BOOT, seed=ctx.config.seed)
     return result
 
 

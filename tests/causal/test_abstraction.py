@@ -14,7 +14,7 @@ from torch import nn
 from causalvae.causal.abstraction import (EMPTY, FULL, HighLevelModel, Hypothesis, best_hypothesis, graph_scores,
                                           iia_table, pair_scores)
 from causalvae.data.scm import Additive, Linear, StructuralCausalModel
-from causalvae.interventions.alignment_search import ReadoutSpec, interchange_graphs, search
+from causalvae.interventions.alignment_search import ReadoutSpec, interchange_graphs, search_alignments
 from causalvae.interventions.interchange import LATENT, Interchanger, coordinate_block, train_das
 from causalvae.interventions.targets import Readout
 
@@ -124,8 +124,8 @@ def interchangers(net, sites):
 
 def run_search(net, sites, **kw):
     train, test = interchangers(net, sites)
-    result = search(train, test, HighLevelModel(NAMES, SCM), train_factors=TRAIN, test_factors=TEST, readouts=SPEC,
-                    coordinate_sites=[LATENT, *sites], n_boot=200, **kw)
+    result = search_alignments(train, test, HighLevelModel(NAMES, SCM), train_factors=TRAIN, test_factors=TEST,
+                               readouts=SPEC, coordinate_sites=[LATENT, *sites], n_boot=200, **kw)
     return result, test
 
 
