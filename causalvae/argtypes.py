@@ -50,8 +50,9 @@ def check_float(value: Any, *, name: str, minimum: float | None = None, maximum:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be {wanted}, got {value!r} ({type(value).__name__})")
     number = float(value)
-    if (not math.isfinite(number) or (minimum is not None and (number < minimum or number == minimum and not include_min))
-            or (maximum is not None and (number > maximum or number == maximum and not include_max))):
+    too_low = minimum is not None and (number < minimum or number == minimum and not include_min)
+    too_high = maximum is not None and (number > maximum or number == maximum and not include_max)
+    if not math.isfinite(number) or too_low or too_high:
         raise ValueError(f"{name} must be {wanted}, got {value!r}")
     return number
 

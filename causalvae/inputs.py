@@ -28,10 +28,10 @@ def check_model(model: Any, *, name: str = "model", finite: bool = True) -> nn.M
     True
     >>> with torch.no_grad():
     ...     _ = net.bias.fill_(float("nan"))
-    >>> check_model(net)
+    >>> check_model(net)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: model has non-finite weights: bias holds 1 NaN / inf value(s) of 1; expected finite values (check how it was trained or loaded)
+    ValueError: model has non-finite weights: bias holds 1 NaN / inf value(s) of 1; expected finite values ...
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"{name} must be a torch.nn.Module, got {type(model).__name__}")

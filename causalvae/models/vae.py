@@ -49,7 +49,7 @@ class VAEConfig:
             check_int(h, name=f"hidden[{i}]", minimum=1) for i, h in enumerate(self.hidden)))
         object.__setattr__(self, "latent_dim", check_int(self.latent_dim, name="latent_dim", minimum=1))
         object.__setattr__(self, "obs_std", check_float(self.obs_std, name="obs_std", minimum=0, include_min=False))
-        object.__setattr__(self, "hyper", {k: check_float(v, name=k) for k, v in self.hyper.items()})
+        object.__setattr__(self, "hyper", {k: check_float(v, name=k, minimum=0) for k, v in self.hyper.items()})
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
         if self.likelihood not in LIKELIHOODS:

@@ -29,7 +29,8 @@ class Kind:
 
 
 def _case(entry: Entry, kind: str, argument: str, change: Callable[[dict], dict] | None = None, *,
-          spoil_model: Callable[[nn.Module], object] | None = None, valid: Callable[[dict], dict] | None = None) -> Case:
+          spoil_model: Callable[[nn.Module], object] | None = None,
+          valid: Callable[[dict], dict] | None = None) -> Case:
     """A case calling ``entry`` with ``change`` applied to its plain arguments (or the model spoilt).
 
     ``valid`` marks a valid input: the reference is the plain call with ``valid(args)``.

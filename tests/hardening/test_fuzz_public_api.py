@@ -35,6 +35,7 @@ def test_bad_input_gives_a_clear_error_or_the_right_answer(entry, kind):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             verdict, detail = outcome(case)
-        assert SURVEY or verdict in (CLEAR, CORRECT), f"{case.entry} / {case.kind} / argument {case.argument!r}: {verdict}: {detail}"
+        assert SURVEY or verdict in (CLEAR, CORRECT), \
+            f"{case.entry} / {case.kind} / argument {case.argument!r}: {verdict}: {detail}"
 
     check()
