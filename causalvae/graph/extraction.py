@@ -95,7 +95,7 @@ def extract(model: nn.Module, example_input: torch.Tensor | tuple[torch.Tensor, 
         f"torch.fx could not trace {type(model).__name__}: {reason}. Falling back to a module-level graph "
         "from forward hooks on one forward pass; lost: the functional ops between modules (call_function / "
         "call_method nodes) and their shapes, and any branch the example input did not take.",
-        RuntimeWarning, stacklevel=2)
+        RuntimeWarning, stacklevel=3)  # past restores_model_state's wrapper: the caller's line
     return _finish(hooks_graph(model, inputs, leaves=leaves, reason=reason), prefix, stage_map, declared)
 
 
