@@ -24,7 +24,6 @@ LAYER_ROLES = {"cli", "checks", "mediation"}
 #: Collisions left to rename (each is checked to still exist, so the list only shrinks).
 KNOWN = {
     "as_inputs": "graph.extract_common (example inputs of a trace) vs interventions.effect_plumbing (a batch)",
-    "check_finite": "interventions.checks (one activation) vs models.checkpoint_checks (a state dict)",
     "write_json": "io (atomic JSON of any object) vs graph.export (node-link JSON of a graph)",
     "Cell": "sweep.grid (a sweep cell's config) vs sweep.study (a study cell, new and being edited)",
 }

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from causalvae.io import atomic_path
-from causalvae.models.checkpoint_checks import (CheckpointError, check_config_dict, check_finite,
+from causalvae.models.checkpoint_checks import (CheckpointError, check_config_dict, check_finite_tensors,
                                                 check_optimizer_state, check_tensors)
 from causalvae.models.vae import VAE, VAEConfig
 
@@ -210,7 +210,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     bad_names = [name for name in optim_meta if not name.isidentifier()]
     if bad_names:
         raise CheckpointError(f"{path}: optimiser names must be identifiers, got {bad_names[:5]}")
-    check_finite(str(path), tensors)
+    check_finite_tensors(str(path), tensors)
     model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     optimizer_states = {name: _join_optimizer(str(path), name, meta, tensors) for name, meta in optim_meta.items()}
     owned = len(model_state) + sum(isinstance(v, torch.Tensor) for o in optimizer_states.values()

@@ -101,7 +101,7 @@ def check_config_dict(config: Any, where: str) -> dict[str, Any]:
     return config
 
 
-def check_finite(where: str, tensors: Mapping[str, torch.Tensor]) -> None:
+def check_finite_tensors(where: str, tensors: Mapping[str, torch.Tensor]) -> None:
     """Refuse NaN or infinite values in any floating-point tensor, naming it."""
     for key, t in tensors.items():
         if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all()):
