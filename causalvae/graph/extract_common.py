@@ -96,7 +96,7 @@ def n_params(module: nn.Module) -> int:
     return int(sum(p.numel() for p in module.parameters()))
 
 
-def as_inputs(example_input: object) -> tuple[torch.Tensor, ...]:
+def example_tensors(example_input: object) -> tuple[torch.Tensor, ...]:
     """The positional inputs: one tensor or a tuple/list of tensors."""
     inputs = tuple(example_input) if isinstance(example_input, (tuple, list)) else (example_input,)
     if not inputs or not all(isinstance(t, torch.Tensor) for t in inputs):

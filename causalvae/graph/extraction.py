@@ -12,7 +12,7 @@ import networkx as nx
 import torch
 from torch import nn
 
-from causalvae.graph.extract_common import as_inputs, leaf_paths, qualified, resolve_stages, stage_of
+from causalvae.graph.extract_common import example_tensors, leaf_paths, qualified, resolve_stages, stage_of
 from causalvae.graph.extract_fx import fx_graph
 from causalvae.graph.extract_hooks import hooks_graph
 from causalvae.graph.schema import validate
@@ -76,7 +76,7 @@ def extract(model: nn.Module, example_input: torch.Tensor | tuple[torch.Tensor, 
         raise ValueError(f"prefix must be a dotted module path like 'encoder' or 'vae.decoder', got {prefix!r}")
     dtypes = {t.dtype for t in model.parameters() if t.is_floating_point()}
     inputs = tuple(t.to(next(iter(dtypes))) if t.is_floating_point() and len(dtypes) == 1 else t
-                   for t in as_inputs(example_input))  # float inputs in the model's dtype (ints may be indices)
+                   for t in example_tensors(example_input))  # float inputs in the model's dtype (ints may be indices)
     declared = _declared_sites(model)
     leaves = default_leaves(model) if leaf_modules is None else leaf_paths(model, leaf_modules)
     stage_map = resolve_stages(stages)
