@@ -23,7 +23,6 @@ LOADER_PROTOCOL = {"load", "sampler", "factor_dag", "scm"}
 LAYER_ROLES = {"cli", "checks", "mediation"}
 #: Collisions left to rename (each is checked to still exist, so the list only shrinks).
 KNOWN = {
-    "write_json": "io (atomic JSON of any object) vs graph.export (node-link JSON of a graph)",
     "Cell": "sweep.grid (a sweep cell's config) vs sweep.study (a study cell, new and being edited)",
 }
 

@@ -5,7 +5,7 @@ torch (only :func:`extract` needs it) or networkx.
 
 >>> import causalvae.graph as cg
 >>> sorted(n for n in cg.__all__ if n.startswith("write"))
-['write_dot', 'write_graphml', 'write_json']
+['write_dot', 'write_graph_json', 'write_graphml']
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ _EXPORTS = {
     "unit_graph": "unit_graphs", "default_sites": "unit_graphs",
     "attach_effects": "effect_edges",
     "to_dot": "dot", "write_dot": "dot",
-    "write_graphml": "export", "read_graphml": "export", "write_json": "export", "read_json": "export",
+    "write_graphml": "export", "read_graphml": "export", "write_graph_json": "export", "read_graph_json": "export",
     "render": "dot",
     "new_graph": "schema", "validate": "schema", "SchemaError": "schema",
 }

@@ -77,14 +77,14 @@ def write_graphs(graphs: Mapping[str, "nx.DiGraph"], out_dir: str | os.PathLike,
     """
     from causalvae.graph.dot import write_dot
     from causalvae.graph.dot import render
-    from causalvae.graph.export import write_graphml, write_json
+    from causalvae.graph.export import write_graph_json, write_graphml
 
     out = Path(out_dir)
     written: dict[str, Path] = {}
     for name, G in graphs.items():
         written[f"{name}.dot"] = write_dot(G, out / f"{name}.dot")
         written[f"{name}.graphml"] = write_graphml(G, out / f"{name}.graphml")
-        written[f"{name}.json"] = write_json(G, out / f"{name}.json")
+        written[f"{name}.json"] = write_graph_json(G, out / f"{name}.json")
         if not render_images:
             continue
         if G.number_of_edges() > max_render_edges:

@@ -70,7 +70,7 @@ def read_graphml(path: str | os.PathLike) -> nx.DiGraph:
     return validate(G)
 
 
-def write_json(G: nx.DiGraph, path: str | os.PathLike) -> Path:
+def write_graph_json(G: nx.DiGraph, path: str | os.PathLike) -> Path:
     """Write ``G`` as node-link JSON (``networkx.node_link_graph`` loads it); non-finite floats are refused."""
     H = prepared(G)
     for where, data in _elements(H):
@@ -83,8 +83,8 @@ def write_json(G: nx.DiGraph, path: str | os.PathLike) -> Path:
     return io.write_json(path, nx.node_link_data(H, edges="edges"))
 
 
-def read_json(path: str | os.PathLike) -> nx.DiGraph:
-    """Read a node-link JSON file written by :func:`write_json` and validate it."""
+def read_graph_json(path: str | os.PathLike) -> nx.DiGraph:
+    """Read a node-link JSON file written by :func:`write_graph_json` and validate it."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         G = nx.node_link_graph(data, directed=True, multigraph=False, edges="edges")

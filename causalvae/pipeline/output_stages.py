@@ -66,7 +66,7 @@ def export(ctx: RunContext) -> None:
     for name, G in ctx.graphs.items():
         graph.write_graphml(G, folder.path(f"graphs/{name}.graphml"))
         graph.write_dot(G, folder.path(f"graphs/{name}.dot"))
-        graph.write_json(G, folder.path(f"graphs/{name}.json"))
+        graph.write_graph_json(G, folder.path(f"graphs/{name}.json"))
         if name.startswith("circuit_"):  # readable: unit by unit when small, else collapsed per site
             write_text(folder.path(f"graphs/{name}.svg"), circuit_drawing(G)[0].decode("utf-8"))
         elif G.number_of_nodes() <= MAX_RENDER_NODES and G.number_of_edges() <= MAX_RENDER_EDGES:

@@ -5,7 +5,7 @@ import argparse
 import networkx as nx
 import pytest
 
-from causalvae.graph import new_graph, read_graphml, read_json
+from causalvae.graph import new_graph, read_graphml, read_graph_json
 from causalvae.graph.cli import add_graph_arguments, graph_command, write_checkpoint_graphs, write_graphs
 
 
@@ -27,7 +27,7 @@ def test_graph_command_writes_every_format(checkpoint, tmp_path, capsys):
     units = read_graphml(tmp_path / "unit_site.graphml")
     chain = ["encoder.fc1", "encoder.fc2", "latent.mu", "latent.z", "decoder.fc1", "decoder.fc2", "decoder.out"]
     assert set(units.edges) == set(zip(chain, chain[1:])) | {("encoder.fc2", "latent.logvar")}
-    comp = read_json(tmp_path / "computational.json")
+    comp = read_graph_json(tmp_path / "computational.json")
     assert comp.nodes["encoder_fc1"]["tensor_shape"] == "1x6" and comp.graph["model"] == "VAE"
 
 
@@ -36,7 +36,7 @@ def test_unit_level_with_selected_sites(checkpoint, tmp_path):
                                     render_images=False)
     assert sorted(paths) == ["computational.dot", "computational.graphml", "computational.json",
                              "unit_unit.dot", "unit_unit.graphml", "unit_unit.json"]
-    assert read_json(paths["unit_unit.json"]).number_of_edges() == 2 * 4
+    assert read_graph_json(paths["unit_unit.json"]).number_of_edges() == 2 * 4
 
 
 def test_large_graphs_are_exported_but_not_rendered(tmp_path):

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from zoo import ResNetVAE
 
 from causalvae.effects import EffectMatrix
-from causalvae.graph import (SchemaError, attach_effects, extract, new_graph, read_graphml, read_json, render,
-                             unit_graph, write_dot, write_graphml, write_json)
+from causalvae.graph import (SchemaError, attach_effects, extract, new_graph, read_graphml, read_graph_json, render,
+                             unit_graph, write_dot, write_graphml, write_graph_json)
 
 GRAPHML_NS = "{http://graphml.graphdrawing.org/xmlns}"
 
@@ -55,8 +55,8 @@ def test_graphml_round_trip_is_lossless(name, tmp_path):
 @pytest.mark.parametrize("name", sorted(GRAPHS))
 def test_json_round_trip_and_plain_networkx_loading(name, tmp_path):
     G = GRAPHS[name]
-    write_json(G, tmp_path / "g.json")
-    assert_same_graph(G, read_json(tmp_path / "g.json"))
+    write_graph_json(G, tmp_path / "g.json")
+    assert_same_graph(G, read_graph_json(tmp_path / "g.json"))
     plain = nx.node_link_graph(json.loads((tmp_path / "g.json").read_text()))
     assert plain.is_directed() and nx.utils.graphs_equal(G, plain)
 
@@ -96,20 +96,20 @@ def test_any_scalar_attributes_round_trip(tmp_path_factory, nodes, edges, graph_
         G.add_edge(ids[a % len(ids)], ids[b % len(ids)], **data)
     folder = tmp_path_factory.mktemp("rt")
     write_graphml(G, folder / "g.graphml")
-    write_json(G, folder / "g.json")
+    write_graph_json(G, folder / "g.json")
     assert_same_graph(G, read_graphml(folder / "g.graphml"))
-    assert_same_graph(G, read_json(folder / "g.json"))
+    assert_same_graph(G, read_graph_json(folder / "g.json"))
 
 
 def test_numpy_scalars_are_written_as_plain_values(tmp_path):
     G = new_graph("factor")
     G.add_node("factor.a", role="factor", count=np.int64(3), level=np.float32(0.5))
-    write_json(G, tmp_path / "g.json")
-    data = read_json(tmp_path / "g.json").nodes["factor.a"]
+    write_graph_json(G, tmp_path / "g.json")
+    data = read_graph_json(tmp_path / "g.json").nodes["factor.a"]
     assert data == {"role": "factor", "count": 3, "level": 0.5} and type(data["count"]) is int
 
 
-WRITERS = [write_graphml, write_json, write_dot, lambda G, p: render(G, p, format="svg")]
+WRITERS = [write_graphml, write_graph_json, write_dot, lambda G, p: render(G, p, format="svg")]
 
 
 @pytest.mark.parametrize("writer", WRITERS, ids=["graphml", "json", "dot", "render"])
@@ -127,9 +127,9 @@ def test_non_scalar_attributes_are_refused_and_nothing_is_written(writer, tmp_pa
 @pytest.mark.parametrize("mutate, writer, message", [
     (lambda G: G.add_node("factor.x\x01", role="factor"), write_graphml, "control character"),
     (lambda G: G.graph.update(note="a\rb"), write_graphml, "'note' holds a control character"),
-    (lambda G: G.add_node("factor.y", role="factor", id="dup"), write_json, "'id' collides"),
-    (lambda G: G.add_edge("factor.a", "factor.a", source="s"), write_json, "'source' collides"),
-    (lambda G: G.add_node("factor.z", role="factor", level=float("nan")), write_json, "'level' is nan"),
+    (lambda G: G.add_node("factor.y", role="factor", id="dup"), write_graph_json, "'id' collides"),
+    (lambda G: G.add_edge("factor.a", "factor.a", source="s"), write_graph_json, "'source' collides"),
+    (lambda G: G.add_node("factor.z", role="factor", level=float("nan")), write_graph_json, "'level' is nan"),
 ])
 def test_values_a_format_cannot_hold_are_refused(mutate, writer, message, tmp_path):
     G = new_graph("factor")
@@ -145,7 +145,7 @@ def test_reading_bad_files_raises_clear_errors(tmp_path):
         read_graphml(tmp_path / "bad.graphml")
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(ValueError, match="could not read node-link JSON from .*bad.json"):
-        read_json(tmp_path / "bad.json")
+        read_graph_json(tmp_path / "bad.json")
     nx.write_graphml(nx.Graph([("a", "b")]), tmp_path / "undirected.graphml")
     with pytest.raises(ValueError, match="expected a directed simple graph"):
         read_graphml(tmp_path / "undirected.graphml")

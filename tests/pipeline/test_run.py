@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from causalvae.effects import EffectMatrix
-from causalvae.graph import read_graphml, read_json
+from causalvae.graph import read_graphml, read_graph_json
 from causalvae.pipeline import STAGES, RunConfig, run
 
 REQUIRED_METRICS = (
@@ -49,7 +49,7 @@ def test_graph_files_read_back_and_render(tabular_run):
         G = read_graphml(out / "graphs" / f"{name}.graphml")
         assert G.number_of_nodes() == ctx.graphs[name].number_of_nodes()
         assert set(G.edges) == set(ctx.graphs[name].edges)
-        assert read_json(out / "graphs" / f"{name}.json").number_of_edges() == G.number_of_edges()
+        assert read_graph_json(out / "graphs" / f"{name}.json").number_of_edges() == G.number_of_edges()
     circuits = sorted((out / "graphs").glob("circuit_*.graphml"))
     assert len(circuits) == 2 * len(ctx.dataset.factor_names)  # an encoder and a decoder circuit per factor
 
