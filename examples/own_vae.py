@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> dict:
     graph.write_graphml(comp, out / "computational.graphml")
     graph.write_graphml(G, out / "unit.graphml")
     graph.write_dot(G, out / "unit.dot")
-    graph.write_json(G, out / "unit.json")
+    graph.write_graph_json(G, out / "unit.json")
     counts = classes["class"].value_counts().to_dict()
     summary = {"loss": loss, "n_units": int(len(classes)), "unit_classes": {k: int(v) for k, v in counts.items()},
                "unit_graph_edges": G.number_of_edges(), "ces_per_latent": ces.tolist(),
