@@ -162,14 +162,14 @@ def _ci(values) -> str:
 def table(root: Path) -> str:
     """The markdown table over every ``result.json`` under ``root``."""
     results = [json.loads(p.read_text()) for p in sorted(root.glob("*/*/result.json"))]
-    cols = ["recon", "iia_causes.coordinates.empty", "iia_causes.coordinates.dag", "iia_causes.das.empty",
-            "iia_causes.das.dag", "iia_causes.random_init.empty", "iia_causes.random_init.dag",
+    cols = ["recon", "distinguishing", "iia_causes.coordinates.empty", "iia_causes.coordinates.dag",
+            "iia_causes.das.empty", "iia_causes.das.dag", "iia_causes.random_init.empty", "iia_causes.random_init.dag",
             "shd_direct_dag", "shd_direct_empty", "shd_A_dag", "shd_A_cpdag", "shd_direct_A"]
-    lines = ["| dataset | model | seeds | G* (coordinates) per seed | " + " | ".join(cols) + " |",
+    lines = ["| dataset | model | seeds | G* coordinates / DAS per seed | " + " | ".join(cols) + " |",
              "|" + "---|" * (4 + len(cols))]
     for (d, v) in sorted({(r["dataset"], r["variant"]) for r in results}):
         rows = [r for r in results if (r["dataset"], r["variant"]) == (d, v)]
-        gs = ", ".join(str(r["g_star"].get("coordinates")) for r in rows)
+        gs = ", ".join(f"{r['g_star'].get('coordinates')} / {r['g_star'].get('das')}" for r in rows)
         lines.append(f"| {d} | {v} | {len(rows)} | {gs} | "
                      + " | ".join(_ci([r.get(c) for r in rows]) if any(c in r for r in rows) else "–" for c in cols)
                      + " |")
