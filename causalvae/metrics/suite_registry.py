@@ -7,7 +7,7 @@ one of the shapes below, a two-line adapter) here.  Importing this module import
 
 >>> [m.name for m in SUITE][:3]
 ['mig', 'sap', 'dci']
->>> describe("dci.lasso.completeness").direction
+>>> suite_metric_of("dci.lasso.completeness").direction
 'higher'
 """
 
@@ -138,6 +138,6 @@ def exports() -> dict[str, str]:
     return {name: m.module for m in SUITE for name in (m.name, *m.exports)}
 
 
-def describe(key: str) -> SuiteMetric | None:
+def suite_metric_of(key: str) -> SuiteMetric | None:
     """The row that writes ``key`` (a suite key, without the ``disentanglement.`` prefix), or None."""
     return next((m for m in SUITE if any(fnmatch.fnmatchcase(key, pattern) for pattern in m.keys)), None)

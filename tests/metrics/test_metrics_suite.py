@@ -71,12 +71,12 @@ def test_interventional_metrics_are_re_exported():
 
 
 def test_every_suite_key_is_described_by_the_row_that_writes_it(grid, make_disentangled):
-    from causalvae.metrics.suite_registry import SUITE, describe
+    from causalvae.metrics.suite_registry import SUITE, suite_metric_of
 
     out = suite(CodeCache(grid, codes=make_disentangled(grid)), n_train=300, n_test=150, dci_backends=("lasso",))
-    assert {describe(key).name for key in out} == {m.name for m in SUITE}       # every row ran and owns its keys
-    assert describe("mig").direction == "higher" and describe("gaussian_tc").direction == "lower"
-    assert describe("no_such_metric") is None
+    assert {suite_metric_of(key).name for key in out} == {m.name for m in SUITE}   # every row ran, owns its keys
+    assert suite_metric_of("mig").direction == "higher" and suite_metric_of("gaussian_tc").direction == "lower"
+    assert suite_metric_of("no_such_metric") is None
     for m in SUITE:
         assert all(callable(getattr(metrics, name)) for name in (m.name, *m.exports))
 
