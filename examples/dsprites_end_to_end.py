@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> dict:
     for name, g in named.items():
         graph.write_graphml(g, out / "graphs" / f"{name}.graphml")
         graph.write_dot(g, out / "graphs" / f"{name}.dot")
-        graph.write_json(g, out / "graphs" / f"{name}.json")
+        graph.write_graph_json(g, out / "graphs" / f"{name}.json")
     graph.render(comp, out / "graphs" / "computational.svg")
     write_json(out / "metrics.json", {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
                                       for k, v in scores.items()})
