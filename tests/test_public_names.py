@@ -22,9 +22,7 @@ LOADER_PROTOCOL = {"load", "sampler", "factor_dag", "scm"}
 #: concept split at the torch seam (interventions measures mediation outcomes, causal estimates effects).
 LAYER_ROLES = {"cli", "checks", "mediation"}
 #: Collisions left to rename (each is checked to still exist, so the list only shrinks).
-KNOWN = {
-    "Cell": "sweep.grid (a sweep cell's config) vs sweep.study (a study cell, new and being edited)",
-}
+KNOWN: dict[str, str] = {}
 
 
 def causalvae_modules() -> list[types.ModuleType]:

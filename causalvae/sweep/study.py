@@ -48,7 +48,7 @@ class StudySettings:
 
 
 @dataclass(frozen=True)
-class Cell:
+class TrainedCell:
     """One trained model of the study."""
 
     dataset: str
@@ -62,7 +62,7 @@ class Cell:
         return f"{self.dataset}/{self.variant}_seed{self.seed}"
 
 
-def find_cells(study: str | Path) -> list[Cell]:
+def find_cells(study: str | Path) -> list[TrainedCell]:
     """Every ``<dataset>/<variant>_seed<k>/last.safetensors`` under ``study``, with its training step.
 
     Raises
@@ -80,11 +80,11 @@ def find_cells(study: str | Path) -> list[Cell]:
         if match is None:
             continue
         step = int(load_checkpoint(path).training.get("step", 0))
-        cells.append(Cell(path.parent.parent.name, match["variant"], int(match["seed"]), path, step))
+        cells.append(TrainedCell(path.parent.parent.name, match["variant"], int(match["seed"]), path, step))
     return cells
 
 
-def wall_seconds(cell: Cell) -> float | None:
+def wall_seconds(cell: TrainedCell) -> float | None:
     """Training wall time of a finished cell: from its lock's ``started`` stamp (the last launch) to the
     last write of its ``log.jsonl``; None when either is missing (a resumed cell counts its last launch only)."""
     folder = cell.checkpoint.parent
@@ -96,7 +96,7 @@ def wall_seconds(cell: Cell) -> float | None:
         return None
 
 
-def measure_cell(cell: Cell, dataset, settings: StudySettings, *, device: str = "cpu") -> dict[str, float]:
+def measure_cell(cell: TrainedCell, dataset, settings: StudySettings, *, device: str = "cpu") -> dict[str, float]:
     """The study's metrics of one cell on ``dataset`` (a :class:`~causalvae.data.FactorDataset`).
 
     Keys: ``dci.disentanglement`` / ``completeness`` / ``informativeness_test`` (GBT), ``mig``,
@@ -133,7 +133,7 @@ def measure_cell(cell: Cell, dataset, settings: StudySettings, *, device: str = 
     return {k: float(v) for k, v in out.items()}
 
 
-def measure_cells(cells: list[Cell], *, out: str | Path, settings: StudySettings, load_dataset: Callable,
+def measure_cells(cells: list[TrainedCell], *, out: str | Path, settings: StudySettings, load_dataset: Callable,
                   device: str = "cpu", progress: Callable[[str], None] | None = None) -> dict[str, dict]:
     """Measure every cell, reusing ``out/cells/<dataset>/<cell>.json`` when it holds this checkpoint's numbers.
 
