@@ -9,6 +9,8 @@ one of the shapes below, a two-line adapter) here.  Importing this module import
 ['mig', 'sap', 'dci']
 >>> suite_metric_of("dci.lasso.completeness").direction
 'higher'
+>>> suite_metric_of("dci.lasso.completeness").definition_of("dci.lasso.completeness")
+'DCI completeness: how much each factor is captured by one latent.'
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ class SuiteMetric:
     exports : further public names the module lends to :mod:`causalvae.metrics`.
     keys : ``fnmatch`` patterns of the keys it writes; direction and definition describe them.
     sampled : draws its own samples (left out by ``suite(sampled=False)``).
+    parts : ``(key pattern, definition)`` of keys that mean more than ``definition`` says (DCI's three).
     """
 
     name: str
@@ -97,6 +100,11 @@ class SuiteMetric:
     definition: str
     exports: tuple[str, ...] = ()
     sampled: bool = False
+    parts: tuple[tuple[str, str], ...] = ()
+
+    def definition_of(self, key: str) -> str:
+        """The definition of one of the row's keys: its part's, else the row's."""
+        return next((text for pattern, text in self.parts if fnmatch.fnmatchcase(key, pattern)), self.definition)
 
     def run(self, inputs: SuiteInputs) -> dict[str, float]:
         function = getattr(importlib.import_module(f"causalvae.metrics.{self.module}"), self.name)
@@ -112,7 +120,11 @@ SUITE: tuple[SuiteMetric, ...] = (
                 exports=("sap_score_matrix",)),
     SuiteMetric("dci", "dci_scores", _dci, ("dci.*",), HIGHER,
                 "DCI disentanglement / completeness / informativeness from latent-to-factor importances.",
-                exports=("dci_from_importance", "dci_importance")),
+                exports=("dci_from_importance", "dci_importance"),
+                parts=(("dci.*.disentanglement", "DCI disentanglement: how much each latent captures one factor "
+                                                 "(importance-weighted 1 − entropy)."),
+                       ("dci.*.completeness", "DCI completeness: how much each factor is captured by one latent."),
+                       ("dci.*.informativeness*", "DCI informativeness: accuracy of predicting factors from latents."))),
     SuiteMetric("modularity", "modularity_explicitness", _train, ("modularity",), HIGHER,
                 "Modularity: how much each latent depends on one factor only.", exports=("modularity_from_mi",)),
     SuiteMetric("explicitness", "modularity_explicitness", _split, ("explicitness_*",), HIGHER,

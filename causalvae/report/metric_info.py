@@ -1,5 +1,6 @@
 """What each metric of ``metrics.json`` means: its direction (↑ higher is better, ↓ lower is better,
-· descriptive) and a one-line definition, matched on the dotted key ``group.name``.
+· descriptive) and a one-line definition, matched on the dotted key ``group.name``.  The
+disentanglement suite's keys are described by their row of :data:`causalvae.metrics.suite_registry.SUITE`.
 
 >>> describe("alignment.shd").direction
 '↓'
@@ -14,6 +15,8 @@ from __future__ import annotations
 import fnmatch
 from typing import NamedTuple
 
+from causalvae.metrics.suite_registry import HIGHER, LOWER, suite_metric_of
+
 
 class MetricInfo(NamedTuple):
     direction: str
@@ -21,6 +24,7 @@ class MetricInfo(NamedTuple):
 
 
 UP, DOWN, NEUTRAL = "↑", "↓", "·"
+_ARROW = {HIGHER: UP, LOWER: DOWN}
 _SHD = "Structural Hamming distance to the true DAG: missing, extra and reversed edges (0 = identical)."
 #: (key pattern, direction, definition); the first matching pattern wins.
 METRIC_INFO: tuple[tuple[str, str, str], ...] = (
@@ -61,17 +65,6 @@ METRIC_INFO: tuple[tuple[str, str, str], ...] = (
     ("circuit.*.random_mean", DOWN, "Faithfulness of random circuits of the same size per site (baseline)."),
     ("circuit.*.size", DOWN, "Units in the minimal circuit reaching the target faithfulness."),
     ("circuit.*.cpr", UP, "Area under faithfulness over the normalised circuit size (CPR)."),
-    ("disentanglement.dci.*.disentanglement", UP, "DCI disentanglement: how much each latent captures one factor "
-                                                 "(importance-weighted 1 − entropy)."),
-    ("disentanglement.dci.*.completeness", UP, "DCI completeness: how much each factor is captured by one latent."),
-    ("disentanglement.dci.*.informativeness*", UP, "DCI informativeness: accuracy of predicting factors from latents."),
-    ("disentanglement.mig", UP, "Mutual information gap: normalised gap between the two latents most informative "
-                                "about a factor."),
-    ("disentanglement.sap", UP, "SAP: gap in factor-prediction score between the two best single latents."),
-    ("disentanglement.modularity", UP, "Modularity: how much each latent depends on one factor only."),
-    ("disentanglement.explicitness*", UP, "Explicitness: AUC of a linear factor classifier on the latents."),
-    ("disentanglement.irs", UP, "Interventional robustness: latents stay put when nuisance factors change."),
-    ("disentanglement.gaussian_tc", DOWN, "Total correlation of a Gaussian fit of the latent means (nats)."),
     ("disentanglement.*", NEUTRAL, "Bookkeeping of the disentanglement suite."),
     ("n_active_latents", UP, "Latents whose KL from the prior exceeds 0.01 nats (not collapsed)."),
     ("readout.*.r2", UP, "Held-out R² of the factor's read-out from a rendered image."),
@@ -89,6 +82,10 @@ METRIC_INFO: tuple[tuple[str, str, str], ...] = (
 
 def describe(key: str) -> MetricInfo:
     """Direction and definition of a metric key (``group.name``); · and an empty definition if unknown."""
+    suite_row = suite_metric_of(key.removeprefix("disentanglement.")) if key.startswith("disentanglement.") else None
+    if suite_row is not None:
+        return MetricInfo(_ARROW.get(suite_row.direction, NEUTRAL),
+                          suite_row.definition_of(key.removeprefix("disentanglement.")))
     for pattern, direction, definition in METRIC_INFO:
         if fnmatch.fnmatchcase(key, pattern):
             return MetricInfo(direction, definition)
