@@ -3,7 +3,11 @@
 # one `causalvae train` at a time. Every call resumes its folder from the last checkpoint, so the
 # script can be killed and relaunched at any time; finished models are skipped.
 #
-#   STUDY=/path/to/study STEPS=10000 nice -n 19 bash examples/paper_study_train.sh
+#   STUDY=/path/to/study STEPS=10000 taskset -c 1 nice -n 19 bash examples/paper_study_train.sh
+#
+# Pin it to one core when the machine does other torch work: niced but unpinned, its threads stall the
+# OpenMP barriers of a foreground torch job (a default `causalvae run` took 15 min 16 s beside it on 2
+# cores, 2 min 02 s with it paused).
 #
 # Analyse the checkpoints afterwards with `causalvae run --checkpoint STUDY/dsprites/<cell>/last.safetensors`.
 set -euo pipefail
