@@ -22,7 +22,6 @@ from pathlib import Path
 
 import networkx as nx
 import numpy as np
-import scipy.stats
 import torch
 
 from causalvae import causal
@@ -37,6 +36,7 @@ from causalvae.io import write_text
 from causalvae.models.checkpoint import save_checkpoint
 from causalvae.models.training import train
 from causalvae.models.variants import build_vae, make_vae
+from causalvae.sweep.correlations import seed_interval
 
 DATASETS = {"causal-sprites": causal_sprites, "pendulum": pendulum}
 VARIANTS = ("scm-vae", "beta-vae")
@@ -152,11 +152,10 @@ def _readouts(ds):
 
 
 def _ci(values) -> str:
-    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=float)
-    if len(v) < 2:
-        return f"{v.mean():.3g}" if len(v) else "n/a"
-    half = scipy.stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
-    return f"{v.mean():.3g} ± {half:.2g}"
+    ci = seed_interval(values)
+    if ci["n"] < 2:
+        return f"{ci['mean']:.3g}" if ci["n"] else "n/a"
+    return f"{ci['mean']:.3g} ± {ci['ci_high'] - ci['mean']:.2g}"
 
 
 def table(root: Path) -> str:

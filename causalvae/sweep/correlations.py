@@ -34,13 +34,15 @@ def seed_interval(values: Sequence[float], *, confidence: float = 0.95) -> dict[
     >>> seed_interval([1.0])["ci_low"]
     nan
     """
-    from scipy import stats
+    from causalvae.causal.stats import t_interval
 
     xs = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=np.float64)
     n = len(xs)
     mean = float(xs.mean()) if n else float("nan")
-    half = float(stats.t.ppf((1 + confidence) / 2, n - 1) * xs.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
-    return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "n": n}
+    if n < 2:
+        return {"mean": mean, "ci_low": float("nan"), "ci_high": float("nan"), "n": n}
+    low, high = t_interval(mean, xs.std(ddof=1) / np.sqrt(n), dof=n - 1, confidence=confidence)
+    return {"mean": mean, "ci_low": float(low), "ci_high": float(high), "n": n}
 
 
 @dataclass(frozen=True)
