@@ -2,11 +2,13 @@
 
 The torch half of :mod:`causalvae.causal.abstraction`.  For each high-level hypothesis H:
 
-- **coordinates**: per factor, the single coordinate / unit (of the given sites) whose swap scores
-  the highest IIA under H on the *training* pairs;
+- **coordinates**: per factor, the single coordinate / unit (of the given sites; a whole position of
+  a VQ-VAE's quantised vectors, i.e. a code swap) whose swap scores the highest IIA under H on the
+  *training* pairs;
 - **das**: one orthogonal subspace per factor at one site, trained for H on the training pairs
   (:func:`causalvae.interventions.interchange.train_das`);
-- controls, hypothesis-free: **random** (one Haar-random subspace per factor, same size) and
+- controls, hypothesis-free: **random** (one Haar-random subspace per factor, same size; a random
+  position for codes) and
   **no-swap** (the base's own output: the IIA of predicting "nothing changes").
 
 Each alignment is then scored under every hypothesis on held-out pairs
@@ -65,11 +67,14 @@ def search_alignments(train: Interchanger, test: Interchanger, hl: ab.HighLevelM
     ``coordinate_sites`` the sites searched coordinate by coordinate; DAS runs at ``das_site`` (none
     when None) for ``das_hypotheses`` (all when None; G* of DAS then ranges over those only).
     """
+    if das_site is not None and train.unit_width(das_site) > 1:
+        raise ValueError(f"das_site {das_site!r} holds codes ({train.unit_width(das_site)} coordinates per position): "
+                         "a learned rotation would decode vectors outside the codebook; use das_site=None")
     hyps = hl.hypotheses()
     goal_train, goal_test = hl.targets(*train_factors), hl.targets(*test_factors)
     names = hl.factor_names
-    candidates = [coordinate_block(site, [i], dim=train.dim(site)) for site in coordinate_sites
-                  for i in range(train.dim(site))]
+    candidates = [coordinate_block(site, [i], dim=train.dim(site), width=train.unit_width(site))
+                  for site in coordinate_sites for i in range(train.dim(site) // train.unit_width(site))]
     on_train = {str(i): train.run(b) for i, b in enumerate(candidates)}
     cache: dict[int, np.ndarray] = {}
 
@@ -91,7 +96,8 @@ def search_alignments(train: Interchanger, test: Interchanger, hl: ab.HighLevelM
                                               usable=readouts.usable, steps=das_steps, lr=das_lr,
                                               batch_size=das_batch, seed=seed)
     site = das_site or coordinate_sites[0]
-    rand = dict(zip(names, random_blocks(site, 1, dim=test.dim(site), n=len(names), seed=seed + 1)))
+    width = test.unit_width(site)
+    rand = dict(zip(names, random_blocks(site, width, dim=test.dim(site), n=len(names), seed=seed + 1, width=width)))
     predicted = {cls: {h: {k: held_out(b[k]) for k in names} for h, b in by_h.items()}
                  for cls, by_h in blocks.items() if by_h}
     random_swaps = {k: test.run(rand[k]) for k in names}
@@ -133,7 +139,9 @@ def interchange_graphs(ic: Interchanger, blocks: Mapping[str, Block], *, readout
     (:func:`causalvae.causal.abstraction.interchange_graph`).  The random subspaces avoid every
     aligned block at their site when the site has room, else only the swapped block: in a site barely
     wider than the factors a random piece is a mixture of the other factors' representations, and
-    the threshold is conservative.
+    the threshold is conservative.  At a VQ-VAE's codes the random pieces are whole positions (code
+    swaps); a position that holds an unaligned variable moves read-outs fully, so there too the
+    threshold errs on the conservative side.
     """
     names, scale = readouts.names, np.sqrt(readouts.variance)
     base = ic.base_readout
@@ -154,7 +162,7 @@ def interchange_graphs(ic: Interchanger, blocks: Mapping[str, Block], *, readout
         avoid = aligned if ic.dim(block.site) - aligned.shape[1] >= block.basis.shape[1] else block.basis
         null += [ic.run(r) for r in random_blocks(block.site, block.basis.shape[1], dim=ic.dim(block.site),
                                                   n=max(1, n_null // len(blocks)), seed=seed + 7919 * (i + 1),
-                                                  avoid=avoid)]
+                                                  avoid=avoid, width=ic.unit_width(block.site))]
     threshold = ab.null_threshold(base, null, scale=scale, usable=readouts.usable, alpha=alpha)
     delta_total = ab.effect_matrix(base, total, scale=scale, readouts=names)
     delta_direct = pd.DataFrame(np.array([direct_rows[k] for k in blocks]), index=list(blocks), columns=list(names))

@@ -61,10 +61,15 @@ class Behaviour:
     def decoded(self, value: torch.Tensor) -> torch.Tensor:
         return value if self.transform is None else self.transform(value)
 
+    def columns(self, value: torch.Tensor) -> torch.Tensor:
+        """(B, columns) float64 latents of the target node's value (a unit with features, as a VQ-VAE's
+        position of ``code_dim`` features at ``latent.pre``, gives one column per feature)."""
+        return value[:, list(self.latents)].reshape(len(value), -1).double()
+
     def values(self, value: torch.Tensor) -> np.ndarray:
         """(B, columns) float64 behaviour of the target node's value."""
         if self.readout is None:
-            return value[:, list(self.latents)].double().cpu().numpy()
+            return self.columns(value).cpu().numpy()
         return self.read(self.decoded(value).double().cpu().numpy())
 
     def read(self, images: np.ndarray) -> np.ndarray:
@@ -318,5 +323,5 @@ class PairRunner:
 
     def _scalar(self, value: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         if self.behaviour.readout is None:
-            return (value[:, list(self.behaviour.latents)].double() * weights).sum(1)
+            return (self.behaviour.columns(value) * weights).sum(1)
         return (self.behaviour.decoded(value).double() * weights).flatten(1).sum(1)

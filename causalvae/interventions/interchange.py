@@ -15,12 +15,18 @@ sigmoid of the logits for Bernoulli models) goes through a :class:`Readout` (fac
 :func:`train_das` learns ``Q`` (``torch.nn.utils.parametrizations.orthogonal``; one block of rows
 per factor) with Adam on the graded loss ``Σ_j (R_j(out) - v*_j)² / Var(V_j)`` over usable
 read-outs, on training pairs.  Models need ``encode(x) -> (mu, ...)`` and ``decode(z)``.
+
+A VQ-VAE's ``encode`` gives the quantised vectors (N × L × D) first: its latent units are the L
+positions, each ``D`` coordinates wide (:attr:`Interchanger.unit_width`).  A block of whole positions
+swaps codebook vectors, i.e. the code indices (an exact code swap); anything finer or rotated would
+feed the decoder vectors that are not in the codebook, so code alignments use whole-position blocks
+(:func:`coordinate_block` and :func:`random_blocks` with ``width = D``) and no DAS.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -30,6 +36,7 @@ from causalvae.argtypes import check_float, check_indices, check_int
 from causalvae.causal.readouts import POOLED_EPS
 from causalvae.interventions.forward import analysis_mode, model_dtype
 from causalvae.interventions.hooks import intervene
+from causalvae.interventions.spec import model_spec
 from causalvae.interventions.ops import UnitOp
 from causalvae.interventions.targets import Readout
 from causalvae.inputs import check_batch, check_model, input_shape_of, model_device
@@ -50,8 +57,9 @@ class Block:
     def __post_init__(self) -> None:
         basis = np.asarray(self.basis, dtype=np.float64)
         object.__setattr__(self, "basis", basis)
-        if self.site != LATENT and not self.site.startswith("decoder."):
-            raise ValueError(f"block site must be {LATENT!r} or a module under 'decoder.', got {self.site!r}")
+        if not self.site.startswith(("latent.", "decoder.")):
+            raise ValueError(f"block site must be the latent (as {LATENT!r}) or a module under 'decoder.', "
+                             f"got {self.site!r}")
         if self.kind not in KINDS:
             raise ValueError(f"block kind must be one of {KINDS}, got {self.kind!r}")
         if basis.ndim != 2 or not 0 < basis.shape[1] <= basis.shape[0]:
@@ -60,28 +68,41 @@ class Block:
             raise ValueError(f"basis columns of the block at {self.site!r} must be orthonormal")
 
 
-def coordinate_block(site: str, units: Sequence[int], *, dim: int) -> Block:
-    """The block of ``units`` (coordinates of μ, or neurons / flattened positions of a decoder site).
+def coordinate_block(site: str, units: Sequence[int], *, dim: int, width: int = 1) -> Block:
+    """The block of ``units`` (coordinates of μ, neurons / flattened positions of a decoder site, or
+    whole positions of a VQ-VAE's quantised vectors, each ``width`` coordinates of the ``dim``).
 
     >>> coordinate_block(LATENT, [2], dim=4).basis[:, 0].tolist()
     [0.0, 0.0, 1.0, 0.0]
+    >>> coordinate_block(LATENT, [1], dim=4, width=2).basis.T.tolist()  # position 1 of two 2-wide ones
+    [[0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]]
     """
-    units = check_indices(units, name="units", size=dim)
+    width = check_int(width, name="width", minimum=1)
+    if dim % width:
+        raise ValueError(f"dim must be a multiple of width (whole units), got dim {dim} and width {width}")
+    units = check_indices(units, name="units", size=dim // width)
     if len(set(units)) != len(units):
-        raise ValueError(f"units must be distinct indices in [0, {dim}), got {units}")
-    return Block(site, np.eye(dim)[:, units], "coordinates")
+        raise ValueError(f"units must be distinct indices in [0, {dim // width}), got {units}")
+    columns = [u * width + c for u in units for c in range(width)]
+    return Block(site, np.eye(dim)[:, columns], "coordinates")
 
 
 def random_blocks(site: str, size: int, *, dim: int, n: int, seed: int = 0,
-                  avoid: np.ndarray | None = None) -> list[Block]:
+                  avoid: np.ndarray | None = None, width: int = 1) -> list[Block]:
     """``n`` uniformly random (Haar) ``size``-dimensional subspaces of a ``dim``-dimensional site, drawn in
-    the orthogonal complement of the columns of ``avoid`` (d × r) when given.
+    the orthogonal complement of the columns of ``avoid`` (d × r) when given.  With ``width > 1`` (a
+    VQ-VAE's positions) the blocks are ``size / width`` whole positions drawn uniformly among those
+    ``avoid`` does not touch: a random code swap, the only swap that stays in the codebook.
 
     >>> b = random_blocks(LATENT, 1, dim=3, n=1, avoid=np.eye(3)[:, :2])[0]
     >>> np.abs(b.basis[:, 0]).round(6).tolist()
     [0.0, 0.0, 1.0]
+    >>> random_blocks(LATENT, 2, dim=6, n=1, avoid=np.eye(6)[:, :4], width=2)[0].basis.T.tolist()[0]
+    [0.0, 0.0, 0.0, 0.0, 1.0, 0.0]
     """
     rng = np.random.default_rng(seed)
+    if check_int(width, name="width", minimum=1) > 1:
+        return _random_positions(site, size, dim=dim, n=n, rng=rng, avoid=avoid, width=width)
     project = np.eye(dim)
     if avoid is not None:
         q, _ = np.linalg.qr(np.asarray(avoid, dtype=np.float64))
@@ -93,6 +114,20 @@ def random_blocks(site: str, size: int, *, dim: int, n: int, seed: int = 0,
         q, r = np.linalg.qr(project @ rng.standard_normal((dim, size)))
         out.append(Block(site, q * np.sign(np.diag(r)), "random"))
     return out
+
+
+def _random_positions(site: str, size: int, *, dim: int, n: int, rng: np.random.Generator,
+                      avoid: np.ndarray | None, width: int) -> list[Block]:
+    if size % width or dim % width:
+        raise ValueError(f"size and dim must be multiples of width (whole positions), got size {size}, dim {dim}, "
+                         f"width {width}")
+    touched = np.zeros(dim // width, dtype=bool) if avoid is None else \
+        (np.abs(np.asarray(avoid, dtype=np.float64)).sum(1).reshape(-1, width) > 0).any(1)
+    free = np.flatnonzero(~touched)
+    if len(free) < size // width:
+        raise ValueError(f"{len(free)} positions are free of the avoided directions; {size // width} are needed")
+    return [replace(coordinate_block(site, rng.choice(free, size // width, replace=False).tolist(), dim=dim,
+                                     width=width), kind="random") for _ in range(n)]
 
 
 @dataclass(frozen=True)
@@ -196,17 +231,22 @@ class Interchanger:
                              f"{np.shape(source)}")
         self.model, self.readout = model, readout
         self.device, self.batch_size = model_device(model, device), check_int(batch_size, name="batch_size", minimum=1)
-        self.sites = tuple(dict.fromkeys([LATENT, *sites]))
+        self.latent = model_spec(model).latent_site or LATENT  # the decoder's input: μ, or a VQ-VAE's codes
+        self.sites = tuple(dict.fromkeys([self.latent, *sites]))
         self.base_dtype = model_dtype(model)
         self.base, self.source = self._activations(base), self._activations(source)
         self.n = len(base)
         with torch.no_grad():
-            self.base_readout = np.concatenate([self.decode_readout(self.base[LATENT][i], {}).numpy()
+            self.base_readout = np.concatenate([self.decode_readout(self.base[self.latent][i], {}).numpy()
                                                 for i in self._chunks()])
 
     def dim(self, site: str) -> int:
         """Flattened size of one input's activation at ``site``."""
         return int(self.base[site].shape[1])
+
+    def unit_width(self, site: str) -> int:
+        """Coordinates per unit of ``site``: a VQ-VAE's code dimension at the latent, else 1."""
+        return self.latent_width if site == self.latent else 1
 
     def _chunks(self) -> list[torch.Tensor]:
         return list(torch.arange(self.n).split(self.batch_size))
@@ -214,13 +254,14 @@ class Interchanger:
     @restores_model_state(model_of=lambda self, *a, **k: self.model)
     def _activations(self, x: np.ndarray) -> dict[str, torch.Tensor]:
         x = torch.as_tensor(np.asarray(x, dtype=np.float32), device=self.device).to(self.base_dtype)
-        stores = {s: {} for s in self.sites if s != LATENT}
+        stores = {s: {} for s in self.sites if s != self.latent}
         parts: dict[str, list[torch.Tensor]] = {s: [] for s in self.sites}
         with analysis_mode(self.model), torch.no_grad(), \
                 intervene(self.model, {s: _Record(store=stores[s]) for s in stores}):
             for chunk in x.split(self.batch_size):
                 mu = self.model.encode(chunk)[0]
-                parts[LATENT].append(mu.flatten(1))
+                self.latent_width = int(np.prod(mu.shape[2:], dtype=np.int64))  # 1 unless (N, L, D) codes
+                parts[self.latent].append(mu.flatten(1))
                 self.model.decode(mu)
                 for s, store in stores.items():
                     if "value" not in store:
@@ -240,7 +281,7 @@ class Interchanger:
         if block.basis.shape[0] != self.dim(block.site):
             raise ValueError(f"block basis has {block.basis.shape[0]} rows; site {block.site!r} has "
                              f"{self.dim(block.site)} dimensions")
-        return torch.as_tensor(block.basis, dtype=self.base[LATENT].dtype, device=self.device)
+        return torch.as_tensor(block.basis, dtype=self.base[self.latent].dtype, device=self.device)
 
     @restores_model_state(model_of=lambda self, *a, **k: self.model)
     def run(self, swap: Block | None, *, clamp: Sequence[Block] = ()) -> np.ndarray:
@@ -251,11 +292,11 @@ class Interchanger:
         out = []
         with torch.no_grad():
             for rows in self._chunks():
-                z = self.base[LATENT][rows]
+                z = self.base[self.latent][rows]
                 per_site: dict[str, list] = {}
                 for block, acts, basis in bases:
-                    if block.site == LATENT:
-                        z = z + ((acts[LATENT][rows] - z) @ basis) @ basis.T
+                    if block.site == self.latent:
+                        z = z + ((acts[self.latent][rows] - z) @ basis) @ basis.T
                     else:
                         per_site.setdefault(block.site, []).append((acts[block.site][rows], basis))
                 ops = {s: SubspaceOp(edits=tuple(e)) for s, e in per_site.items()}
@@ -331,8 +372,8 @@ def train_das(ic: Interchanger, *, site: str, sizes: Mapping[str, int], targets:
             w = q.weight
             hb, hs = ic.base[site][rows], ic.source[site][rows]
             h = hb + (((hs - hb) @ w.T) * mask[which]) @ w
-            z = h if site == LATENT else ic.base[LATENT][rows]
-            ops = {} if site == LATENT else {site: SubspaceOp(edits=((h, None),))}
+            z = h if site == ic.latent else ic.base[ic.latent][rows]
+            ops = {} if site == ic.latent else {site: SubspaceOp(edits=((h, None),))}
             loss = (((ic.decode_readout(z, ops) - goal[which, rows]) ** 2) * weight).sum(dim=1).mean()
             opt.zero_grad()
             loss.backward()

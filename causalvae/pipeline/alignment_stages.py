@@ -61,8 +61,9 @@ def _abstraction(ctx: RunContext, ics, spec, hl, train, test):
     from causalvae.pipeline.latent_measures import declared_latent_site
 
     latent = declared_latent_site(ctx.model)
+    das_site = None if lm.is_quantised(ctx.model) else latent  # codes: whole-position swaps only
     result = search_alignments(ics[0], ics[1], hl, train_factors=train[2:], test_factors=test[2:], readouts=spec,
-                               coordinate_sites=[latent], das_site=latent, das_hypotheses=[EMPTY, FULL],
+                               coordinate_sites=[latent], das_site=das_site, das_hypotheses=[EMPTY, FULL],
                                das_steps=DAS_STEPS // 3 if ctx.config.quick else DAS_STEPS,
                                das_lr=DAS_LR, das_batch=DAS_BATCH, n_boot=N_BOOT, seed=ctx.config.seed)
     return result
@@ -74,8 +75,6 @@ def alignment(ctx: RunContext) -> None:
     from causalvae.interventions.alignment_search import ReadoutSpec, interchange_graphs
     from causalvae.interventions.interchange import torch_readout
 
-    lm.gaussian_only(ctx.model, "interchange alignment swaps latent coordinates or DAS subspaces of a "
-                                "continuous latent; code-position interchanges are not implemented")
     discovery(ctx)
     ds, r = ctx.dataset, ctx.readouts
     ctx.metric("alignment.readouts_usable", int(r.usable.sum()))

@@ -68,12 +68,9 @@ def circuits(ctx: RunContext) -> None:
     from causalvae.interventions.circuit_discovery import find_circuit
 
     cfg, ds, model = ctx.config, ctx.dataset, ctx.model
-    lm.gaussian_only(model, "circuits start from the latents aligned with a factor by their responses at "
-                            "latent.mu; a VQ-VAE's responses are read before quantisation (latent.pre), its "
-                            "decoder reads codes: no aligned code positions are defined")
     responses = ctx.effects["factor_latent"]
     active = lm.active(ctx.effects["latent_information"])
-    latent = lm.declared_latent_site(model)
+    encoded, decoded = lm.encoder_latent_site(model), lm.declared_latent_site(model)
     scores = ctx.readouts.scores.set_index("factor")
     transform = torch.sigmoid if model.config.likelihood == "bernoulli" else None
     common = dict(target_faithfulness=TARGET_FAITHFULNESS, reference=ctx.x_analysis, n_verify=N_VERIFY, prune=PRUNE,
@@ -83,14 +80,14 @@ def circuits(ctx: RunContext) -> None:
     for factor in ds.factor_names:
         pairs = first_pairs(ctx.pairs(factor), CIRCUIT_PAIRS)
         row = responses.values[list(responses.sources).index(factor_id(factor))]
-        latents = aligned_latents(np.array([row[list(responses.targets).index(unit_id(latent, i))]
+        latents = aligned_latents(np.array([row[list(responses.targets).index(unit_id(encoded, i))]
                                             for i in range(model.latent_dim)]), active)
         k = ds.factor_index(factor)
         read = cp.readout_behaviour(lambda images, k=k: ctx.readouts.predict(images)[:, k], transform=transform)
         results.append(find_circuit(model, pairs, sites=stage_sites(model, "encoder"),
-                                       behaviour=cp.latent_behaviour(latents, site=latent), **common))
+                                       behaviour=cp.latent_behaviour(latents, site=encoded), **common))
         results.append(find_circuit(model, pairs, sites=stage_sites(model, "decoder"), behaviour=read,
-                                       sources=[unit_id(latent, i) for i in latents],
+                                       sources=[unit_id(decoded, i) for i in latents],
                                        readout_score=readout_score(scores.loc[factor]),
                                        min_readout_score=MIN_READOUT_SCORE, **common))
     ctx.tables["circuits"] = causal.circuit_table(results)

@@ -77,14 +77,6 @@ def encoder_latent_site(model: Any) -> str:
     return _module_site(model, model.latent.pre) if is_quantised(model) else declared_latent_site(model)
 
 
-def gaussian_only(model: Any, why: str) -> None:
-    """Skip the calling stage for a VQ-VAE: raise :class:`~causalvae.pipeline.runner.NotApplicable` with ``why``."""
-    from causalvae.pipeline.runner import NotApplicable
-
-    if is_quantised(model):
-        raise NotApplicable(f"not defined for VQ-VAE codes: {why}")
-
-
 def information_name(model: Any) -> str:
     """What :func:`latent_information` measures: ``"kl"`` or ``"code_entropy"``."""
     return "code_entropy" if is_quantised(model) else "kl"

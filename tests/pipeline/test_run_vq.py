@@ -3,13 +3,15 @@
 import json
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 
 from causalvae.pipeline import RunConfig, run, run_command
 from causalvae.pipeline.runner import NotApplicable, RunWorkspace
 
-#: Stages defined on a Gaussian latent's coordinates only (their reason names VQ-VAE codes).
-SKIPPED_FOR_CODES = {"alignment", "circuits"}
+#: Stages defined on a Gaussian latent's coordinates only (their reason names VQ-VAE codes): none since
+#: circuits and alignment are defined on code positions (docs/metrics.md, "Circuits and alignment on codes").
+SKIPPED_FOR_CODES: set[str] = set()
 
 
 def test_a_stage_that_does_not_apply_is_skipped_with_its_reason_and_so_are_its_dependants(tmp_path):
@@ -47,6 +49,12 @@ def _check_vq_run(out):
     table = (out / "tables" / "latent_code_entropy.csv").read_text().splitlines()
     assert table[0] == "latent,code_entropy" and table[1].startswith("latent.code[0],")
     assert (out / "effects" / "ces_per_latent.csv").exists()
+    circuits = pd.read_csv(out / "tables" / "circuits.csv")  # both parts of every factor, found or with a reason
+    assert sorted(circuits.groupby("factor")["part"].apply(sorted).iloc[0]) == ["decoder", "encoder"]
+    assert circuits["status"].eq("found").any() and circuits["reason"].notna().eq(circuits["status"] != "found").all()
+    iia = pd.read_csv(out / "tables" / "alignment_iia.csv")  # code swaps: coordinates, no DAS
+    assert "coordinates" in set(iia["alignment"]) and "das" not in set(iia["alignment"])
+    assert "alignment.iia.coordinates.empty" in metrics and "alignment.iia.das.empty" not in metrics
     log = (out / "log.txt").read_text()
     assert "traversals: not drawn" in log and "Traceback" not in log
 
@@ -56,7 +64,7 @@ def test_vq_vae_runs_trained_and_from_its_checkpoint(tmp_path, capsys):
     trained = tmp_path / "trained"
     assert run_command(_args(dataset="scm-linear", variant="vq-vae", quick=True, out=str(trained))) == 0
     _check_vq_run(trained)
-    assert "stage alignment skipped: not defined for VQ-VAE codes" in capsys.readouterr().err
+    assert "skipped" not in capsys.readouterr().err
 
     loaded = tmp_path / "loaded"
     config = RunConfig.resolve(dataset="scm-linear", quick=True, steps=0, out=str(loaded),
