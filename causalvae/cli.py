@@ -158,7 +158,14 @@ def _register_graph(sub: argparse._SubParsersAction) -> None:
 def _register_report(sub: argparse._SubParsersAction) -> None:
     from causalvae.report.cli import register
 
-    register(sub)
+    register(sub, _run_artifacts)
+
+
+def _run_artifacts():
+    """The run-folder registry the pipeline's stages declare (the report layer cannot import the pipeline)."""
+    from causalvae.pipeline import run_artifacts
+
+    return run_artifacts()
 
 
 def _register_sweep(sub: argparse._SubParsersAction) -> None:

@@ -52,7 +52,7 @@ def collisions(modules, exempt=frozenset()) -> dict[str, dict[tuple[str, str], l
 def _exempt(modules) -> set[tuple[str, tuple[str, str]]]:
     from causalvae.pipeline import STAGE_TABLE
 
-    stages = {(body.__name__, _definition(body)) for _, body, _ in STAGE_TABLE}
+    stages = {(stage.body.__name__, _definition(stage.body)) for stage in STAGE_TABLE}
     loaders = {(name, _definition(getattr(m, name))) for m in modules if m.__name__.startswith("causalvae.data.")
                for name in LOADER_PROTOCOL if _definition(getattr(m, name, None)) == (m.__name__, name)}
     return stages | loaders

@@ -12,6 +12,7 @@ import argparse
 import platform
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from causalvae.errors import is_fatal, is_user_error
@@ -24,31 +25,62 @@ from causalvae.pipeline import output_stages as o
 from causalvae.pipeline.config import RunConfig, check_config
 from causalvae.pipeline.context import RunContext
 from causalvae.pipeline.runner import Progress, RunWorkspace
+from causalvae.report.artifacts import ArtifactRegistry, ArtifactSpec
 
-__all__ = ["RunConfig", "run", "run_command", "check_config", "STAGES", "STAGE_TABLE"]
+__all__ = ["RunConfig", "run", "run_command", "check_config", "STAGES", "STAGE_TABLE", "Stage", "run_artifacts"]
 
 
-#: (name, body, prerequisite stages) in run order.
-STAGE_TABLE: tuple[tuple[str, Callable[[RunContext], None], tuple[str, ...]], ...] = (
-    ("data", m.load_data, ()),
-    ("train", m.train_or_load, ("data",)),
-    ("diagnostics", m.diagnostics, ("train",)),
-    ("graph", m.extract_graph, ("train",)),
-    ("input_manipulation", e.input_manipulation, ("train",)),
-    ("latent_perturbation", e.latent_perturbation, ("diagnostics",)),
-    ("unit_ablation", e.unit_ablation, ("train",)),
-    ("readouts", e.readout_effects, ("train",)),
-    ("readout_ablation", e.readout_ablation, ("readouts",)),
-    ("unit_graph", c.unit_graph, ("input_manipulation", "unit_ablation", "readout_ablation")),
-    ("alignment", a.alignment, ("readouts",)),
-    ("mediation", c.mediation, ("readouts", "diagnostics")),
-    ("circuits", cs.circuits, ("input_manipulation", "readouts", "diagnostics")),
-    ("motifs_and_classes", c.motifs_and_classes, ("unit_graph",)),
-    ("disentanglement", o.disentanglement, ("diagnostics",)),
-    ("export", o.export, ("data",)),
-    ("report", o.report, ("export",)),
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a run: its name (in ``status.json``), its body, the stages it needs, and the run-folder
+    artifacts it declares (bound to this stage; the body stores them in ``ctx.effects`` / ``graphs`` /
+    ``tables``, or writes a figure itself)."""
+
+    name: str
+    body: Callable[[RunContext], None]
+    needs: tuple[str, ...] = ()
+    artifacts: tuple[ArtifactSpec, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "artifacts", tuple(a.of_stage(self.name) for a in self.artifacts))
+
+
+#: The stages in run order.
+STAGE_TABLE: tuple[Stage, ...] = (
+    Stage("data", m.load_data, (), m.DATA_ARTIFACTS),
+    Stage("train", m.train_or_load, ("data",)),
+    Stage("diagnostics", m.diagnostics, ("train",), m.DIAGNOSTICS_ARTIFACTS),
+    Stage("graph", m.extract_graph, ("train",), m.GRAPH_ARTIFACTS),
+    Stage("input_manipulation", e.input_manipulation, ("train",), e.INPUT_MANIPULATION_ARTIFACTS),
+    Stage("latent_perturbation", e.latent_perturbation, ("diagnostics",), e.LATENT_PERTURBATION_ARTIFACTS),
+    Stage("unit_ablation", e.unit_ablation, ("train",), e.UNIT_ABLATION_ARTIFACTS),
+    Stage("readouts", e.readout_effects, ("train",), e.READOUTS_ARTIFACTS),
+    Stage("readout_ablation", e.readout_ablation, ("readouts",), e.READOUT_ABLATION_ARTIFACTS),
+    Stage("unit_graph", c.unit_graph, ("input_manipulation", "unit_ablation", "readout_ablation"),
+          c.UNIT_GRAPH_ARTIFACTS),
+    Stage("alignment", a.alignment, ("readouts",), a.ALIGNMENT_ARTIFACTS),
+    Stage("mediation", c.mediation, ("readouts", "diagnostics"), c.MEDIATION_ARTIFACTS),
+    Stage("circuits", cs.circuits, ("input_manipulation", "readouts", "diagnostics"), cs.CIRCUITS_ARTIFACTS),
+    Stage("motifs_and_classes", c.motifs_and_classes, ("unit_graph",), c.MOTIFS_AND_CLASSES_ARTIFACTS),
+    Stage("disentanglement", o.disentanglement, ("diagnostics",)),
+    Stage("export", o.export, ("data",)),
+    Stage("report", o.report, ("export",)),
 )
-STAGES = tuple(name for name, _, _ in STAGE_TABLE)
+STAGES = tuple(stage.name for stage in STAGE_TABLE)
+
+
+def run_artifacts() -> ArtifactRegistry:
+    """The run-folder registry: every artifact the stages of :data:`STAGE_TABLE` declare, in run order.
+
+    What ``export`` may write and what the report reads (``causalvae.report.build_report(run_dir,
+    run_artifacts())``).
+
+    >>> run_artifacts().spec("table", "alignment_iia").stage
+    'alignment'
+    """
+    return ArtifactRegistry(a for stage in STAGE_TABLE for a in stage.artifacts)
+
+
 #: Stages every other one needs: a user-fixable error there (a checkpoint that does not fit the dataset)
 #: stops the run and reaches the caller, instead of a run folder of skipped stages.
 ESSENTIAL_STAGES = ("data", "train")
@@ -71,11 +103,12 @@ def run(config: RunConfig, *, progress: Progress | None = None, overwrite: bool 
     settings = {**config.to_dict(), "versions": _versions(causalvae.__version__)}
     folder = RunWorkspace(Path(config.out), progress=progress, config=settings, overwrite=overwrite)
     try:
-        ctx = RunContext(config=config, folder=folder)
+        ctx = RunContext(config=config, folder=folder, artifacts=run_artifacts())
         folder.log(f"causalvae run: {config.dataset} / {config.variant} / seed {config.seed} -> {folder.root}")
-        for name, body, needs in STAGE_TABLE:
-            folder.run_stage(name, lambda body=body: body(ctx), needs=needs, abort_on=_stops_the_run(name))
-            if name not in ("export", "report"):
+        for stage in STAGE_TABLE:
+            folder.run_stage(stage.name, lambda body=stage.body: body(ctx), needs=stage.needs,
+                             abort_on=_stops_the_run(stage.name))
+            if stage.name not in ("export", "report"):
                 o.write_metrics(ctx)  # metrics so far survive a later failure
     finally:
         folder.close()

@@ -22,6 +22,7 @@ import pandas as pd
 
 from causalvae.pipeline import latent_measures as lm
 from causalvae.pipeline.context import RunContext
+from causalvae.report.artifacts import ArtifactSpec
 
 #: Adam steps, learning rate and pairs per step of each DAS training (∅ and the DAG, per network);
 #: ``--quick`` runs take a third of the steps.
@@ -67,6 +68,22 @@ def _abstraction(ctx: RunContext, ics, spec, hl, train, test):
                                das_steps=DAS_STEPS // 3 if ctx.config.quick else DAS_STEPS,
                                das_lr=DAS_LR, das_batch=DAS_BATCH, n_boot=N_BOOT, seed=ctx.config.seed)
     return result
+
+
+#: What :func:`alignment` adds to the run folder (``factor_learned`` through :func:`discovery`).
+ALIGNMENT_ARTIFACTS = (
+    ArtifactSpec.graph("aligned", "Factor graph implemented by the network (aligned)", expected=True),
+    ArtifactSpec.graph("factor_learned", "Factor DAG learned from the data (pgmpy PC)"),
+    ArtifactSpec.table("alignment_iia", "Interchange-intervention accuracy per hypothesis",
+                       "Strict and graded IIA of each alignment under each high-level hypothesis, trained network and "
+                       "random-init control, with bootstrap 95 % CIs (held-out pairs).", expected=True),
+    ArtifactSpec.table("alignment_readouts", "Read-out tolerances of the alignment",
+                       "Tolerance within which a read-out counts as matching the hypothesis' counterfactual."),
+    ArtifactSpec.table("alignment_total_effects", "Total effects of interchanges",
+                       "Mean change of read-out j (column) when factor k's representation (row) is swapped."),
+    ArtifactSpec.table("alignment_direct_effects", "Direct effects of interchanges",
+                       "As the total effects, with the other aligned blocks clamped to the base input."),
+)
 
 
 def alignment(ctx: RunContext) -> None:

@@ -8,6 +8,7 @@ import numpy as np
 
 from causalvae.pipeline.context import RunContext
 from causalvae.pipeline import latent_measures as lm
+from causalvae.report.artifacts import ArtifactSpec
 from causalvae.units import unit_id
 
 #: Matrices whose significant entries become the unit graph's edges: factor -> encoder units and latents,
@@ -16,6 +17,15 @@ from causalvae.units import unit_id
 UNIT_GRAPH_MATRICES = ("factor_unit", "factor_latent", "unit_edges", "decoder_edges", "decoder_readout")
 #: An edge must change its target by at least this fraction of the target's spread over the data.
 MIN_EFFECT = 0.1
+
+
+#: What :func:`unit_graph` adds to the run folder.
+UNIT_GRAPH_ARTIFACTS = (
+    ArtifactSpec.graph("unit", "Unit-level causal graph", expected=True),
+    ArtifactSpec.table("unit_graph_blocks", "Unit-graph density per block",
+                       "Kept edges over tested unit pairs for each (source site, target site) block; a density near 1 "
+                       "would be the network's wiring, not its effects.", sort_by=("density",)),
+)
 
 
 def unit_graph(ctx: RunContext) -> None:
@@ -44,6 +54,14 @@ def _predicted_factors(ctx: RunContext, output: np.ndarray) -> np.ndarray:
     return ctx.readouts.predict(out.astype(np.float32))
 
 
+#: What :func:`mediation` adds to the run folder.
+MEDIATION_ARTIFACTS = (
+    ArtifactSpec.table("mediation", "Mediation",
+                       "Total, natural direct and natural indirect effects of each factor through each mediator.",
+                       expected=True, sort_by=("q_value", "p_value")),
+)
+
+
 def mediation(ctx: RunContext) -> None:
     """For each factor change: TE, NIE, NDE through each active latent, on the read-outs of the output.
 
@@ -70,6 +88,17 @@ def mediation(ctx: RunContext) -> None:
         table.insert(0, "treatment", f"factor.{factor}")
         frames.append(table)
     ctx.tables["mediation"] = pd.concat(frames, ignore_index=True)
+
+
+#: What :func:`motifs_and_classes` adds to the run folder.
+MOTIFS_AND_CLASSES_ARTIFACTS = (
+    ArtifactSpec.table("motifs", "Circuit motifs", "Motif counts per layer against a degree-preserving null model.",
+                       expected=True),
+    ArtifactSpec.table("unit_classes", "Unit classes", "Class of every unit from its factor responses."),
+    ArtifactSpec.table("unit_class_fractions", "Unit classes per layer",
+                       "Fractions of silent / dead / monosemantic / polysemantic / diffuse units per layer.",
+                       expected=True),
+)
 
 
 def motifs_and_classes(ctx: RunContext) -> None:

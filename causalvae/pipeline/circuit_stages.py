@@ -16,6 +16,7 @@ import pandas as pd
 from causalvae.pipeline.context import RunContext
 from causalvae.pipeline import latent_measures as lm
 from causalvae.pipeline.effect_stages import stage_sites
+from causalvae.report.artifacts import ArtifactSpec
 from causalvae.units import factor_id, unit_id
 
 #: Latents aligned with a factor: active, with a response of at least this share of the factor's largest.
@@ -26,6 +27,15 @@ TARGET_FAITHFULNESS = 0.8
 #: Pairs per factor (the first of the run's pairs), screened units verified exactly, and no backward
 #: pruning: every m(S) replays the network on the pairs, which keeps the stage within its time budget.
 CIRCUIT_PAIRS, N_VERIFY, PRUNE = 16, 16, False
+#: What :func:`circuits` adds to the run folder.
+CIRCUITS_ARTIFACTS = (
+    ArtifactSpec.table("circuits", "Circuits",
+                       "Per factor and part: size, measured faithfulness, same-size random baseline and largest "
+                       "overlap (Jaccard) with another factor's circuit.", expected=True),
+    ArtifactSpec.table("circuit_curves", "Faithfulness against circuit size",
+                       "Faithfulness of each prefix of the circuit's unit ranking (the curve behind CPR)."),
+    ArtifactSpec.graph("circuit_*", "Circuit", "Encoder or decoder circuit of one factor"),
+)
 
 
 def aligned_latents(response_row: np.ndarray, active: np.ndarray, *, share: float = ALIGNED_SHARE) -> list[int]:

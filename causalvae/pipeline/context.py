@@ -10,6 +10,7 @@ import numpy as np
 from causalvae.effects import EffectMatrix
 from causalvae.pipeline.config import RunConfig
 from causalvae.pipeline.runner import RunWorkspace
+from causalvae.report.artifacts import ArtifactRegistry
 
 if TYPE_CHECKING:  # the run's torch / pandas / networkx types, never imported at run time from here
     import networkx as nx
@@ -39,6 +40,8 @@ class RunContext:
     metrics : ``metrics.json``'s entries (see :meth:`metric`).
     readouts : the factor read-outs of decoded images (stage ``readouts``).
     spread : the natural spread of every analysed unit (stage ``unit_ablation``).
+    artifacts : what the stages declare they add to the run folder (:func:`causalvae.pipeline.run_artifacts`);
+        export writes nothing else, the report reads by it.
     """
 
     config: RunConfig
@@ -52,6 +55,7 @@ class RunContext:
     metrics: dict[str, Metric] = field(default_factory=dict)
     readouts: FactorReadouts | None = None
     spread: Spread | None = None
+    artifacts: ArtifactRegistry | None = None
 
     _pairs: dict[str, FactorPairs] = field(default_factory=dict, repr=False)
 

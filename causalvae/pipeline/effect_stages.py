@@ -11,6 +11,7 @@ from causalvae.effects import EffectMatrix
 from causalvae.pipeline.config import REPLICATES
 from causalvae.pipeline.context import RunContext
 from causalvae.pipeline import latent_measures as lm
+from causalvae.report.artifacts import ArtifactSpec
 from causalvae.units import unit_id
 
 
@@ -43,6 +44,15 @@ def stage_sites(model, stage: str) -> list[str]:
     return [s.name for s in model.sites if s.stage == stage and s.name != model.output_site]
 
 
+#: What :func:`input_manipulation` adds to the run folder.
+INPUT_MANIPULATION_ARTIFACTS = (
+    ArtifactSpec.effect("factor_latent", "factor × latent",
+                        "Response of each latent mean to a change of one factor of the input", expected=True),
+    ArtifactSpec.effect("factor_unit", "factor × unit",
+                        "Response of each encoder unit to a change of one factor of the input", expected=True),
+)
+
+
 def input_manipulation(ctx: RunContext) -> None:
     """Factor x unit and factor x latent responses from factor-controlled pairs."""
     from causalvae import interventions
@@ -59,6 +69,15 @@ def input_manipulation(ctx: RunContext) -> None:
     latents = [t for t in responses.targets if t.startswith(latent + "[")]
     ctx.effects["factor_unit"] = responses.select(targets=[t for t in responses.targets if t not in latents])
     ctx.effects["factor_latent"] = responses.select(targets=latents)
+
+
+#: What :func:`latent_perturbation` adds to the run folder.
+LATENT_PERTURBATION_ARTIFACTS = (
+    ArtifactSpec.effect("latent_decoder", "latent → decoder unit", "Change of each decoder unit under do(z_i = c)"),
+    ArtifactSpec.effect("latent_decoder_signed", "latent → decoder unit (signed)",
+                        "Signed change of each decoder unit under do(z_i = c)"),
+    ArtifactSpec.effect("ces_per_latent", "causal effect strength per latent", "E‖D(z) − D(z̃_i)‖₂ for each latent i"),
+)
 
 
 def latent_perturbation(ctx: RunContext) -> None:
@@ -85,6 +104,17 @@ def latent_perturbation(ctx: RunContext) -> None:
         ctx.metric(key, value)
 
 
+#: What :func:`unit_ablation` adds to the run folder.
+UNIT_ABLATION_ARTIFACTS = (
+    ArtifactSpec.effect("unit_latent", "unit → latent",
+                        "Effect of mean-ablating each encoder unit on the latent means"),
+    ArtifactSpec.effect("unit_edges", "unit → unit (encoder)",
+                        "Mean-ablation effect of each encoder unit on the units of the next site"),
+    ArtifactSpec.effect("decoder_edges", "latent → decoder unit → decoder unit",
+                        "Mean-ablation effect of each latent and decoder unit on the units of the next site"),
+)
+
+
 def unit_ablation(ctx: RunContext) -> None:
     """Mean-ablation edge effects between consecutive sites, encoder (→ latent means) and decoder (latent →
     decoder units), each unit replaced by its mean over the batch so that an effect measures the signal
@@ -104,6 +134,14 @@ def unit_ablation(ctx: RunContext) -> None:
     ctx.effects["unit_latent"] = interventions.ablation_effects(
         model, ctx.x_analysis, sites=stage_sites(model, "encoder"), targets=[latent],
         kind="mean", statistic="mean_abs", device=cfg.device)
+
+
+#: What :func:`readout_ablation` adds to the run folder.
+READOUT_ABLATION_ARTIFACTS = (
+    ArtifactSpec.effect("decoder_readout", "decoder unit → read-out factor",
+                        "Mean-ablation effect of each last-layer decoder unit on the factors read out from the "
+                        "decoded output"),
+)
 
 
 def readout_ablation(ctx: RunContext) -> None:
@@ -127,6 +165,17 @@ def _torch_readouts(ctx: RunContext, output):
 
     images = decoded_mean(ctx.model, output)
     return torch.as_tensor(ctx.readouts.predict(images.detach().cpu().numpy().astype(np.float32)))
+
+
+#: What :func:`readout_effects` adds to the run folder.
+READOUTS_ARTIFACTS = (
+    ArtifactSpec.effect("latent_readout", "latent → read-out factor",
+                        "Effect of do(z_i = c) on the factors read out from the reconstruction", expected=True),
+    ArtifactSpec.table("readout_scores", "Factor read-outs",
+                       "Held-out score of each factor's read-out from an image (R² or accuracy against the majority "
+                       "baseline) and its leakage onto other factors; 'weak' read-outs define no behaviour.",
+                       expected=True),
+)
 
 
 def readout_effects(ctx: RunContext) -> None:

@@ -6,7 +6,12 @@ import numpy as np
 import pandas as pd
 
 from causalvae.pipeline.context import RunContext
+from causalvae.report.artifacts import ArtifactSpec
 from causalvae.units import unit_ids
+
+
+#: What :func:`load_data` adds to the run folder.
+DATA_ARTIFACTS = (ArtifactSpec.graph("factor_true", "True factor DAG", expected=True),)
 
 
 def load_data(ctx: RunContext) -> None:
@@ -48,6 +53,21 @@ def train_or_load(ctx: RunContext) -> None:
     ctx.model = model
 
 
+#: What :func:`diagnostics` adds to the run folder (the figures it writes itself).
+DIAGNOSTICS_ARTIFACTS = (
+    ArtifactSpec.table("latent_kl", "KL per latent",
+                       "KL divergence of each latent's posterior from the prior (nats); below 0.01 the latent is "
+                       "collapsed."),
+    ArtifactSpec.table("latent_code_entropy", "Code entropy per position (VQ-VAE)",
+                       "Entropy of each position's code over the analysis inputs (nats); below 0.01 the position is "
+                       "unused."),
+    ArtifactSpec.figure("traversals", "Latent traversals",
+                        "Each row decodes a sweep of one latent while the others stay fixed (rows sorted by KL)."),
+    ArtifactSpec.figure("reconstructions", "Reconstructions",
+                        "Analysis inputs (top) and their reconstructions from z = μ (bottom)."),
+)
+
+
 def diagnostics(ctx: RunContext) -> None:
     """Reconstruction quality against the best constant image, information per latent (KL, or a VQ-VAE's
     code entropy), traversal figure (Gaussian latents: a VQ position takes codebook vectors, not a sweep)."""
@@ -86,6 +106,10 @@ def save_reconstructions(ctx: RunContext, n: int = 8) -> None:
     with torch.no_grad():
         x_hat = ctx.model.reconstruct(torch.as_tensor(x, device=ctx.config.device)).float().cpu().numpy()
     save_figure(reconstruction_grid(x, x_hat), ctx.folder.path("figures/reconstructions.png"), dpi=80)
+
+
+#: What :func:`extract_graph` adds to the run folder.
+GRAPH_ARTIFACTS = (ArtifactSpec.graph("computational", "Computational graph (torch.fx)", expected=True),)
 
 
 def extract_graph(ctx: RunContext) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 from causalvae.effects import EffectMatrix
 from causalvae.io import write_json, write_text
 from causalvae.pipeline.context import RunContext
+from causalvae.report.artifacts import ArtifactRegistry
 
 
 def disentanglement(ctx: RunContext) -> None:
@@ -48,16 +49,18 @@ MAX_RENDER_NODES, MAX_RENDER_EDGES = 400, 1500
 
 
 def export(ctx: RunContext) -> None:
-    """Write effect matrices (NPZ + CSV), graphs (GraphML, DOT, JSON, SVG), tables (CSV) and metrics.json."""
+    """Write effect matrices (NPZ + CSV), graphs (GraphML, DOT, JSON, SVG), tables (CSV) and metrics.json.
+
+    Only what the stages declare (``ctx.artifacts``): an undeclared output is refused before anything is written.
+    """
     from causalvae import graph
-    from causalvae.report import artifacts
     from causalvae.report.graph_drawing import circuit_drawing
 
-    folder = ctx.folder
+    folder, registry = ctx.folder, _registry(ctx)
     produced = {"effect": [n for n, m in ctx.effects.items() if isinstance(m, EffectMatrix)],
                 "graph": list(ctx.graphs), "table": list(ctx.tables)}
-    artifacts.check_registered(produced)
-    for s in artifacts.unproduced(produced, [n for n in folder.status if folder.ok(n)]):
+    registry.check_registered(produced)
+    for s in registry.unproduced(produced, [n for n in folder.status if folder.ok(n)]):
         folder.log(f"  export: {s.kind} {s.name} is listed as an output of {s.stage}, which finished without it")
     for name, matrix in ctx.effects.items():
         if isinstance(matrix, EffectMatrix):
@@ -84,8 +87,15 @@ def write_metrics(ctx: RunContext) -> None:
 def report(ctx: RunContext) -> None:
     from causalvae.report import build_report
 
-    path = build_report(ctx.folder.root)
+    path = build_report(ctx.folder.root, _registry(ctx))
     ctx.folder.log(f"  report: {path}")
+
+
+def _registry(ctx: RunContext) -> ArtifactRegistry:
+    if ctx.artifacts is None:
+        raise ValueError("ctx.artifacts is None: export and report need the run's artifact registry "
+                         "(causalvae.pipeline.run_artifacts(), set by causalvae.pipeline.run)")
+    return ctx.artifacts
 
 
 def json_safe(value):

@@ -8,6 +8,7 @@ from pathlib import Path
 from causalvae import __version__
 from causalvae.io import write_text
 from causalvae.report import markup as h
+from causalvae.report.artifacts import ArtifactRegistry
 from causalvae.report.run_folder import RunFolder, read_run_folder
 from causalvae.report.sections import SECTIONS
 from causalvae.report.style import CSS
@@ -16,18 +17,21 @@ from causalvae.report.style import CSS
 HEADER_SETTINGS = ("dataset", "variant", "latent_dim", "steps", "seed", "device")
 
 
-def build_report(run_dir: str | os.PathLike, *, output: str | os.PathLike | None = None) -> Path:
+def build_report(run_dir: str | os.PathLike, registry: ArtifactRegistry, *,
+                 output: str | os.PathLike | None = None) -> Path:
     """Write the HTML report of a run folder and return its path.
 
     The page is self-contained (inline CSS, figures as base64 PNG data URIs, graphs as sanitised
     inline SVG so their tooltips work, no scripts, no external requests) and is written atomically.
-    What it reads is the run-folder registry (:mod:`causalvae.report.artifacts`); a missing or
+    What it reads is ``registry``, the artifacts the run's stages declare; a missing or
     unreadable artifact never stops the build: its place says which stage failed or was skipped.
 
     Parameters
     ----------
     run_dir : the run folder (``config.json``, ``metrics.json``, ``effects/``, ``graphs/``,
         ``tables/``, ``figures/``, ``log.txt``; any of them may be missing).
+    registry : the run-folder artifacts (name, producing stage, caption): the pipeline's
+        ``causalvae.pipeline.run_artifacts()``.
     output : where to write the page (default ``run_dir/report.html``).
 
     Raises
@@ -36,10 +40,10 @@ def build_report(run_dir: str | os.PathLike, *, output: str | os.PathLike | None
 
     Examples
     --------
-    >>> build_report("runs/default")  # doctest: +SKIP
+    >>> build_report("runs/default", run_artifacts())  # doctest: +SKIP
     PosixPath('runs/default/report.html')
     """
-    run = read_run_folder(run_dir)
+    run = read_run_folder(run_dir, registry)
     target = Path(output) if output is not None else run.root / "report.html"
     return write_text(target, render_report(run))
 

@@ -1,7 +1,7 @@
 """Read a run folder for the report, never failing on a missing or broken artifact.
 
-What a run folder holds is :data:`causalvae.report.artifacts.REGISTRY` (name, producing stage,
-caption).  Each artifact comes back as an :class:`Artifact` that holds its value or says what went
+What a run folder holds is the run's :class:`~causalvae.report.artifacts.ArtifactRegistry` (name,
+producing stage, caption: the pipeline's ``run_artifacts()``).  Each artifact comes back as an :class:`Artifact` that holds its value or says what went
 wrong (``missing`` or ``unreadable: ...``) and which stage produces it, so the report can say
 "stage X failed or was skipped" instead of crashing.  Expected artifacts are always listed (their
 absence is reported); optional ones and unregistered ``effects/*.npz`` / ``tables/*.csv`` are shown
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from causalvae.effects import EffectMatrix
-from causalvae.report.artifacts import FOLDERS, of_kind, spec
+from causalvae.report.artifacts import FOLDERS, ArtifactRegistry
 
 #: DOT files larger than this are not rendered here (the pipeline leaves big graphs undrawn on purpose).
 MAX_DOT_RENDER_BYTES = 150_000
@@ -57,9 +57,11 @@ class Artifact:
 
 @dataclass(frozen=True)
 class RunFolder:
-    """Everything the report reads from a run folder (see :func:`read_run_folder`)."""
+    """Everything the report reads from a run folder (see :func:`read_run_folder`), and the registry it was
+    read by (``registry``: each artifact's producing stage, title and caption)."""
 
     root: Path
+    registry: ArtifactRegistry
     config: Artifact
     status: Artifact
     metrics: Artifact
@@ -82,8 +84,8 @@ class RunFolder:
         return self.metrics.value if self.metrics.ok else {}
 
 
-def read_run_folder(run_dir: str | Path) -> RunFolder:
-    """Read every artifact the report uses from ``run_dir``.
+def read_run_folder(run_dir: str | Path, registry: ArtifactRegistry) -> RunFolder:
+    """Read every artifact of ``registry`` the report uses from ``run_dir``.
 
     ``stages`` groups the registered artifacts by the stage that produces them; ``status`` is the
     pipeline's own record (``status.json``: stage -> ``{"state", "seconds", "error" | "reason"}``).
@@ -99,20 +101,22 @@ def read_run_folder(run_dir: str | Path) -> RunFolder:
         raise NotADirectoryError(f"expected a run folder, got the file {str(root)!r}")
     graphs = root / "graphs"
     circuit_names = sorted({p.stem for p in graphs.glob("circuit_*.graphml")})
+    spec = registry.spec
     folder = RunFolder(
         root=root,
+        registry=registry,
         config=_read(root / "config.json", "run", _json_object),
         status=_read(root / "status.json", "run", _json_object),
         metrics=_read(root / "metrics.json", "export", _json_object),
-        effects=_read_kind(root, "effect", EffectMatrix.load),
-        graphs={name: _read_graph_image(graphs, name, spec("graph", name).stage) for name in DRAWN_GRAPHS
-                if spec("graph", name).expected or any(graphs.glob(f"{name}.*"))},
-        graph_data={name: _read(graphs / f"{name}.graphml", spec("graph", name).stage, _graphml)
-                    for name in GRAPH_DATA if spec("graph", name).expected or (graphs / f"{name}.graphml").exists()},
+        effects=_read_kind(root, registry, "effect", EffectMatrix.load),
+        graphs={name: _read_graph_image(graphs, name, s.stage) for name in DRAWN_GRAPHS
+                if (s := spec("graph", name)) and (s.expected or any(graphs.glob(f"{name}.*")))},
+        graph_data={name: _read(graphs / f"{name}.graphml", s.stage, _graphml) for name in GRAPH_DATA
+                    if (s := spec("graph", name)) and (s.expected or (graphs / f"{name}.graphml").exists())},
         circuits={name.removeprefix("circuit_"): _read(graphs / f"{name}.graphml", "circuits", _graphml)
                   for name in circuit_names},
-        tables=_read_kind(root, "table", _csv),
-        figures={name: _read(root / f"{s.path}.png", s.stage, png_bytes) for name, s in of_kind("figure").items()
+        tables=_read_kind(root, registry, "table", _csv),
+        figures={name: _read(root / f"{s.path}.png", s.stage, png_bytes) for name, s in registry.of_kind("figure").items()
                  if (root / f"{s.path}.png").exists()},
         training=_read(root / TRAINING_LOG, "train", _json_lines),
         log=_read(root / "log.txt", "run", _text),
@@ -198,12 +202,13 @@ def _read(path: Path, stage: str, reader: Callable[[Path], Any]) -> Artifact:
         return Artifact(path, stage, problem=f"unreadable: {type(exc).__name__}: {exc}")
 
 
-def _read_kind(root: Path, kind: str, reader: Callable[[Path], Any]) -> dict[str, Artifact]:
+def _read_kind(root: Path, registry: ArtifactRegistry, kind: str, reader: Callable[[Path], Any]) -> dict[str, Artifact]:
     """Expected artifacts of ``kind`` first (missing ones included), then every other file present:
     registered ones in registry order, then unregistered ones (stage "export", which wrote them)."""
     folder, suffix = root / FOLDERS[kind][0], FOLDERS[kind][1][0]
     present = [p.stem for p in sorted(folder.glob(f"*{suffix}"))]
-    known = [n for n, s in of_kind(kind).items() if "*" not in n]
+    spec = registry.spec
+    known = [n for n in registry.of_kind(kind) if "*" not in n]
     names = [*(n for n in known if spec(kind, n).expected), *(n for n in known if n in present),
              *(n for n in present if spec(kind, n) is None)]
     return {name: _read(folder / f"{name}{suffix}", spec(kind, name).stage if spec(kind, name) else "export", reader)
@@ -264,6 +269,7 @@ def _text(path: Path) -> str:
 def _stage_artifacts(folder: RunFolder) -> list[Artifact]:
     """Registered artifacts whose absence means their stage failed or was skipped: expected ones, and
     optional ones that are present but broken or withheld."""
+    spec = folder.registry.spec
     out = [folder.metrics] + ([folder.training] if folder.training.problem != "missing" else [])
     for kind, group in (("effect", folder.effects), ("table", folder.tables), ("graph", folder.graph_data),
                         ("graph", folder.graphs)):

@@ -8,7 +8,6 @@ import math
 import pandas as pd
 
 from causalvae.report import markup as h
-from causalvae.report.artifacts import spec
 from causalvae.report.graph_drawing import EDGE_STATES, factor_overlay, inline_svg
 from causalvae.report.metric_rows import find_metric, metric_rows
 from causalvae.report.notices import notice, recorded_failure
@@ -26,15 +25,10 @@ SHD_LABELS = {"alignment": "aligned factor graph (direct interchange effects) vs
 
 def alignment(run: RunFolder) -> tuple[str, str, str]:
     parts = [shd_lines(run), _overlay(run), _iia(run)]
-    readouts = run.tables.get("alignment_readouts")
-    if readouts is not None and readouts.ok:
-        parts.append(h.details(spec("table", "alignment_readouts").title,
-                               h.note(spec("table", "alignment_readouts").caption) + h.frame_table(readouts.value)))
-    for name in ("alignment_direct_effects", "alignment_total_effects"):
-        artifact = run.tables.get(name)
+    for name in ("alignment_readouts", "alignment_direct_effects", "alignment_total_effects"):
+        artifact, known = run.tables.get(name), run.registry.spec("table", name)
         if artifact is not None and artifact.ok:
-            parts.append(h.details(spec("table", name).title, h.note(spec("table", name).caption)
-                                   + h.frame_table(artifact.value)))
+            parts.append(h.details(known.title, h.note(known.caption) + h.frame_table(artifact.value)))
     return "alignment", "Alignment: which factor graph the network implements", "".join(parts)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from causalvae.report import markup as h
-from causalvae.report.artifacts import spec
 from causalvae.report.notices import notice, rel
 from causalvae.report.run_folder import RunFolder
 
@@ -11,7 +10,7 @@ from causalvae.report.run_folder import RunFolder
 def model(run: RunFolder) -> tuple[str, str, str] | None:
     parts = [_training(run)]
     for name, artifact in run.figures.items():
-        figure = spec("figure", name)
+        figure = run.registry.spec("figure", name)
         if artifact.ok:
             parts.append(h.figure(h.image(artifact.value, mime="image/png", alt=figure.title,
                                           css_class=f"plot {name}"), f"{figure.title}. {figure.caption}"))

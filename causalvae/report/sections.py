@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from causalvae.report import markup as h
-from causalvae.report.artifacts import spec
 from causalvae.report.graph_drawing import inline_svg
 from causalvae.report.health import health_warnings
 from causalvae.report.metric_info import describe
@@ -130,8 +129,8 @@ def _metric_card(title: str, rows: list[MetricRow]) -> str:
 
 
 def effect_heatmaps(run: RunFolder) -> tuple[str, str, str]:
-    main = [_heatmap(run, n, a) for n, a in run.effects.items() if spec("effect", n) and spec("effect", n).expected]
-    more = [_heatmap(run, n, a) for n, a in run.effects.items() if not (spec("effect", n) and spec("effect", n).expected)]
+    main = [_heatmap(run, n, a) for n, a in run.effects.items() if _expected(run, "effect", n)]
+    more = [_heatmap(run, n, a) for n, a in run.effects.items() if not _expected(run, "effect", n)]
     body = f'<div class="figures">{"".join(main)}</div>'
     if more:
         body += h.details(f"{len(more)} more effect matrices", f'<div class="figures">{"".join(more)}</div>')
@@ -146,7 +145,7 @@ def _heatmap(run: RunFolder, name: str, artifact: Artifact) -> str:
     matrix = artifact.value
     if 0 in matrix.shape:
         return h.note(f"{rel(run, artifact)} holds no effects (shape {matrix.shape}).")
-    known = spec("effect", name)
+    known = run.registry.spec("effect", name)
     title, meaning = (known.title, known.caption) if known else (name, f"Effects stored in {rel(run, artifact)}")
     matrix, quiet = _mask_quiet_units(run, matrix) if name == "factor_unit" else (matrix, 0)
     caption = (f"{meaning}. Intervention {matrix.intervention}, statistic {matrix.statistic}, n = {matrix.n_samples}"
@@ -175,15 +174,15 @@ def _mask_quiet_units(run: RunFolder, matrix):
 
 def result_tables(run: RunFolder) -> tuple[str, str, str]:
     shown = {n: a for n, a in run.tables.items() if n not in SHOWN_ELSEWHERE}
-    main = [_table(run, n, a) for n, a in shown.items() if spec("table", n) and spec("table", n).expected]
-    more = [h.details(_table_title(n), _table(run, n, a, heading=False)) for n, a in shown.items()
-            if not (spec("table", n) and spec("table", n).expected)]
+    main = [_table(run, n, a) for n, a in shown.items() if _expected(run, "table", n)]
+    more = [h.details(_table_title(run, n), _table(run, n, a, heading=False)) for n, a in shown.items()
+            if not _expected(run, "table", n)]
     return "tables", "Read-outs, units, motifs and mediation", "".join(main + more)
 
 
 def _table(run: RunFolder, name: str, artifact: Artifact, *, heading: bool = True) -> str:
-    parts = [f"<h3>{h.esc(_table_title(name))}</h3>"] if heading else []
-    known = spec("table", name)
+    parts = [f"<h3>{h.esc(_table_title(run, name))}</h3>"] if heading else []
+    known = run.registry.spec("table", name)
     if not artifact.ok:
         parts.append(notice(run, artifact))
     elif artifact.value.empty:
@@ -198,8 +197,14 @@ def _table(run: RunFolder, name: str, artifact: Artifact, *, heading: bool = Tru
     return "".join(parts)
 
 
-def _table_title(name: str) -> str:
-    known = spec("table", name)
+def _expected(run: RunFolder, kind: str, name: str) -> bool:
+    """Whether the registry lists artifact ``name`` of ``kind`` as one its stage must write."""
+    known = run.registry.spec(kind, name)
+    return known is not None and known.expected
+
+
+def _table_title(run: RunFolder, name: str) -> str:
+    known = run.registry.spec("table", name)
     return known.title if known else name.replace("_", " ")
 
 
@@ -251,7 +256,7 @@ def settings(run: RunFolder) -> tuple[str, str, str]:
 def other_graphs(run: RunFolder) -> tuple[str, str, str]:
     parts = []
     for name, artifact in run.graphs.items():
-        title = spec("graph", name).title
+        title = run.registry.spec("graph", name).title
         if not artifact.ok:
             content = notice(run, artifact)
         elif artifact.value is None:

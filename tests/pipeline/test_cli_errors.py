@@ -103,7 +103,7 @@ def test_a_full_disk_is_one_line_and_status_2(tmp_path, monkeypatch, capsys):
     def full(ctx):
         raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "run" / "effects" / "x.npz"))
 
-    monkeypatch.setattr(pipeline, "STAGE_TABLE", (("export", full, ()),))
+    monkeypatch.setattr(pipeline, "STAGE_TABLE", (pipeline.Stage("export", full),))
     assert main(["run", "--quick", "--dataset", "scm-linear", "--out", str(tmp_path / "run")]) == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last == f"causalvae run: error: No space left on device: {tmp_path / 'run' / 'effects' / 'x.npz'}"

@@ -1,5 +1,6 @@
 """End-to-end tests of ``causalvae run`` / :func:`causalvae.pipeline.run` on tiny configurations."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -92,8 +93,8 @@ def test_failing_stage_keeps_earlier_outputs(tmp_path, monkeypatch):
     def broken(ctx):
         raise RuntimeError("planted failure")
 
-    table = tuple((name, broken if name == "alignment" else body, needs)
-                  for name, body, needs in pipeline.STAGE_TABLE)
+    table = tuple(dataclasses.replace(stage, body=broken) if stage.name == "alignment" else stage
+                  for stage in pipeline.STAGE_TABLE)
     monkeypatch.setattr(pipeline, "STAGE_TABLE", table)
     ctx = run(RunConfig.resolve(dataset="scm-linear", quick=True, out=str(tmp_path / "r")))
     status = ctx.folder.status

@@ -20,7 +20,7 @@ from causalvae.effects import EffectMatrix
 from causalvae.graph.dot import render, write_dot
 from causalvae.graph.export import write_graphml
 from causalvae.graph.schema import new_graph
-from causalvae.report.artifacts import spec
+from causalvae.pipeline import run_artifacts
 from causalvae.units import factor_id, unit_ids
 
 FACTORS = ("shape", "scale", "orientation", "pos_x")
@@ -32,6 +32,8 @@ UNITS = unit_ids("encoder.conv1", 16) + unit_ids("encoder.conv2", 32)
 SILENT_UNITS = UNITS[:5]
 #: name -> (status, number of circuit units per encoder site)
 CIRCUITS = {"shape_encoder": ("found", 3), "scale_encoder": ("found", 30), "pos_x_decoder": ("not found", 0)}
+#: The run-folder registry the pipeline's stages declare (what the report reads).
+ARTIFACTS = run_artifacts()
 HOSTILE = "<script>alert('x')</script>"
 METRICS = {  # flat dotted keys as the pipeline writes them, plus one nested group
     "alignment.shd": 3, "alignment.precision": 0.3333, "alignment.recall": 0.3333,
@@ -99,7 +101,7 @@ def planted_matrix(sources, targets, *, seed: int) -> np.ndarray:
 
 
 def path_of(root: Path, kind: str, name: str, suffix: str) -> Path:
-    path = root / f"{spec(kind, name).path}{suffix}"
+    path = root / f"{ARTIFACTS.spec(kind, name).path}{suffix}"
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 

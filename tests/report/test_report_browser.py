@@ -9,6 +9,8 @@ from causalvae.report import build_report
 from causalvae.report.browser import check_in_browser, find_chromium, screenshot
 from causalvae.report.run_folder import PNG_SIGNATURE
 
+from report_run_folder import ARTIFACTS
+
 pytestmark = pytest.mark.browser
 
 ONE_PIXEL_PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
@@ -21,7 +23,7 @@ def chromium():
 
 @pytest.fixture(scope="module")
 def report(complete_run, tmp_path_factory):
-    return build_report(Path(shutil.copytree(complete_run, tmp_path_factory.mktemp("browser") / "run")))
+    return build_report(Path(shutil.copytree(complete_run, tmp_path_factory.mktemp("browser") / "run")), ARTIFACTS)
 
 
 def test_complete_report_loads_cleanly_and_every_image_renders(report, chromium):
@@ -35,7 +37,7 @@ def test_complete_report_loads_cleanly_and_every_image_renders(report, chromium)
 def test_report_of_a_run_with_failed_stages_loads_cleanly(run_copy, chromium):
     for name in ("metrics.json", "effects/factor_unit.npz", "graphs/aligned.graphml"):
         (run_copy / name).unlink()
-    check = check_in_browser(build_report(run_copy), chromium=chromium)
+    check = check_in_browser(build_report(run_copy, ARTIFACTS), chromium=chromium)
     assert check.ok and check.n_images == 7  # one heatmap fewer
 
 

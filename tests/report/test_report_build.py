@@ -15,7 +15,7 @@ from causalvae.report import build_report
 from causalvae.report import build as build_module
 from causalvae.report.run_folder import PNG_SIGNATURE
 
-from report_run_folder import HOSTILE, SILENT_UNITS, STATUS, TABLES
+from report_run_folder import ARTIFACTS, HOSTILE, SILENT_UNITS, STATUS, TABLES
 
 SECTION_IDS = ["summary", "model", "alignment", "circuits", "effects", "tables", "metrics", "stages", "settings",
                "network", "log"]
@@ -76,7 +76,7 @@ def decoded(img) -> bytes:
 @pytest.fixture(scope="module")
 def complete_report(complete_run, tmp_path_factory):
     run = Path(shutil.copytree(complete_run, tmp_path_factory.mktemp("built") / "run"))
-    return build_report(run)
+    return build_report(run, ARTIFACTS)
 
 
 def section_text(path: Path, anchor: str) -> str:
@@ -181,7 +181,7 @@ def test_factor_unit_heatmap_leaves_silent_units_out_of_the_colour_scale(complet
     from causalvae.report.run_folder import read_run_folder
     from causalvae.report.sections import _mask_quiet_units
 
-    run = read_run_folder(complete_report.parent)
+    run = read_run_folder(complete_report.parent, ARTIFACTS)
     classes = TABLES["unit_classes"]
     quiet = set(classes.loc[classes["class"].isin(["silent", "dead"]), "unit"])
     full = run.effects["factor_unit"].value
@@ -206,7 +206,7 @@ def test_report_shows_tables_settings_and_log(complete_report):
 
 def test_rebuilding_gives_the_same_page(complete_report):
     first = complete_report.read_bytes()
-    assert build_report(complete_report.parent).read_bytes() == first
+    assert build_report(complete_report.parent, ARTIFACTS).read_bytes() == first
 
 
 MISSING = {  # file(s) removed -> (stage, notice detail)
@@ -222,7 +222,7 @@ def test_missing_stages_are_named_and_the_rest_still_builds(run_copy):
     for names in MISSING:
         for name in names.split():
             (run_copy / name).unlink()
-    page = parse(build_report(run_copy))
+    page = parse(build_report(run_copy, ARTIFACTS))
     text = page.plain_text()
     assert page.errors == []
     for stage, detail in MISSING.values():
@@ -235,7 +235,7 @@ def test_missing_stages_are_named_and_the_rest_still_builds(run_copy):
 
 def test_one_missing_output_marks_its_stage_as_partial(run_copy):
     (run_copy / "effects" / "factor_unit.npz").unlink()
-    text = section_text(build_report(run_copy), "stages")
+    text = section_text(build_report(run_copy, ARTIFACTS), "stages")
     assert "1 of 13 stages failed, were skipped or lack outputs — input_manipulation: outputs missing or unreadable " \
            "(1 of 2)." in text
     assert "input_manipulation done 3.5 s effects/factor_unit.npz: missing" in text
@@ -250,7 +250,7 @@ def test_the_pipeline_status_names_failed_and_skipped_stages_with_their_messages
         path.unlink()
     status["circuits"] = {"state": "failed", "error": "ValueError: no paths"}
     (run_copy / "status.json").write_text(json.dumps(dict(sorted(status.items()))))  # as write_json sorts keys
-    report = build_report(run_copy)
+    report = build_report(run_copy, ARTIFACTS)
     text = parse(report).plain_text()
     stages = section_text(report, "stages")
     tokens = stages[stages.index("message"):].split()
@@ -266,7 +266,7 @@ def test_the_pipeline_status_names_failed_and_skipped_stages_with_their_messages
 
 
 def test_an_empty_folder_still_builds_a_report_naming_every_expected_output(tmp_path):
-    page = parse(build_report(tmp_path))
+    page = parse(build_report(tmp_path, ARTIFACTS))
     text = page.plain_text()
     assert page.errors == [] and page.images() == []
     summary = section_text(tmp_path / "report.html", "summary")
@@ -284,7 +284,7 @@ BROKEN = {"metrics.json": b"{not json", "effects/factor_latent.npz": b"garbage",
 def test_broken_artifacts_are_reported_as_unreadable(run_copy):
     for name, content in BROKEN.items():
         (run_copy / name).write_bytes(content)
-    page = parse(build_report(run_copy))
+    page = parse(build_report(run_copy, ARTIFACTS))
     assert page.errors == []
     for name in BROKEN:
         assert f"{name} is unreadable:" in page.plain_text()
@@ -295,14 +295,14 @@ def test_empty_and_constant_effect_matrices_still_build(run_copy):
                  n_samples=0).save(run_copy / "effects" / "factor_latent.npz")
     EffectMatrix(np.zeros((2, 2)), ["a", "b"], ["c", "d"], intervention="i", statistic="s",
                  n_samples=4).save(run_copy / "effects" / "extra.npz")
-    page = parse(build_report(run_copy))
+    page = parse(build_report(run_copy, ARTIFACTS))
     assert "effects/factor_latent.npz holds no effects (shape (0, 3))." in page.plain_text()
     assert any(img["alt"] == "heatmap of extra" for img in page.images())
 
 
 def test_a_graph_with_only_a_dot_file_is_rendered_from_it(run_copy):
     (run_copy / "graphs" / "computational.svg").unlink()
-    labels = [d.get("aria-label") for d in parse(build_report(run_copy)).drawings()]
+    labels = [d.get("aria-label") for d in parse(build_report(run_copy, ARTIFACTS)).drawings()]
     assert "Computational graph (torch.fx)" in labels
 
 
@@ -310,7 +310,7 @@ def test_a_large_graph_left_undrawn_by_the_pipeline_is_a_note_not_a_failure(run_
     (run_copy / "graphs" / "unit.svg").unlink()
     dot = run_copy / "graphs" / "unit.dot"
     dot.write_text(dot.read_text().replace("}", "".join(f'  "n{i}" -> "n{i + 1}";\n' for i in range(10000)) + "}"))
-    page = parse(build_report(run_copy))
+    page = parse(build_report(run_copy, ARTIFACTS))
     text = page.plain_text()
     assert "unit is too large to draw as one picture" in text and "open graphs/unit.graphml" in text
     assert "failed or was skipped" not in text and "All 13 recorded stages finished" in text
@@ -321,30 +321,30 @@ def test_graph_renderings_too_large_to_inline_are_named_instead(run_copy, monkey
     from causalvae.report import sections
 
     monkeypatch.setattr(sections, "MAX_INLINE_SVG_BYTES", 100)
-    text = parse(build_report(run_copy)).plain_text()
+    text = parse(build_report(run_copy, ARTIFACTS)).plain_text()
     assert "graphs/unit.svg (0.0 MB) is too large to inline; open it directly." in text
 
 
 def test_output_is_atomic_a_failed_build_keeps_the_previous_report(run_copy, monkeypatch):
-    previous = build_report(run_copy).read_bytes()
+    previous = build_report(run_copy, ARTIFACTS).read_bytes()
     monkeypatch.setattr(build_module, "render_report", lambda run: "partial" + 1)  # TypeError mid-build
     with pytest.raises(TypeError):
-        build_report(run_copy)
+        build_report(run_copy, ARTIFACTS)
     assert (run_copy / "report.html").read_bytes() == previous
     assert not list(run_copy.glob(".report.html.*"))
 
 
 def test_output_path_can_be_chosen(complete_run, tmp_path):
-    target = build_report(complete_run, output=tmp_path / "elsewhere" / "r.html")
+    target = build_report(complete_run, ARTIFACTS, output=tmp_path / "elsewhere" / "r.html")
     assert target == tmp_path / "elsewhere" / "r.html" and target.read_text().startswith("<!DOCTYPE html>")
 
 
 def test_bad_run_folder_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        build_report(tmp_path / "nope")
+        build_report(tmp_path / "nope", ARTIFACTS)
     (tmp_path / "file").write_text("x")
     with pytest.raises(NotADirectoryError, match="expected a run folder"):
-        build_report(tmp_path / "file")
+        build_report(tmp_path / "file", ARTIFACTS)
 
 
 def test_files_of_stages_that_did_not_finish_are_withheld_and_the_summary_says_so(run_copy):
@@ -354,7 +354,7 @@ def test_files_of_stages_that_did_not_finish_are_withheld_and_the_summary_says_s
               "train": {"state": "failed", "error": "FloatingPointError: nan"},
               **{s: {"state": "skipped", "reason": "needs train"} for s in skipped}}
     (run_copy / "status.json").write_text(json.dumps(status))
-    page = parse(build_report(run_copy))
+    page = parse(build_report(run_copy, ARTIFACTS))
     text = page.plain_text()
     assert [img["alt"] for img in page.images()] == []  # nothing of the earlier run is shown
     assert [d.get("aria-label") for d in page.drawings()] == []
@@ -369,7 +369,7 @@ def test_files_older_than_the_run_are_withheld_as_another_run_s(run_copy):
     os.utime(old, (claimed - 3600, claimed - 3600))
     training = run_copy / "checkpoint" / "log.jsonl"  # kept on resume: never withheld for its age
     os.utime(training, (claimed - 3600, claimed - 3600))
-    text = parse(build_report(run_copy)).plain_text()
+    text = parse(build_report(run_copy, ARTIFACTS)).plain_text()
     assert ("tables/mediation.csv is present but not shown: written before this run began (older than "
             "config.json), so left by another run") in text
     assert "Training: loss terms per step over 300 steps" in text

@@ -8,10 +8,12 @@ import pytest
 
 from causalvae.report.cli import register
 
+from report_run_folder import ARTIFACTS
+
 
 def run_cli(argv):
     parser = argparse.ArgumentParser(prog="causalvae")
-    register(parser.add_subparsers(dest="command", required=True))
+    register(parser.add_subparsers(dest="command", required=True), lambda: ARTIFACTS)
     args = parser.parse_args(argv)
     return args.handler(args)
 

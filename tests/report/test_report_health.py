@@ -9,6 +9,8 @@ from causalvae.report.health import MIN_DCI, health_warnings
 from causalvae.report.metric_info import METRIC_INFO, describe
 from causalvae.report.run_folder import read_run_folder
 
+from report_run_folder import ARTIFACTS
+
 HEALTHY = {"disentanglement.dci.random-forest.disentanglement": 0.6, "disentanglement.mig": 0.4,
            "n_active_latents": 6, "recon.mse": 0.004, "recon.baseline_mse": 0.016,
            "alignment.iia.coordinates.dag": {"value": 0.9, "ci_low": 0.85, "ci_high": 0.95},
@@ -29,7 +31,7 @@ def healthy(run_copy):
 
 
 def warnings_of(run_dir):
-    return health_warnings(read_run_folder(run_dir))
+    return health_warnings(read_run_folder(run_dir, ARTIFACTS))
 
 
 def test_a_healthy_run_gets_no_warning(healthy):

@@ -14,7 +14,7 @@ from causalvae.report import markup as h
 from causalvae.report.metric_rows import MetricRow, compare_edges, find_metric, metric_rows
 from causalvae.report.run_folder import PNG_SIGNATURE, read_run_folder
 
-from report_run_folder import CIRCUITS, STATUS
+from report_run_folder import ARTIFACTS, CIRCUITS, STATUS
 
 
 def test_metric_rows_flatten_groups_estimates_and_deeper_nesting_in_file_order():
@@ -121,7 +121,7 @@ def test_table_escapes_cells_and_aligns_numeric_columns():
 
 
 def test_read_run_folder_groups_artifacts_by_the_stage_the_registry_names(complete_run):
-    run = read_run_folder(complete_run)
+    run = read_run_folder(complete_run, ARTIFACTS)
     assert run.config.ok and run.config.value["dataset"] == "causal-sprites"
     assert list(run.effects) == ["factor_latent", "factor_unit", "latent_readout", "unit_latent"]
     assert run.effects["factor_unit"].value.shape == (4, 48)
@@ -149,7 +149,7 @@ def test_reading_arbitrary_file_contents_never_raises(tmp_path_factory, files):
     for name, content in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(content)
-    run = read_run_folder(root)
+    run = read_run_folder(root, ARTIFACTS)
     artifacts = [a for group in run.stages.values() for a in group] + [run.status, run.config, run.log]
     assert all(a.ok or a.problem == "missing" or a.problem.startswith("unreadable: ") for a in artifacts)
     assert {a.path.relative_to(root).as_posix() for a in artifacts if a.ok or a.problem != "missing"} <= set(files)
@@ -157,7 +157,7 @@ def test_reading_arbitrary_file_contents_never_raises(tmp_path_factory, files):
 
 def test_an_unknown_effect_matrix_is_read_after_the_known_ones(run_copy):
     (run_copy / "effects" / "factor_latent.npz").rename(run_copy / "effects" / "aaa_extra.npz")
-    run = read_run_folder(run_copy)
+    run = read_run_folder(run_copy, ARTIFACTS)
     assert list(run.effects) == ["factor_latent", "factor_unit", "latent_readout", "unit_latent", "aaa_extra"]
     assert run.effects["factor_latent"].problem == "missing" and run.effects["aaa_extra"].ok
     assert run.effects["aaa_extra"].stage == "export"  # unregistered: only the writer is known
@@ -176,7 +176,7 @@ def test_an_unknown_effect_matrix_is_read_after_the_known_ones(run_copy):
 ])
 def test_a_broken_artifact_is_unreadable_not_an_exception(run_copy, name, content, reason):
     (run_copy / name).write_bytes(content)
-    run = read_run_folder(run_copy)
+    run = read_run_folder(run_copy, ARTIFACTS)
     broken = [a for artifacts in run.stages.values() for a in artifacts if not a.ok]
     assert [a.path.relative_to(run_copy).as_posix() for a in broken] == [name]
     assert broken[0].problem.startswith("unreadable: ") and reason in broken[0].problem
@@ -184,7 +184,7 @@ def test_a_broken_artifact_is_unreadable_not_an_exception(run_copy, name, conten
 
 def test_a_broken_config_is_unreadable_not_an_exception(run_copy):
     (run_copy / "config.json").write_bytes("{\"a\": NaN}".encode() + b"\xff")
-    run = read_run_folder(run_copy)
+    run = read_run_folder(run_copy, ARTIFACTS)
     assert "UnicodeDecodeError" in run.config.problem
 
 
