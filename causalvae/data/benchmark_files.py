@@ -26,7 +26,7 @@ from typing import IO, Any
 import networkx as nx
 import numpy as np
 
-from causalvae.data.checks import check_n
+from causalvae.argtypes import check_int
 from causalvae.data.dataset import FactorDataset
 from causalvae.data.lazy import LazyRows
 
@@ -60,7 +60,7 @@ def subset_rows(n_total: int, n: int | None, seed: int, *, path: Path) -> np.nda
     """Sorted rows of a random subset of size ``n`` drawn by ``seed`` (every row when ``n`` is None)."""
     if n is None:
         return np.arange(n_total, dtype=np.int64)
-    if check_n(n) > n_total:
+    if check_int(n, name="n", minimum=1) > n_total:
         raise ValueError(f"n must be at most the number of images in {path.name} ({n_total}), got {n}")
     return np.sort(np.random.default_rng(seed).choice(n_total, size=n, replace=False)).astype(np.int64)
 

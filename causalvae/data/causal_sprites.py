@@ -20,7 +20,7 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 
-from causalvae.data.checks import check_n
+from causalvae.argtypes import check_int
 from causalvae.data.dataset import FactorDataset
 from causalvae.data.dsprites import IMAGE_SIZE, SHAPE_LABELS, SpriteObserver
 from causalvae.data.scm import Categorical, Linear, SCMSampler, Squashed, StructuralCausalModel, Uniform
@@ -66,4 +66,4 @@ def load(*, n: int | None = None, seed: int = 0) -> FactorDataset:
     >>> ds.x.shape, ds.factor_names[:3]
     ((3, 1, 64, 64), ('shape', 'scale', 'brightness'))
     """
-    return sampler()(check_n(DEFAULT_N if n is None else n), seed=seed)
+    return sampler()(check_int(DEFAULT_N if n is None else n, name="n", minimum=1), seed=seed)

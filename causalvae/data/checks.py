@@ -7,13 +7,6 @@ from collections.abc import Mapping
 import numpy as np
 
 
-def check_n(n: object) -> int:
-    """``n`` as a positive int, or a ValueError."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    return int(n)
-
-
 def do_values(name: str, value: object, n: int) -> np.ndarray:
     """The value(s) of ``do(name=value)`` as a float64 array of length ``n`` (scalar broadcast)."""
     try:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
+from causalvae.argtypes import check_int
 from causalvae.data.dataset import FactorDataset
 from causalvae.data.factor_grid import GridSampler
 from causalvae.data.render import render_sprites
@@ -110,9 +111,7 @@ def load_procedural(*, n: int | None = None, seed: int = 0) -> FactorDataset:
     if n is None:
         indices = np.arange(N_IMAGES)
     else:
-        from causalvae.data.checks import check_n
-
-        if check_n(n) > N_IMAGES:
+        if check_int(n, name="n", minimum=1) > N_IMAGES:
             raise ValueError(f"n must be at most the grid size {N_IMAGES}, got {n}")
         indices = np.sort(np.random.default_rng(seed).choice(N_IMAGES, size=n, replace=False))
     return sampler().dataset(indices, meta={"seed": seed, "n": n})

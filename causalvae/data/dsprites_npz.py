@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from causalvae.data.checks import check_n
+from causalvae.argtypes import check_int
 from causalvae.data.dataset import FactorDataset
 from causalvae.data.dsprites import (FACTOR_KINDS, FACTOR_NAMES, IMAGE_SIZE, LATENT_NAMES, LATENT_SIZES, N_IMAGES,
                                      NAME, SHAPE_LABELS, latent_grids)
@@ -41,7 +41,7 @@ def load_npz(path: str | os.PathLike, *, n: int | None = None, seed: int = 0) ->
     _check_layout(path, imgs, values, classes)
     rows = np.arange(len(imgs))
     if n is not None:
-        if check_n(n) > len(imgs):
+        if check_int(n, name="n", minimum=1) > len(imgs):
             raise ValueError(f"n must be at most the number of images in {path.name} ({len(imgs)}), got {n}")
         rows = np.sort(np.random.default_rng(seed).choice(len(imgs), size=n, replace=False))
     from causalvae.data.factor_dags import reference_dag

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-from causalvae.data.checks import check_n, describe_do, do_values, unknown_factor
+from causalvae.argtypes import check_int
+from causalvae.data.checks import describe_do, do_values, unknown_factor
 from causalvae.data.dataset import FactorDataset
 from causalvae.data.lazy import ObservedArray
 
@@ -99,7 +100,7 @@ class GridSampler:
 
     def __call__(self, n: int, do: Mapping[str, object] | None = None, seed: int = 0) -> FactorDataset:
         """``n`` grid points drawn uniformly (with replacement) under ``do``; see the class doc."""
-        n = check_n(n)
+        n = check_int(n, name="n", minimum=1)
         fixed = self.check_do(do or {}, n)
         rng = np.random.default_rng(seed)
         classes = [fixed[name] if name in fixed else rng.integers(0, size, n)

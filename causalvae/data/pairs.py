@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from causalvae.data.checks import check_n, do_values
+from causalvae.argtypes import check_int
+from causalvae.data.checks import do_values
 from causalvae.data.dataset import FactorDataset
 from causalvae.data.factor_grid import classes_of, grid_classes
 from causalvae.data.scm import SCMSampler
@@ -91,7 +92,7 @@ def factor_pairs(dataset: FactorDataset | str, factor: str, *, n: int = 256, see
     >>> p.x.shape, bool(np.all(p.delta != 0))
     ((4, 1, 64, 64), True)
     """
-    n = check_n(n)
+    n = check_int(n, name="n", minimum=1)
     if hold not in HOLDS:
         raise ValueError(f"hold must be one of {HOLDS}, got {hold!r}")
     if isinstance(dataset, str):

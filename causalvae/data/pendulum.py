@@ -46,7 +46,7 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 
-from causalvae.data.checks import check_n
+from causalvae.argtypes import check_int
 from causalvae.data.dataset import FactorDataset
 from causalvae.data.scm import BoundedAdditive, SCMSampler, StructuralCausalModel, Uniform
 
@@ -241,4 +241,4 @@ def load(*, n: int | None = None, seed: int = 0) -> FactorDataset:
     >>> ds.x.shape, ds.factor_names
     ((3, 1, 64, 64), ('pendulum_angle', 'light_angle', 'shadow_length', 'shadow_position'))
     """
-    return sampler()(check_n(DEFAULT_N if n is None else n), seed=seed)
+    return sampler()(check_int(DEFAULT_N if n is None else n, name="n", minimum=1), seed=seed)

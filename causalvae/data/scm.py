@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import networkx as nx
 import numpy as np
 
-from causalvae.data.checks import check_n, describe_do, do_values, unknown_factor
+from causalvae.argtypes import check_int
+from causalvae.data.checks import describe_do, do_values, unknown_factor
 from causalvae.data.dataset import FactorDataset
 from causalvae.data.lazy import ObservedArray
 
@@ -240,7 +241,7 @@ class StructuralCausalModel:
     def sample(self, n: int, *, seed: int | np.random.Generator = 0,
                do: Mapping[str, object] | None = None) -> np.ndarray:
         """n observational (or interventional, under ``do``) factor rows."""
-        return self.solve(self.sample_noise(check_n(n), seed=seed), do)
+        return self.solve(self.sample_noise(check_int(n, name="n", minimum=1), seed=seed), do)
 
     def counterfactual(self, factors: np.ndarray, do: Mapping[str, object]) -> np.ndarray:
         """``factors`` had ``do`` held: same noise, intervened factors set, descendants recomputed."""

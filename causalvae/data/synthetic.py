@@ -33,7 +33,7 @@ from functools import partial
 import networkx as nx
 import numpy as np
 
-from causalvae.data.checks import check_n
+from causalvae.argtypes import check_int
 from causalvae.data.dataset import FactorDataset
 from causalvae.data.scm import Additive, Linear, SCMSampler, StructuralCausalModel
 
@@ -144,7 +144,7 @@ def load(name: str, *, n: int | None = None, seed: int = 0, dim: int = DEFAULT_D
     >>> ds.x.shape, ds.factor_names
     ((5, 8), ('a', 'b', 'c', 'd', 'e', 'f'))
     """
-    return sampler(name, dim=dim, mixing_seed=mixing_seed)(check_n(DEFAULT_N if n is None else n), seed=seed)
+    return sampler(name, dim=dim, mixing_seed=mixing_seed)(check_int(DEFAULT_N if n is None else n, name="n", minimum=1), seed=seed)
 
 
 def _scm(name: str) -> StructuralCausalModel:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from causalvae.metrics.checks import check_positive_int
+from causalvae.argtypes import check_int
 
 
 def histogram_discretize(values: np.ndarray, *, n_bins: int = 20, reference: np.ndarray | None = None) -> np.ndarray:
@@ -27,7 +27,7 @@ def histogram_discretize(values: np.ndarray, *, n_bins: int = 20, reference: np.
     >>> histogram_discretize(np.array([[0.0], [0.5], [1.0]]), n_bins=2).ravel().tolist()
     [0, 1, 1]
     """
-    n_bins = check_positive_int(n_bins, name="n_bins")
+    n_bins = check_int(n_bins, name="n_bins", minimum=1)
     values = np.asarray(values, dtype=np.float64)
     reference = values if reference is None else np.asarray(reference, dtype=np.float64)
     if values.ndim != 2 or reference.shape[1:] != values.shape[1:]:

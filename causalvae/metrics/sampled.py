@@ -11,8 +11,9 @@ import warnings
 
 import numpy as np
 
+from causalvae.argtypes import check_int
 from causalvae.metrics.sampling import CodeCache, FactorGroups
-from causalvae.metrics.validation import check_positive_int, discrete_factors, varying_factor_columns
+from causalvae.metrics.validation import discrete_factors, varying_factor_columns
 
 _CHUNK = 2048  # sample points per gather, bounding memory to _CHUNK * batch_size * d floats
 
@@ -28,7 +29,7 @@ def _fixed_factor_batches(groups: FactorGroups, n_pool: int, n_factors: int, n_p
 
 def _prepare(cache: CodeCache, metric: str, **sizes: int) -> tuple[np.ndarray, FactorGroups]:
     for name, value in sizes.items():
-        check_positive_int(value, name=name, minimum=2 if name == "batch_size" else 1)
+        check_int(value, name=name, minimum=2 if name == "batch_size" else 1)
     kept = varying_factor_columns(cache.factors, metric=metric)
     groups = FactorGroups(discrete_factors(cache.factors, metric=metric)[0][:, kept])
     lonely = [int(k) for k, counts in zip(kept, groups.counts) if np.median(counts) < 2]

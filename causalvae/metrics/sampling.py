@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from causalvae.argtypes import check_int
 from causalvae.metrics.discrete import labels
-from causalvae.metrics.validation import check_codes, check_positive_int
+from causalvae.metrics.validation import check_codes
 
 Represent = Callable[[np.ndarray], np.ndarray]
 
@@ -46,7 +47,7 @@ class CodeCache:
     def __init__(self, factors: np.ndarray, *, observations: Any = None, represent: Represent | None = None,
                  codes: np.ndarray | None = None, batch_size: int = 256) -> None:
         self.factors = check_codes(factors, name="factors")
-        self.batch_size = check_positive_int(batch_size, name="batch_size")
+        self.batch_size = check_int(batch_size, name="batch_size", minimum=1)
         n = len(self.factors)
         if codes is not None:
             self._codes = check_codes(codes, name="codes").copy()
@@ -74,7 +75,7 @@ class CodeCache:
         n = len(dataset)
         if pool_size is None or pool_size >= n:
             return cls(dataset.factors, observations=dataset.x, represent=represent, batch_size=batch_size)
-        pool_size = check_positive_int(pool_size, name="pool_size", minimum=2)
+        pool_size = check_int(pool_size, name="pool_size", minimum=2)
         index = np.sort(np.random.default_rng(seed).choice(n, pool_size, replace=False))
         return cls(dataset.factors[index], observations=_Subset(dataset.x, index), represent=represent,
                    batch_size=batch_size)

@@ -8,18 +8,18 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from causalvae.argtypes import check_int
 from causalvae.metrics.importance import check_backend
 from causalvae.metrics.sampling import CodeCache
 from causalvae.metrics.suite_registry import SUITE, SuiteInputs
-from causalvae.metrics.validation import check_positive_int
 
 DEFAULT_DCI_BACKENDS = ("random-forest", "lasso")
 
 
 def train_test_split(n_pool: int, n_train: int, n_test: int, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Disjoint random train/test pool indices; drawn with replacement (and a warning) if the pool is small."""
-    n_train = check_positive_int(n_train, name="n_train", minimum=2)
-    n_test = check_positive_int(n_test, name="n_test", minimum=2)
+    n_train = check_int(n_train, name="n_train", minimum=2)
+    n_test = check_int(n_test, name="n_test", minimum=2)
     replace = n_train + n_test > n_pool
     if replace:
         warnings.warn(f"pool of {n_pool} items is smaller than n_train + n_test = {n_train + n_test}; "

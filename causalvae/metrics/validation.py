@@ -7,7 +7,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from causalvae.metrics.checks import check_positive_int
 from causalvae.metrics.discrete import histogram_discretize
 
 

@@ -38,8 +38,8 @@ def test_load_errors_are_clear():
         load("scm-linear", path="x.npz")
     with pytest.raises(TypeError, match=r"unknown option\(s\) \['dim'\] for dataset 'dsprites'"):
         load("dsprites", dim=3)
-    for bad in (0, -1, 2.5, True):
-        with pytest.raises(ValueError, match="n must be a positive integer"):
+    for bad, error in ((0, ValueError), (-1, ValueError), (2.5, TypeError), (True, TypeError)):
+        with pytest.raises(error, match="n must be an integer >= 1, got"):
             load("scm-linear", n=bad)
     with pytest.raises(ValueError, match="at most the grid size 737280"):
         load("dsprites", n=737_281)

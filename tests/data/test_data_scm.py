@@ -123,7 +123,7 @@ def test_do_errors_are_clear():
         cs(10, {"shape": 4})
     with pytest.raises(ValueError, match=r"must lie in \[0.5, 1.0\]"):
         cs(10, {"scale": 1.5})
-    with pytest.raises(ValueError, match=r"n must be a positive integer"):
+    with pytest.raises(ValueError, match=r"n must be an integer >= 1, got 0"):
         cs(0)
 
 
