@@ -36,6 +36,7 @@ from causalvae.io import write_text
 from causalvae.models.checkpoint import save_checkpoint
 from causalvae.models.training import train
 from causalvae.models.variants import build_vae, make_vae
+from causalvae.pipeline.latent_measures import mechanism_sites
 from causalvae.sweep.correlations import seed_interval
 
 DATASETS = {"causal-sprites": causal_sprites, "pendulum": pendulum}
@@ -69,7 +70,7 @@ def align(model, ds, r, *, seed: int, n_pairs: int, das_steps: int) -> dict:
     hl = ab.HighLevelModel.from_dataset(ds)
     train_half, test_half = _pairs(ds, n_pairs, seed)
     readout = torch_readout(r.parameters(), ds.factor_names)
-    sites = [s.name for s in model.sites if s.name.startswith("decoder.scm.")]
+    sites = mechanism_sites(model)
 
     def interchangers(net):
         return [Interchanger(net, xb, xs, sites=sites, readout=readout) for xb, xs, _, _ in (train_half, test_half)]

@@ -66,7 +66,7 @@ class SCMVAE(VAE):
                                                                    hidden=int(h["mech_hidden"]))),
                                                   *render.named_children()]))
         i = next(n for n, s in enumerate(self.sites) if s.stage == "decoder")
-        scm_sites = [SiteInfo(f"decoder.scm.m{j}", "decoder", "neuron", config.latent_dim, False) for j in range(d)]
+        scm_sites = [SiteInfo(name, "decoder", "neuron", config.latent_dim, False) for name in self.mechanism_sites]
         self.sites = (*self.sites[:i], *scm_sites, *self.sites[i:])
         for name, value in (("label_mean", torch.zeros(d)), ("label_std", torch.ones(d)),
                             ("rho", torch.tensor(float(h["rho_init"]))), ("alpha", torch.tensor(0.0)),
@@ -76,6 +76,12 @@ class SCMVAE(VAE):
     @property
     def scm(self) -> SCMLayer:
         return self.decoder.scm
+
+    @property
+    def mechanism_sites(self) -> list[str]:
+        """The sites ``decoder.scm.m<j>``: each computes concept j's structural equation, so swapping
+        concept j there is ``do(z_j = value)`` with the later mechanisms recomputing its descendants."""
+        return [f"decoder.scm.m{j}" for j in range(self.scm.n_concepts)]
 
     def vae_parameters(self) -> list[dict[str, Any]]:
         """Two Adam groups: the network (the optimiser's lr) and the SCM layer (``scm_lr``)."""

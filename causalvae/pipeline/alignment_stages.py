@@ -2,8 +2,8 @@
 controls, and factor-DAG discovery from the data (pgmpy).
 
 Pairs (base, source) of dataset rows are split into a training half (coordinate choice, DAS) and a
-held-out half (every reported number).  Alignments: latent coordinates at ``latent.mu`` chosen per
-hypothesis, and DAS at ``latent.mu`` trained for the two hypotheses that frame the question, ∅ (a
+held-out half (every reported number).  Alignments: latent coordinates at ``latent.mu`` (and, for an
+SCM-layer VAE, at its mechanism sites ``decoder.scm.m<j>``) chosen per hypothesis, and DAS at ``latent.mu`` trained for the two hypotheses that frame the question, ∅ (a
 renderer) and the DAG (the mechanisms), to bound the time (one training each); controls: random
 subspaces, the no-swap predictor and the same alignments on a randomly initialised network of the
 same architecture.  Read-outs are the factorial ones of the ``readouts`` stage; only those with
@@ -52,7 +52,7 @@ def _random_init(ctx: RunContext):
 def _interchangers(ctx: RunContext, net, train, test, readout) -> list:
     from causalvae.interventions.interchange import Interchanger
 
-    return [Interchanger(net, xb, xs, sites=[], readout=readout, device=ctx.config.device)
+    return [Interchanger(net, xb, xs, sites=lm.mechanism_sites(net), readout=readout, device=ctx.config.device)
             for xb, xs, _, _ in (train, test)]
 
 
@@ -64,7 +64,8 @@ def _abstraction(ctx: RunContext, ics, spec, hl, train, test):
     latent = declared_latent_site(ctx.model)
     das_site = None if lm.is_quantised(ctx.model) else latent  # codes: whole-position swaps only
     result = search_alignments(ics[0], ics[1], hl, train_factors=train[2:], test_factors=test[2:], readouts=spec,
-                               coordinate_sites=[latent], das_site=das_site, das_hypotheses=[EMPTY, FULL],
+                               coordinate_sites=[latent, *lm.mechanism_sites(ctx.model)], das_site=das_site,
+                               das_hypotheses=[EMPTY, FULL],
                                das_steps=DAS_STEPS // 3 if ctx.config.quick else DAS_STEPS,
                                das_lr=DAS_LR, das_batch=DAS_BATCH, n_boot=N_BOOT, seed=ctx.config.seed)
     return result

@@ -52,6 +52,14 @@ def is_quantised(model: Any) -> bool:
     return isinstance(model, VQVAE)
 
 
+def mechanism_sites(model: Any) -> list[str]:
+    """Decoder sites that compute one factor's structural equation each (an SCM-layer VAE's
+    ``decoder.scm.m<j>``): swapping a factor there recomputes its descendants; none for other models."""
+    from causalvae.models.scm_vae import SCMVAE
+
+    return model.mechanism_sites if isinstance(model, SCMVAE) else []
+
+
 def declared_latent_site(model: Any) -> str:
     """The model's declared latent site (:class:`~causalvae.interventions.ModelSpec`'s ``latent_site``, read
     from its site table): the latent means of a Gaussian head, the quantised vectors a VQ-VAE's decoder reads."""

@@ -201,3 +201,12 @@ def test_training_resumes_bit_identically(tmp_path):
     resumed = run(30, tmp_path / "cut")
     for k, v in whole.state_dict().items():
         assert torch.equal(v, resumed.state_dict()[k]), k
+
+
+def test_mechanism_sites_are_declared_sites_of_the_model_and_only_an_scm_vae_has_them():
+    from causalvae.pipeline.latent_measures import mechanism_sites
+
+    model = make_vae("scm-vae", input_shape=(OBS,), latent_dim=4, hidden=(16,), n_concepts=3)
+    assert mechanism_sites(model) == ["decoder.scm.m0", "decoder.scm.m1", "decoder.scm.m2"]
+    assert set(mechanism_sites(model)) <= {s.name for s in model.sites}
+    assert mechanism_sites(make_vae("vae", input_shape=(OBS,), latent_dim=4, hidden=(16,))) == []
