@@ -30,7 +30,7 @@ from causalvae.causal.readouts import readouts
 from causalvae.data import causal_sprites, pendulum
 from causalvae.graph.dot import write_dot
 from causalvae.graph.export import write_graphml
-from causalvae.interventions.alignment_search import ReadoutSpec, interchange_graphs, search_alignments
+from causalvae.interventions.alignment_search import interchange_graphs, network_readouts, search_alignments
 from causalvae.interventions.interchange import LATENT, Interchanger, torch_readout
 from causalvae.io import write_text
 from causalvae.models.checkpoint import save_checkpoint
@@ -76,8 +76,7 @@ def align(model, ds, r, *, seed: int, n_pairs: int, das_steps: int) -> dict:
         return [Interchanger(net, xb, xs, sites=sites, readout=readout) for xb, xs, _, _ in (train_half, test_half)]
 
     ics = interchangers(model)
-    recon = np.quantile(np.abs(ics[0].base_readout - train_half[2]), 0.95, axis=0)
-    spec = ReadoutSpec(ds.factor_names, np.maximum(r.tolerance, recon), r.factor_std ** 2, r.usable)
+    spec, _ = network_readouts(r, ics[0].base_readout, train_half[2], np.concatenate([train_half[2], train_half[3]]))
     kw = dict(train_factors=train_half[2:], test_factors=test_half[2:], readouts=spec,
               coordinate_sites=[LATENT, *sites], n_boot=300, seed=seed)
     result = search_alignments(*ics, hl, das_site=LATENT, das_hypotheses=[ab.EMPTY, ab.FULL], das_steps=das_steps,
@@ -88,7 +87,7 @@ def align(model, ds, r, *, seed: int, n_pairs: int, das_steps: int) -> dict:
                                 leakage=r.cross_talk, seed=seed)
     dag, causes, t = hl.dag, _causes(hl.dag), result.table
     out = {"g_star": result.g_star, "g_star_random_init": control.g_star,
-           "readouts_usable": int(r.usable.sum()), "causes": causes,
+           "readouts_usable": int(spec.usable.sum()), "causes": causes,
            "direct_edges": sorted(map(list, graphs.direct.edges)),
            "shd_direct_dag": causal.shd(graphs.direct, dag),
            "shd_direct_empty": causal.shd(graphs.direct, nx.create_empty_copy(dag)),

@@ -154,6 +154,31 @@ def _readout_arrays(k: int, tolerance: np.ndarray, variance: np.ndarray,
     return tol, var, use
 
 
+#: Strict IIA counts read-out j only if two independent draws of factor j match within its tolerance
+#: with at most this probability: a coarser tolerance would let a prediction that ignores the
+#: counterfactual pass more often than not.
+MAX_MATCH_CHANCE = 0.5
+
+
+def match_chance(values: np.ndarray, tolerance: np.ndarray) -> np.ndarray:
+    """Per column j, ``P(|V_j - V'_j| <= τ_j)`` for two independent draws (without replacement) from the
+    rows of ``values`` (N, K): the strict criterion's chance level for a prediction unrelated to the
+    target (exact over all pairs, by sorting).
+
+    >>> match_chance(np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([1.0])).round(4).tolist()  # 3 of 6 pairs
+    [0.5]
+    """
+    values, tol = np.asarray(values, dtype=np.float64), np.asarray(tolerance, dtype=np.float64)
+    if values.ndim != 2 or len(values) < 2 or tol.shape != (values.shape[1],):
+        raise ValueError(f"values must be (N >= 2, K) and tolerance (K,), got {values.shape} and {tol.shape}")
+    n, out = len(values), np.empty(values.shape[1])
+    for j in range(values.shape[1]):
+        v = np.sort(values[:, j])
+        within = np.searchsorted(v, v + tol[j], side="right") - np.arange(n) - 1  # partners above each value
+        out[j] = within.sum() / (n * (n - 1) / 2)
+    return out
+
+
 def pair_scores(predicted: np.ndarray, target: np.ndarray, *, tolerance: np.ndarray, variance: np.ndarray,
                 usable: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per pair: strict ``1[∀ usable j: |R_j - v*_j| <= τ_j]`` and graded ``1 - mean_j (R_j - v*_j)²/Var_j``.

@@ -44,6 +44,29 @@ class ReadoutSpec:
         return {"tolerance": self.tolerance, "variance": self.variance, "usable": self.usable}
 
 
+def network_readouts(readouts, base_readout: np.ndarray, base_factors: np.ndarray,
+                     factor_values: np.ndarray) -> tuple[ReadoutSpec, pd.DataFrame]:
+    """The read-out spec one network is scored with, and its table.
+
+    ``readouts`` is a :class:`causalvae.causal.readouts.FactorReadouts`; ``base_readout`` its predictions
+    on the network's reconstructions of bases whose factors are ``base_factors``.  The tolerance of
+    read-out j is ``max(τ_j, q95 |R_j(x̂_b) - v_b,j|)``: a swap is held to the standard the network's own
+    reconstructions meet.  A read-out is used when its status is ``ok`` and the chance that two draws
+    of the factor (rows of ``factor_values``) match within that tolerance is at most
+    :data:`~causalvae.causal.abstraction.MAX_MATCH_CHANCE` (a network that renders a factor too
+    coarsely cannot be tested on it).
+    """
+    recon = np.quantile(np.abs(np.asarray(base_readout, dtype=np.float64) - base_factors), 0.95, axis=0)
+    tolerance = np.maximum(readouts.tolerance, recon)
+    chance = ab.match_chance(factor_values, tolerance)
+    usable = readouts.usable & (chance <= ab.MAX_MATCH_CHANCE)
+    names = tuple(readouts.scores["factor"])
+    table = pd.DataFrame({"factor": names, "status": readouts.scores["status"], "tolerance_readout": readouts.tolerance,
+                          "tolerance_reconstruction": recon, "tolerance": tolerance, "sd": readouts.factor_std,
+                          "match_chance": chance, "used": usable})
+    return ReadoutSpec(names, tolerance, readouts.factor_std ** 2, usable), table
+
+
 @dataclass(frozen=True)
 class AbstractionResult:
     """``table``: IIA rows (``network``-free) with an ``alignment`` column; ``blocks``: alignment class ->

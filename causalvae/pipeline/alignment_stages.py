@@ -9,7 +9,8 @@ subspaces, the no-swap predictor and the same alignments on a randomly initialis
 same architecture.  Read-outs are the factorial ones of the ``readouts`` stage; only those with
 status ``ok`` are scored, with the tolerance ``max(τ_j, q95 |R_j(x̂_b) - v_{b,j}|)``: a read-out's own
 error on true renders, or the trained network's reconstruction error if larger (on the training
-bases; one tolerance for every network scored).  The aligned graph is the direct-effect graph of the
+bases; one tolerance for every network scored), and only while two random draws of the factor match
+within it at most half the time (:func:`~causalvae.interventions.alignment_search.network_readouts`).  The aligned graph is the direct-effect graph of the
 headline alignment (DAS under its G*, else coordinates), compared with the DAG; the total-effect graph
 is compared with the DAG's transitive closure.
 """
@@ -90,7 +91,7 @@ ALIGNMENT_ARTIFACTS = (
 def alignment(ctx: RunContext) -> None:
     """Factorial read-outs + causal abstraction: IIA per hypothesis, G*, interchange graphs, controls."""
     from causalvae.causal import abstraction as ab
-    from causalvae.interventions.alignment_search import ReadoutSpec, interchange_graphs
+    from causalvae.interventions.alignment_search import interchange_graphs, network_readouts
     from causalvae.interventions.interchange import torch_readout
 
     discovery(ctx)
@@ -104,11 +105,13 @@ def alignment(ctx: RunContext) -> None:
     ics = _interchangers(ctx, ctx.model, train, test, readout)
     # The trained network's own reconstructions miss v by more than a true render's read-out does:
     # an interchange is held to that same standard (one tolerance for every network scored).
-    recon = np.quantile(np.abs(ics[0].base_readout - train[2]), 0.95, axis=0)
-    spec = ReadoutSpec(ds.factor_names, np.maximum(r.tolerance, recon), r.factor_std ** 2, r.usable)
-    ctx.tables["alignment_readouts"] = pd.DataFrame({
-        "factor": ds.factor_names, "status": r.scores["status"], "tolerance_readout": r.tolerance,
-        "tolerance_reconstruction": recon, "tolerance": spec.tolerance, "sd": r.factor_std})
+    spec, ctx.tables["alignment_readouts"] = network_readouts(r, ics[0].base_readout, train[2],
+                                                              np.concatenate([train[2], train[3]]))
+    ctx.metric("alignment.readouts_used", int(spec.usable.sum()))
+    if not spec.usable.any():
+        raise ValueError("no read-out is fine enough for strict IIA on this network: its reconstructions miss "
+                         "every usable factor by more than two random draws of it differ (table alignment_readouts, "
+                         "match_chance > 0.5)")
     result, ic = _abstraction(ctx, ics, spec, hl, train, test), ics[1]
     control = _abstraction(ctx, _interchangers(ctx, _random_init(ctx), train, test, readout), spec, hl, train, test)
     ctx.tables["alignment_iia"] = pd.concat([result.table.assign(network="trained"),
