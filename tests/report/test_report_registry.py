@@ -24,12 +24,12 @@ REGISTRY = run_artifacts()
 
 
 def produced_names() -> set[tuple[str, str, str]]:
-    """(kind, name or glob, module file) of every ctx.<kind>[name] assignment in the pipeline."""
+    """(kind, name or glob, module file) of every ctx.<kind>[name] assignment in the pipeline (tuple targets too)."""
     found = set()
     for path in Path(pipeline.__file__).parent.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             targets = node.targets if isinstance(node, ast.Assign) else []
-            for target in targets:
+            for target in [e for t in targets for e in (t.elts if isinstance(t, ast.Tuple) else [t])]:
                 if (isinstance(target, ast.Subscript) and isinstance(target.value, ast.Attribute)
                         and target.value.attr in KINDS):
                     found.add((KINDS[target.value.attr], _name(target.slice), path.name))
