@@ -58,3 +58,12 @@ def test_report_command_fails_when_the_browser_check_finds_a_problem(run_copy, m
     assert run_cli(["report", str(run_copy), "--check-browser"]) == 1
     captured = capsys.readouterr()
     assert "chromium: 2 images, 1 broken, 0 console errors" in captured.out and "heatmap" in captured.err
+
+
+def test_the_causalvae_command_injects_the_pipelines_registry(run_copy, capsys):
+    from causalvae.cli import main
+
+    (run_copy / "report.html").unlink(missing_ok=True)
+    assert main(["report", str(run_copy)]) == 0
+    page = (run_copy / "report.html").read_text()
+    assert "Total, natural direct and natural indirect effects of each factor through each mediator." in page
