@@ -152,8 +152,8 @@ def paper_metrics(model: nn.Module, x, *, kl: np.ndarray, recon_error: float | N
         raise TypeError(f"kl must be the per-latent KL (numbers), got {kl!r}") from None
     if kl.ndim != 1 or not np.isfinite(kl).all() or (kl < 0).any():
         raise ValueError(f"kl must be the per-latent KL: finite numbers >= 0, shape (latents,), got {kl!r}")
-    if recon_error is not None:
-        recon_error = check_float(recon_error, name="recon_error", minimum=0)
+    if recon_error is not None:  # a negative log-likelihood: negative for a sharp continuous density
+        recon_error = check_float(recon_error, name="recon_error")
     decoded = decoded_effects(model, x, grid=grid, device=device)
     if kl.shape != decoded.grid_distance.shape:
         raise ValueError(f"kl must have one value per latent, shape {decoded.grid_distance.shape}, got {kl.shape}")

@@ -67,7 +67,8 @@ def causal_effect_strength(per_latent, *, n_output: int, kl=None, calibrated_per
         For a VQ-VAE's positions (``per_latent`` from code swaps, ``causalvae.interventions.code_swap_profile``)
         pass the information each carries instead: the code entropy ``H(c_i)`` in nats.
     calibrated_per_latent : optional (L,) CES with posterior-calibrated values.
-    recon_error : the model's reconstruction error, reported alongside.
+    recon_error : the model's reconstruction error (a negative log-likelihood, which is negative where a
+        continuous density is sharp), reported alongside.
 
     Examples
     --------

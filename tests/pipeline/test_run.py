@@ -20,10 +20,14 @@ REQUIRED_METRICS = (
 )
 
 
+#: 600 steps: the network must render some factor finely enough for strict IIA, or alignment is skipped.
+TABULAR = dict(dataset="scm-linear", quick=True, steps=600)
+
+
 @pytest.fixture(scope="module")
 def tabular_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "scm"
-    ctx = run(RunConfig.resolve(dataset="scm-linear", quick=True, out=str(out)))
+    ctx = run(RunConfig.resolve(**TABULAR, out=str(out)))
     return out, ctx
 
 
@@ -80,7 +84,7 @@ def test_effect_matrices_and_tables(tabular_run):
 
 def test_same_seed_same_numbers(tabular_run, tmp_path):
     out, _ = tabular_run
-    run(RunConfig.resolve(dataset="scm-linear", quick=True, out=str(tmp_path / "again")))
+    run(RunConfig.resolve(**TABULAR, out=str(tmp_path / "again")))
     first = json.loads((out / "metrics.json").read_text())
     second = json.loads((tmp_path / "again" / "metrics.json").read_text())
     first.pop("train.seconds"), second.pop("train.seconds")
@@ -112,9 +116,13 @@ def test_image_pipeline_quick(tmp_path):
                           capture_output=True, text=True, timeout=1500)
     assert done.returncode == 0, done.stderr[-3000:]
     status = json.loads((out / "status.json").read_text())
+    # 30 steps render no factor within half a random draw (match chances 0.68-1.0): strict IIA is refused
+    assert status.pop("alignment") == {"state": "skipped", "reason": (
+        "the network renders no factor finely enough for strict IIA: its reconstructions miss every usable factor "
+        "by more than two random draws of it differ half the time (table alignment_readouts, match_chance > 0.5)")}
     assert all(v["state"] == "done" for v in status.values())
     assert (out / "figures" / "traversals.png").stat().st_size > 0
     metrics = json.loads((out / "metrics.json").read_text())
-    assert "alignment.control.no-swap" in metrics and "alignment.readouts_usable" in metrics
+    assert metrics["alignment.readouts_used"] == 0 and "alignment.readouts_usable" in metrics
     assert "circuit.shape.encoder.faithfulness" in metrics and "circuit.shape.decoder.faithfulness" in metrics
     assert "unit_graph.edges" in metrics

@@ -169,7 +169,8 @@ def test_a_second_run_into_a_busy_folder_is_refused_naming_the_holder(contested)
 def test_the_first_run_completes_untouched_with_line_progress_and_no_warnings(contested):
     out, first, stderr, _ = contested
     assert first.returncode == 0, stderr[-3000:]
-    assert all(s["state"] == "done" for s in json.loads((out / "status.json").read_text()).values())
+    status = json.loads((out / "status.json").read_text()).values()  # a quick model may be skipped by alignment
+    assert all(s["state"] == "done" or s["state"] == "skipped" and s["reason"] for s in status)
     assert (out / "log.txt").read_text().count("causalvae run:") == 1
     assert "\r" not in stderr and "beta-vae: step 30/30 loss=" in stderr  # piped: lines, not bar frames
     assert not re.search(r"\w+Warning: ", stderr)  # library warnings went to log.txt
