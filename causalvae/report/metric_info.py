@@ -46,8 +46,8 @@ METRIC_INFO: tuple[tuple[str, str, str], ...] = (
     ("alignment.distinguishing", UP, "Share of pairs on which the hypotheses predict different counterfactuals."),
     ("alignment.threshold", NEUTRAL, "Edge threshold: the largest effect of a random-subspace swap (max-null)."),
     ("alignment.readouts_usable", UP, "Factors whose read-out is good enough to score interchanges (status ok)."),
-    ("alignment.readouts_used", UP, "Usable read-outs the network renders finely enough for strict IIA (two random "
-                                    "draws of the factor match within its tolerance at most half the time)."),
+    ("alignment.readouts_used", UP, "Usable read-outs the network renders finely enough for strict IIA "
+                                    "(match chance <= 0.5)."),
     ("alignment.g_star.*", NEUTRAL, "Edges of G*, the best-scoring hypothesis (empty when none is significant)."),
     ("discovery.shd_cpdag", DOWN, "SHD of the learned DAG to the true DAG's equivalence class (CPDAG)."),
     ("discovery.*shd", DOWN, "SHD of the factor DAG learned from data (pgmpy PC) to the true DAG."),
