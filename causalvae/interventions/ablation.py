@@ -113,7 +113,7 @@ def _ablation(an: Analysis, x, sites, targets, *, kind: str, statistic: str, met
 
 
 @restores_model_state()
-def edge_effects(model: nn.Module, x, *, sites: Sequence[str] | None = None, kind: str = "zero",
+def edge_effects(model: nn.Module, x, *, sites: Sequence[str] | None = None, kind: str | Mapping[str, str] = "zero",
                  statistic: str = "mean_abs", method: str = "exact", seed: int = 0,
                  device: torch.device | str | None = None, batch_size: int = 64,
                  spec: ModelSpec | None = None) -> EffectMatrix:
@@ -123,7 +123,10 @@ def edge_effects(model: nn.Module, x, *, sites: Sequence[str] | None = None, kin
     paired with the nearest site downstream of it in the traced graph (so ``latent.mu`` pairs with
     ``latent.z``, skipping ``latent.logvar`` which does not lie on its path).  Only those blocks are
     measured (they give the unit graph its edges); every other entry is 0 and ``meta["pairs"]``
-    lists the measured blocks.
+    lists the measured blocks.  ``kind`` is one intervention kind, or a kind per source site
+    (``{"latent.z": "resample", "decoder.fc1": "mean"}``; a VQ-VAE's positions are ablated by resampling
+    their codes, which stays in the codebook, where a mean vector would not); ``meta["kinds"]`` records
+    the kind of every pair's source.
     """
     x = as_inputs(x)
     with analysis(model, x, spec=spec, sites=site_names(sites), device=device) as an:
@@ -131,7 +134,8 @@ def edge_effects(model: nn.Module, x, *, sites: Sequence[str] | None = None, kin
                  else _next_site_pairs(an.module, an.probe(x).order))
         if not pairs:
             raise ValueError(f"edge_effects needs at least two connected sites, got {sites}")
-        blocks = [_ablation(an, x, [a], [b], kind=kind, statistic=statistic, method=method, seed=seed,
+        kinds = _kind_per_source(kind, [a for a, _ in pairs])
+        blocks = [_ablation(an, x, [a], [b], kind=kinds[a], statistic=statistic, method=method, seed=seed,
                             batch_size=batch_size) for a, b in pairs]
     rows = list(dict.fromkeys(r for b in blocks for r in b.sources))
     cols = list(dict.fromkeys(c for b in blocks for c in b.targets))
@@ -141,7 +145,18 @@ def edge_effects(model: nn.Module, x, *, sites: Sequence[str] | None = None, kin
         values[np.ix_([row_at[r] for r in b.sources], [col_at[c] for c in b.targets])] = b.values
     return EffectMatrix(values, rows, cols, intervention=blocks[0].intervention, statistic=statistic,
                         n_samples=len(x), seed=blocks[0].seed,
-                        meta={**blocks[0].meta, "pairs": [[a, b] for a, b in pairs]})
+                        meta={**blocks[0].meta, "pairs": [[a, b] for a, b in pairs], "kinds": kinds})
+
+
+def _kind_per_source(kind: str | Mapping[str, str], sources: Sequence[str]) -> dict[str, str]:
+    if isinstance(kind, str):
+        return dict.fromkeys(sources, kind)
+    if not isinstance(kind, Mapping) or not all(isinstance(k, str) for k in kind.values()):
+        raise TypeError(f"kind must be an intervention kind or a mapping site -> kind, got {kind!r}")
+    missing = [s for s in sources if s not in kind]
+    if missing:
+        raise ValueError(f"kind names no intervention for the source site(s) {missing}; it has {sorted(kind)}")
+    return {s: kind[s] for s in sources}
 
 
 def _next_site_pairs(model: nn.Module, order: Sequence[str]) -> list[tuple[str, str]]:

@@ -111,7 +111,8 @@ UNIT_ABLATION_ARTIFACTS = (
     ArtifactSpec.effect("unit_edges", "unit → unit (encoder)",
                         "Mean-ablation effect of each encoder unit on the units of the next site"),
     ArtifactSpec.effect("decoder_edges", "latent → decoder unit → decoder unit",
-                        "Mean-ablation effect of each latent and decoder unit on the units of the next site"),
+                        "Mean-ablation effect of each latent and decoder unit on the units of the next site "
+                        "(a VQ-VAE's positions: resampled codes)"),
 )
 
 
@@ -126,9 +127,12 @@ def unit_ablation(ctx: RunContext) -> None:
     latent = lm.declared_latent_site(model)
     encoder, decoder = [*stage_sites(model, "encoder"), latent], [latent, *stage_sites(model, "decoder")]
     parts = batches(ctx.x_analysis)
+    # a VQ-VAE's positions are ablated by resampling their codes from the batch (a mean vector is no code)
+    kinds = {**dict.fromkeys([*encoder, *decoder], "mean"), latent: "resample" if lm.is_quantised(model) else "mean"}
+    seeds = sub_seeds(cfg.seed, "unit_ablation", REPLICATES)
     for name, chain in (("unit_edges", encoder), ("decoder_edges", decoder)):
         ctx.effects[name] = replicated(lambda r, chain=chain: interventions.edge_effects(
-            model, parts[r], sites=chain, kind="mean", statistic="mean_abs", device=cfg.device))
+            model, parts[r], sites=chain, kind=kinds, statistic="mean_abs", seed=seeds[r], device=cfg.device))
     ctx.spread = interventions.activation_spread(model, ctx.x_analysis, sites=dict.fromkeys([*encoder, *decoder]),
                                                  device=cfg.device)
     ctx.effects["unit_latent"] = interventions.ablation_effects(

@@ -189,3 +189,35 @@ def test_bad_codes_and_models_are_clear_errors():
         code_effects(model, x, codes=[1, 1])
     with pytest.raises(TypeError, match="need a vector-quantised model"):
         used_codes(make_vae("vae", input_shape=(6,), hidden=(6,)), x)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_edges_from_code_positions_resample_codes_while_decoder_units_are_mean_ablated(dtype):
+    """Position i feeds decoder.fc1 units 3i..3i+2 (identity): resampling its code moves unit 3i+c by
+    |e_{k'}[c] - e_k[c]| (k' the permuted input's code), a codebook difference; mean ablation would
+    decode the mean vector, which no code has."""
+    from causalvae.interventions import edge_effects
+
+    model, x = planted(dtype), inputs(dtype)
+    kinds = {"latent.z": "resample", "decoder.fc1": "mean"}
+    edges = edge_effects(model, x, sites=["latent.z", "decoder.fc1", "decoder.out"], kind=kinds, seed=5)
+    assert edges.meta["kinds"] == kinds
+    perm = np.random.default_rng(5).permutation(16)  # the documented resample draw
+    codes = np.array(PAIRS)
+    for i in range(2):
+        row = edges.values[edges.sources.index(f"latent.z[{i}]")]
+        for unit in range(6):
+            value = row[edges.targets.index(f"decoder.fc1[{unit}]")]
+            if unit // 3 != i:
+                assert value == 0.0  # the other position's units never move
+                continue
+            c = unit % 3
+            expected = np.mean(np.abs(CODEBOOK[codes[perm, i], c] - CODEBOOK[codes[:, i], c]))
+            assert abs(value - expected) <= 4 * torch.finfo(dtype).eps * np.abs(CODEBOOK).max()
+    mean_row = edge_effects(model, x, sites=["latent.z", "decoder.fc1"], kind="mean").values[0]
+    mean_vector = CODEBOOK[codes[:, 0]].mean(axis=0)
+    np.testing.assert_allclose(mean_row[:3], np.abs(mean_vector - CODEBOOK[codes[:, 0]]).mean(axis=0),
+                               rtol=0, atol=8 * torch.finfo(dtype).eps * np.abs(CODEBOOK).max())
+    assert not np.any(np.all(np.isclose(CODEBOOK, mean_vector), axis=1))  # the mean vector is no code
+    with pytest.raises(ValueError, match=r"no intervention for the source site\(s\) \['decoder.fc1'\]"):
+        edge_effects(model, x, sites=["latent.z", "decoder.fc1", "decoder.out"], kind={"latent.z": "resample"})
