@@ -6,7 +6,8 @@ Per model: training (resumable), for ``scm-vae`` the learned ``A`` thresholded a
 ``latent.mu``, and for ``scm-vae`` also at its mechanism sites ``decoder.scm.m<j>``), DAS at ``latent.mu``
 for ∅ and the DAG, G*, the direct interchange graph of the coordinate alignment under G*, and the same
 coordinate search on a randomly initialised network of the architecture (control).  One JSON per model;
-``--table`` pools them into the markdown table of docs/results.md (means with t-intervals over seeds).
+``--table`` pools them into the markdown table of docs/results.md (means with t-intervals over seeds);
+``--realign`` measures the alignment of finished models again with the current method.
 
     nice -n 5 .venv/bin/python examples/scm_vae_alignment.py --dataset pendulum --out runs/scm_align
     .venv/bin/python examples/scm_vae_alignment.py --table runs/scm_align
@@ -77,6 +78,9 @@ def align(model, ds, r, *, seed: int, n_pairs: int, das_steps: int) -> dict:
 
     ics = interchangers(model)
     spec, _ = network_readouts(r, ics[0].base_readout, train_half[2], np.concatenate([train_half[2], train_half[3]]))
+    used = [name for name, ok in zip(ds.factor_names, spec.usable) if ok]
+    if not used:  # the network renders no factor finely enough: strict IIA is refused (as `causalvae run` does)
+        return {"readouts_used": used, "n_readouts_used": 0, "g_star": {}}, nx.create_empty_copy(hl.dag)
     kw = dict(train_factors=train_half[2:], test_factors=test_half[2:], readouts=spec,
               coordinate_sites=[LATENT, *sites], n_boot=300, seed=seed)
     result = search_alignments(*ics, hl, das_site=LATENT, das_hypotheses=[ab.EMPTY, ab.FULL], das_steps=das_steps,
@@ -87,7 +91,7 @@ def align(model, ds, r, *, seed: int, n_pairs: int, das_steps: int) -> dict:
                                 leakage=r.cross_talk, seed=seed)
     dag, causes, t = hl.dag, _causes(hl.dag), result.table
     out = {"g_star": result.g_star, "g_star_random_init": control.g_star,
-           "readouts_usable": int(spec.usable.sum()), "causes": causes,
+           "readouts_used": used, "n_readouts_used": len(used), "causes": causes,
            "direct_edges": sorted(map(list, graphs.direct.edges)),
            "shd_direct_dag": causal.shd(graphs.direct, dag),
            "shd_direct_empty": causal.shd(graphs.direct, nx.create_empty_copy(dag)),
@@ -111,7 +115,8 @@ def run_one(dataset: str, variant: str, seed: int, args) -> dict:
     folder = Path(args.out) / dataset / f"{variant}-seed{seed}"
     result_path = folder / "result.json"
     if result_path.exists():
-        return json.loads(result_path.read_text())
+        done = json.loads(result_path.read_text())
+        return realign(done, folder, ds, seed, args) if args.realign else done
     hyper = {"n_concepts": k, **SCM_HYPER, **args.scm_hyper} if variant == "scm-vae" else {"beta": args.beta}
     model = make_vae(variant, input_shape=tuple(ds.x.shape[1:]), latent_dim=k + FREE_LATENTS, seed=seed, **hyper)
     began = time.time()
@@ -130,13 +135,31 @@ def run_one(dataset: str, variant: str, seed: int, args) -> dict:
         out["shd_A_dag"] = causal.shd(learned, ds.factor_dag)
         out["shd_A_cpdag"] = causal.shd(causal.cpdag(learned), causal.cpdag(ds.factor_dag))
         out["dag_h_final"] = fit.history[-1]["dag_h"]
+    return _aligned(out, model, learned if variant == "scm-vae" else None, folder, ds, seed, args)
+
+
+def realign(done: dict, folder: Path, ds, seed: int, args) -> dict:
+    """``done`` with its alignment measured again on the saved model (after a change of the method)."""
+    from causalvae.graph import read_graphml
+    from causalvae.models.checkpoint import load_model
+
+    scm = done["variant"] == "scm-vae"
+    model = load_model(folder / ("pruned.safetensors" if scm else "train/last.safetensors"))
+    learned = read_graphml(folder / "learned_dag.graphml") if scm else None
+    training = {k: v for k, v in done.items() if k in ("dataset", "variant", "seed", "steps", "n", "hyper", "recon",
+                                                         "train_seconds", "A", "learned_edges", "shd_A_dag",
+                                                         "shd_A_cpdag", "dag_h_final")}
+    return _aligned(training, model, learned, folder, ds, seed, args)
+
+
+def _aligned(out: dict, model, learned, folder: Path, ds, seed: int, args) -> dict:
     began = time.time()
     r = _readouts(ds)
     aligned, direct = align(model.eval(), ds, r, seed=seed, n_pairs=args.pairs, das_steps=args.das_steps)
-    out.update(aligned, align_seconds=time.time() - began)
-    if variant == "scm-vae":
+    out = {**out, **aligned, "align_seconds": time.time() - began}
+    if learned is not None:
         out["shd_direct_A"] = causal.shd(direct, learned)
-    write_text(result_path, json.dumps(out, indent=1))
+    write_text(folder / "result.json", json.dumps(out, indent=1))
     return out
 
 
@@ -161,7 +184,7 @@ def _ci(values) -> str:
 def table(root: Path) -> str:
     """The markdown table over every ``result.json`` under ``root``."""
     results = [json.loads(p.read_text()) for p in sorted(root.glob("*/*/result.json"))]
-    cols = ["recon", "distinguishing", "iia_causes.coordinates.empty", "iia_causes.coordinates.dag",
+    cols = ["recon", "n_readouts_used", "distinguishing", "iia_causes.coordinates.empty", "iia_causes.coordinates.dag",
             "iia_causes.das.empty", "iia_causes.das.dag", "iia_causes.random_init.empty", "iia_causes.random_init.dag",
             "shd_direct_dag", "shd_direct_empty", "shd_A_dag", "shd_A_cpdag", "shd_direct_A"]
     lines = ["| dataset | model | seeds | G* coordinates / DAS per seed | " + " | ".join(cols) + " |",
@@ -189,6 +212,8 @@ def main(argv=None) -> int:
                    help="scm-vae hyper-parameters over SCM_HYPER (e.g. dual_every=50 rho_mult=1.5)")
     p.add_argument("--out", default="runs/scm_align")
     p.add_argument("--table", metavar="ROOT", help="print the table of the results under ROOT and exit")
+    p.add_argument("--realign", action="store_true",
+                   help="measure the alignment of finished models again (after a change of the method)")
     args = p.parse_args(argv)
     args.scm_hyper = {k: float(v) for k, v in (item.split("=", 1) for item in args.scm_hyper)}
     if args.table:

@@ -270,14 +270,16 @@ def best_hypothesis(table: pd.DataFrame, hypotheses: Sequence[Hypothesis], *, sl
                     chance: float = 0.0) -> str | None:
     """G*: most edges among the hypotheses whose pooled strict IIA is within ``slack`` of the best
     (ties: higher strict, then graded IIA); None when even the best is not above ``chance + slack``
-    (e.g. the strict IIA of the no-swap or random-subspace controls): then no hypothesis is implemented."""
+    (e.g. the strict IIA of the no-swap or random-subspace controls): then no hypothesis is implemented;
+    None too when no held-out pair tells the hypotheses apart on the usable read-outs (``distinguishing``
+    0, e.g. only a root factor is read finely enough): every hypothesis then ties and none is supported."""
     pooled = table[table["factor"] == "all"].set_index("hypothesis")
     size = {h.name: len(h.edges) for h in hypotheses}
     unknown = sorted(set(pooled.index) - set(size))
     if unknown or pooled.empty:
         raise ValueError(f"table must hold pooled rows of the given hypotheses {sorted(size)}; "
                          f"got {sorted(pooled.index)}")
-    if pooled["strict"].max() <= chance + slack:
+    if pooled["strict"].max() <= chance + slack or ("distinguishing" in pooled and not pooled["distinguishing"].max()):
         return None
     near = pooled[pooled["strict"] >= pooled["strict"].max() - slack]
     return max(near.index, key=lambda h: (size[h], near.loc[h, "strict"], near.loc[h, "graded"]))

@@ -165,6 +165,9 @@ def test_iia_scores_and_g_star_rules():
     pooled = pd_rows({EMPTY: 1.0, "drop:a->b": 0.5, "drop:b->c": 0.995, FULL: 0.2})
     assert best_hypothesis(pooled, hyps) == "drop:b->c"       # within the slack of the best, more edges
     assert best_hypothesis(pooled, hyps, chance=0.99) is None   # nothing beats the controls
+    undecided = pd_rows({EMPTY: 0.9, "drop:a->b": 0.9, "drop:b->c": 0.9, FULL: 0.9}).assign(distinguishing=0.0)
+    assert best_hypothesis(undecided, hyps) is None  # no pair tells them apart: the tie supports no edge
+    assert best_hypothesis(undecided.assign(distinguishing=0.1), hyps) == FULL
 
 
 def pd_rows(strict_by_h):
