@@ -35,13 +35,15 @@ class CellOutcome:
 
 
 def is_complete(run_dir: Path, config: RunConfig | None = None) -> bool:
-    """A cell counts only when every stage finished (partial results are never mixed in), and, given
-    ``config``, only when the folder holds that configuration's run."""
+    """A cell counts only when every stage finished — done, or skipped as not applicable to the model
+    (e.g. alignment on a network that renders no factor finely enough), never failed: partial results
+    are never mixed in — and, given ``config``, only when the folder holds that configuration's run."""
     try:
         status = json.loads((run_dir / "status.json").read_text())
     except (OSError, ValueError):
         return False
-    done = bool(status) and all(s.get("state") == "done" for s in status.values()) and "report" in status
+    done = (bool(status) and all(s.get("state") in ("done", "skipped") for s in status.values())
+            and status.get("report", {}).get("state") == "done")
     return done and (config is None or not foreign_run(run_dir, config))
 
 
@@ -73,7 +75,7 @@ def run_cell(_shared: None, cell: Cell, *, progress: Progress | None = None) -> 
     seconds = round(time.perf_counter() - start, 3)
     if is_complete(cell.run_dir, cell.config):
         return CellOutcome(cell.name, cell.key, "done", seconds)
-    failed = {k: v.get("error") or v.get("reason") for k, v in ctx.folder.status.items() if v["state"] != "done"}
+    failed = {k: v.get("error") or v.get("reason") for k, v in ctx.folder.status.items() if v["state"] == "failed"}
     return CellOutcome(cell.name, cell.key, "failed", seconds,
                        error="; ".join(f"{k}: {v}" for k, v in failed.items()) or "incomplete")
 

@@ -245,3 +245,18 @@ def test_the_grid_file_shown_in_the_docs_loads(tmp_path):
     cells = grid.cells()
     assert len(cells) == 3 * 2 * 3 * 2 and {c.config.steps for c in cells} == {3000}
     assert {c.analysis for c in cells} == {"n_analysis=64", "n_analysis=256"}
+
+
+@pytest.mark.parametrize("status, complete", [
+    ({"train": "done", "alignment": "done", "report": "done"}, True),
+    ({"train": "done", "alignment": "skipped", "report": "done"}, True),   # not applicable to the model
+    ({"train": "done", "alignment": "failed", "report": "done"}, False),   # a failure is never mixed in
+    ({"train": "done", "alignment": "done", "report": "skipped"}, False),  # no report: the run did not finish
+    ({"train": "done", "alignment": "done"}, False),
+    ({}, False),
+])
+def test_a_cell_is_complete_when_no_stage_failed_and_the_report_was_written(tmp_path, status, complete):
+    from causalvae.sweep.cells import is_complete
+
+    (tmp_path / "status.json").write_text(json.dumps({k: {"state": v} for k, v in status.items()}))
+    assert is_complete(tmp_path) is complete
