@@ -154,9 +154,8 @@ def _readout_arrays(k: int, tolerance: np.ndarray, variance: np.ndarray,
     return tol, var, use
 
 
-#: Strict IIA counts read-out j only if two independent draws of factor j match within its tolerance
-#: with at most this probability: a coarser tolerance would let a prediction that ignores the
-#: counterfactual pass more often than not.
+#: Strict IIA uses read-out j only if two independent draws of factor j match within its tolerance with at
+#: most this probability (coarser, a prediction that ignores the counterfactual passes more often than not).
 MAX_MATCH_CHANCE = 0.5
 
 
@@ -271,8 +270,7 @@ def best_hypothesis(table: pd.DataFrame, hypotheses: Sequence[Hypothesis], *, sl
     """G*: most edges among the hypotheses whose pooled strict IIA is within ``slack`` of the best
     (ties: higher strict, then graded IIA); None when even the best is not above ``chance + slack``
     (e.g. the strict IIA of the no-swap or random-subspace controls): then no hypothesis is implemented;
-    None too when no held-out pair tells the hypotheses apart on the usable read-outs (``distinguishing``
-    0, e.g. only a root factor is read finely enough): every hypothesis then ties and none is supported."""
+    None too when no held-out pair tells the hypotheses apart (``distinguishing`` 0): a tie supports none."""
     pooled = table[table["factor"] == "all"].set_index("hypothesis")
     size = {h.name: len(h.edges) for h in hypotheses}
     unknown = sorted(set(pooled.index) - set(size))
