@@ -277,7 +277,8 @@ def best_hypothesis(table: pd.DataFrame, hypotheses: Sequence[Hypothesis], *, sl
     if unknown or pooled.empty:
         raise ValueError(f"table must hold pooled rows of the given hypotheses {sorted(size)}; "
                          f"got {sorted(pooled.index)}")
-    if pooled["strict"].max() <= chance + slack or ("distinguishing" in pooled and not pooled["distinguishing"].max()):
+    undecided = "distinguishing" in pooled and not pooled["distinguishing"].max()
+    if undecided or pooled["strict"].max() <= chance + slack:
         return None
     near = pooled[pooled["strict"] >= pooled["strict"].max() - slack]
     return max(near.index, key=lambda h: (size[h], near.loc[h, "strict"], near.loc[h, "graded"]))

@@ -3,16 +3,18 @@ controls, and factor-DAG discovery from the data (pgmpy).
 
 Pairs (base, source) of dataset rows are split into a training half (coordinate choice, DAS) and a
 held-out half (every reported number).  Alignments: latent coordinates at ``latent.mu`` (and, for an
-SCM-layer VAE, at its mechanism sites ``decoder.scm.m<j>``) chosen per hypothesis, and DAS at ``latent.mu`` trained for the two hypotheses that frame the question, ∅ (a
-renderer) and the DAG (the mechanisms), to bound the time (one training each); controls: random
-subspaces, the no-swap predictor and the same alignments on a randomly initialised network of the
-same architecture.  Read-outs are the factorial ones of the ``readouts`` stage; only those with
-status ``ok`` are scored, with the tolerance ``max(τ_j, q95 |R_j(x̂_b) - v_{b,j}|)``: a read-out's own
-error on true renders, or the trained network's reconstruction error if larger (on the training
-bases; one tolerance for every network scored), and only while two random draws of the factor match
-within it at most half the time (:func:`~causalvae.interventions.alignment_search.network_readouts`).  The aligned graph is the direct-effect graph of the
-headline alignment (DAS under its G*, else coordinates), compared with the DAG; the total-effect graph
-is compared with the DAG's transitive closure.
+SCM-layer VAE, at its mechanism sites ``decoder.scm.m<j>``; for a VQ-VAE, whole code positions)
+chosen per hypothesis, and DAS at ``latent.mu`` trained for the two hypotheses that frame the
+question, ∅ (a renderer) and the DAG (the mechanisms), to bound the time (one training each);
+controls: random subspaces, the no-swap predictor and the same alignments on a randomly initialised
+network of the same architecture.  Read-outs are the factorial ones of the ``readouts`` stage; only
+those with status ``ok`` are scored, with the tolerance ``max(τ_j, q95 |R_j(x̂_b) - v_{b,j}|)``: a
+read-out's own error on true renders, or the trained network's reconstruction error if larger (on
+the training bases; one tolerance for every network scored), and only while two random draws of
+the factor match within it at most half the time
+(:func:`~causalvae.interventions.alignment_search.network_readouts`).  The aligned graph is the
+direct-effect graph of the headline alignment (DAS under its G*, else coordinates), compared with
+the DAG; the total-effect graph is compared with the DAG's transitive closure.
 """
 
 from __future__ import annotations
@@ -113,7 +115,7 @@ def alignment(ctx: RunContext) -> None:
 
         raise NotApplicable("the network renders no factor finely enough for strict IIA: its reconstructions miss "
                             "every usable factor by more than two random draws of it differ half the time "
-                            "(table alignment_readouts, match_chance > 0.5)")
+                            f"(table alignment_readouts, match_chance > {ab.MAX_MATCH_CHANCE})")
     result, ic = _abstraction(ctx, ics, spec, hl, train, test), ics[1]
     control = _abstraction(ctx, _interchangers(ctx, _random_init(ctx), train, test, readout), spec, hl, train, test)
     ctx.tables["alignment_iia"] = pd.concat([result.table.assign(network="trained"),
