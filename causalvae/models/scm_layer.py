@@ -114,7 +114,8 @@ class SCMLayer(nn.Module):
                              f"width={width}, hidden={hidden}")
         self.n_concepts = int(n_concepts)
         self.weights = nn.Parameter(torch.zeros(n_concepts, n_concepts))
-        self.register_buffer("keep", 1.0 - torch.eye(n_concepts))  # 0 on the diagonal and on pruned edges
+        self.register_buffer("keep", 1.0 - torch.eye(n_concepts))  # 0 on the diagonal, off the support, pruned
+        self.register_buffer("graph_fixed", torch.tensor(0.0))  # 1 once prune() has fixed the graph
         for j in range(n_concepts):
             self.add_module(f"m{j}", Mechanism(j, n_concepts, hidden))
 
@@ -166,9 +167,16 @@ class SCMLayer(nn.Module):
 
     @property
     def pruned(self) -> bool:
-        """Whether :meth:`prune` has fixed the graph (an unpruned layer keeps every off-diagonal entry;
-        a pruned one is a DAG, so it keeps at most half of them)."""
-        return bool((self.keep.sum() < self.n_concepts * (self.n_concepts - 1)).item())
+        """Whether :meth:`prune` has fixed the graph."""
+        return bool(self.graph_fixed)
+
+    @torch.no_grad()
+    def restrict(self, allowed: torch.Tensor) -> None:
+        """Allow edges only where ``allowed`` (n_concepts x n_concepts, nonzero = allowed) is: the
+        entries of ``A`` outside it stay zero (a candidate set, e.g. a skeleton from CI tests)."""
+        if tuple(allowed.shape) != (self.n_concepts,) * 2:
+            raise ValueError(f"allowed must be {self.n_concepts} x {self.n_concepts}, got {tuple(allowed.shape)}")
+        self.keep.mul_((allowed != 0).to(self.keep.dtype))
 
     @torch.no_grad()
     def prune(self, threshold: float = EDGE_THRESHOLD) -> list[tuple[int, int]]:
@@ -177,6 +185,7 @@ class SCMLayer(nn.Module):
         self.keep.zero_()
         for i, j in kept:
             self.keep[i, j] = 1.0
+        self.graph_fixed.fill_(1.0)
         return kept
 
 

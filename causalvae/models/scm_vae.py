@@ -9,7 +9,11 @@ Training needs the dataset's factor labels ``u`` (standardised with the training
 standard deviation, stored as buffers), one concept per factor in the dataset's order:
 
 - ``label``: ``Σ_j (z_j - u_j)²`` (concepts supervised to the labels; CausalVAE's conditional prior);
-- ``mechanism``: ``½ Σ_j (u_j - g_j(A[:, j] ∘ u))²`` (the structural equations fitted on the labels);
+- ``mechanism``: ``½ Σ_j log mean_batch (u_j - g_j(A[:, j] ∘ u))²``, the Gaussian negative
+  log-likelihood of the structural equations on the labels with each concept's noise variance profiled
+  out (GOLEM-NV, Ng et al. 2020).  Unlike the least-squares score, which assumes equal noise variances,
+  it is consistent for the equivalence class; on Pendulum's labels least squares made shadow_position
+  a root, because a near-deterministic effect explains its causes' standardised variance;
 - ``dag``: the augmented Lagrangian ``α h(A) + ρ/2 h(A)²`` of NOTEARS' ``h(A) = tr(e^{A∘A}) - d``;
   every ``dual_every`` training steps ``α += ρ h`` and, if ``h`` fell by less than a factor 4 since the
   previous update, ``ρ *= rho_mult`` (up to ``rho_max``); ``α``, ``ρ`` live in buffers, so a
@@ -20,6 +24,12 @@ standard deviation, stored as buffers), one concept per factor in the dataset's 
   labels below the threshold by 10,000 steps;
 - ``sparsity``: ``Σ|A|`` (each mechanism is 1-Lipschitz in its inputs before ``A`` scales them, so
   ``|A|`` is an edge's strength).
+
+Before training, ``A``'s support is restricted to the skeleton that PC (pgmpy, Pearson partial
+correlations at ``skeleton_alpha``) finds on the labels, as hybrid structure learners do (CAM's
+preliminary neighbourhood selection, MMHC).  The augmented Lagrangian then orients and prunes the
+candidate edges; ``skeleton_alpha = 0`` leaves every edge a candidate.  A linear CI test misses
+dependences without correlation (``c = b²``), so such an edge cannot be learned.
 
 The reconstruction's gradient does not reach ``A`` or the mechanisms (they are fitted on the labels
 alone; the image path uses them as they are), and ``A`` starts at zero — no prior on the causal
@@ -49,13 +59,17 @@ from causalvae.models.architectures import SiteInfo
 from causalvae.models.losses import LossInputs
 from causalvae.models.scm_layer import EDGE_THRESHOLD, SCMLayer, dag_penalty, learned_dag
 
+#: Floor of a concept's residual variance in the ``mechanism`` term (standardised units: a residual sd
+#: of 1e-3), so that an exactly determined concept cannot drive the log-likelihood to -inf.
+MIN_RESIDUAL_VARIANCE = 1e-6
+
 #: The terms of :meth:`SCMVAE.structure_terms` that are weighted into the loss (``dag_h`` is only reported).
 STRUCTURE_TERMS = ("mechanism", "dag", "sparsity")
 from causalvae.models.vae import VAE, GaussianHead, VAEConfig
 
 SCM_DEFAULTS = {"n_concepts": 0.0, "beta": 1.0, "gamma": 100.0, "lambda_l1": 0.01, "mech_hidden": 16.0,
                 "scm_lr": 1e-2, "rho_init": 1.0, "rho_mult": 2.0, "rho_max": 1e4, "h_tol": 1e-8,
-                "dual_every": 50.0}
+                "dual_every": 50.0, "skeleton_alpha": 0.01}
 
 
 class SCMVAE(VAE):
@@ -99,7 +113,9 @@ class SCMVAE(VAE):
         return [{"params": rest}, {"params": list(self.scm.parameters()), "lr": self.config.hyper["scm_lr"]}]
 
     def label_array(self, data: Any) -> np.ndarray:
-        """The dataset's factors, standardised; sets the buffers ``label_mean``/``label_std`` from them."""
+        """The dataset's factors, standardised; sets the buffers ``label_mean``/``label_std`` from them and
+        restricts ``A`` to their skeleton (``skeleton_alpha > 0``; idempotent, so a resumed run may call it
+        again)."""
         factors = getattr(data, "factors", None)
         d = self.scm.n_concepts
         if factors is None or np.ndim(factors) != 2 or np.shape(factors)[1] != d:
@@ -110,7 +126,11 @@ class SCMVAE(VAE):
         if not np.all(np.isfinite(u)) or np.any(std <= 0):
             raise ValueError(f"factor labels must be finite and non-constant, got standard deviations {std.tolist()}")
         self.label_mean.copy_(torch.as_tensor(mean)), self.label_std.copy_(torch.as_tensor(std))
-        return ((u - mean) / std).astype(np.float32)
+        standardised = ((u - mean) / std).astype(np.float32)
+        alpha = float(self.config.hyper["skeleton_alpha"])
+        if alpha > 0 and d > 1:
+            self.scm.restrict(torch.as_tensor(label_skeleton(standardised, alpha=alpha)))
+        return standardised
 
     def loss_inputs(self, x: torch.Tensor, *, generator: torch.Generator | None = None,
                     labels: torch.Tensor | None = None) -> LossInputs:
@@ -135,7 +155,8 @@ class SCMVAE(VAE):
         ``dag``, ``dag_h`` (``h(A)``, reported) and ``sparsity``.  No other term reaches the SCM's parameters."""
         a = self.scm.adjacency()
         h = dag_penalty(a)
-        return {"mechanism": 0.5 * (labels - self.scm.predict(labels)).pow(2).sum(1).mean(),
+        residual_variance = (labels - self.scm.predict(labels)).pow(2).mean(0).clamp_min(MIN_RESIDUAL_VARIANCE)
+        return {"mechanism": 0.5 * residual_variance.log().sum(),
                 "dag": self.alpha * h + 0.5 * self.rho * h * h, "dag_h": h.detach(), "sparsity": a.abs().sum()}
 
     @torch.no_grad()
@@ -205,3 +226,24 @@ def fit_structure(model: SCMVAE, data: Any, *, steps: int, batch_size: int = 64,
         optimizer.step()
         history.append({"step": step + 1, **{k: float(v.detach()) for k, v in terms.items()}})
     return history
+
+
+def label_skeleton(labels: np.ndarray, *, alpha: float) -> np.ndarray:
+    """The skeleton PC finds on ``labels`` (N x d), as a symmetric d x d 0/1 array (zero diagonal).
+
+    >>> rng = np.random.default_rng(0)
+    >>> a = rng.standard_normal(2000); b = a + rng.standard_normal(2000); c = rng.standard_normal(2000)
+    >>> label_skeleton(np.stack([a, b, c], 1), alpha=0.01).astype(int).tolist()
+    [[0, 1, 0], [1, 0, 0], [0, 0, 0]]
+    """
+    import pandas as pd
+
+    from causalvae.causal.discovery import learn_dag
+
+    d = labels.shape[1]
+    graph = learn_dag(pd.DataFrame(labels, columns=[f"c{j}" for j in range(d)]), method="pc", alpha=alpha)
+    skeleton = np.zeros((d, d))
+    for a, b in graph.edges:
+        i, j = int(a[1:]), int(b[1:])
+        skeleton[i, j] = skeleton[j, i] = 1.0
+    return skeleton

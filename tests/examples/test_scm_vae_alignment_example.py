@@ -46,14 +46,15 @@ def test_dataset_is_required_without_table():
 def test_scm_structure_labels_writes_one_result_per_seed_and_pc_reference_and_resumes(tmp_path):
     import scm_structure_labels as structure
 
-    argv = ["--datasets", "scm-linear", "--seeds", "0", "1", "--steps", "30", "--n", "600", "--out", str(tmp_path)]
+    argv = ["--datasets", "scm-linear", "--configs", "hybrid", "--seeds", "0", "1", "--steps", "30", "--n", "600",
+            "--out", str(tmp_path)]
     assert structure.main(argv) == 0
-    rows = [json.loads((tmp_path / f"scm-linear-steps30-seed{s}.json").read_text()) for s in (0, 1)]
+    rows = [json.loads((tmp_path / f"scm-linear-hybrid-steps30-seed{s}.json").read_text()) for s in (0, 1)]
     for row in rows:
         assert row["steps"] == 30 and row["shd_dag"] >= 0 and len(row["A"]) == 6
     pc = json.loads((tmp_path / "scm-linear-pc.json").read_text())
     assert {"shd_dag", "shd_cpdag", "edges"} <= set(pc) and pc["shd_cpdag"] >= 0
     table = (tmp_path / "table.md").read_text()
-    assert f"| scm-linear | 30 | 2 | {rows[0]['shd_dag']}, {rows[1]['shd_dag']} |" in table
-    stamp = (tmp_path / "scm-linear-steps30-seed0.json").stat().st_mtime_ns
-    assert structure.main(argv) == 0 and (tmp_path / "scm-linear-steps30-seed0.json").stat().st_mtime_ns == stamp
+    assert f"| scm-linear | hybrid | 30 | 2 | {rows[0]['shd_dag']}, {rows[1]['shd_dag']} |" in table
+    stamp = (tmp_path / "scm-linear-hybrid-steps30-seed0.json").stat().st_mtime_ns
+    assert structure.main(argv) == 0 and (tmp_path / "scm-linear-hybrid-steps30-seed0.json").stat().st_mtime_ns == stamp
