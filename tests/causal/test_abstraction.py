@@ -236,3 +236,49 @@ def test_das_recovers_a_rotated_subspace_where_coordinates_fail():
     assert table.set_index("factor").loc["all", "strict"] < 0.1
     for j, k in enumerate(NAMES):  # z = R v, so v_k = R[:, k] . z: factor k lives along column k of R
         assert abs(das[k].basis[:3, 0] @ rotation[:, j]) > 0.99
+
+
+# --- the code's geometry decides the hypothesis an orthogonal interchange supports ------------------
+
+LINEAR_CHAIN = StructuralCausalModel({"a": Additive(), "b": Additive(("a",), Linear((1.5,)), 0.5),
+                                      "c": Additive(("b",), Linear((0.8,)), 0.5)})
+
+
+def whitened_net(rotation):
+    """A linear renderer of a decorrelated code: z = R L⁻¹ (v - mean) with Σ_v = L Lᵀ (Cholesky in the
+    order a, b, c, so L⁻¹ (v - mean) are the standardised noises), decoded by the exact inverse."""
+    v = LINEAR_CHAIN.sample(50_000, seed=98)
+    mean = torch.as_tensor(v.mean(0), dtype=torch.float32)
+    encode = torch.as_tensor(rotation @ np.linalg.inv(np.linalg.cholesky(np.cov(v.T))), dtype=torch.float32)
+    decode = torch.linalg.inv(encode)
+    decoder = nn.Sequential()
+    decoder.add_module("render", Fn(lambda z: _render(z[:, :3] @ decode.T + mean)))
+    return Net(Fn(lambda x: _pad((_factors(x) - mean) @ encode.T)), decoder)
+
+
+def test_a_plain_linear_renderer_of_a_decorrelated_code_implements_the_dag_under_orthogonal_swaps():
+    """No module computes a mechanism here, yet swapping the root a's subspace moves b and c as the SCM
+    says: in a decorrelated code, the orthogonal complement of a's direction holds what is uncorrelated
+    with a (b's and c's noises), not b and c.  A VAE's KL to N(0, I) pushes its code towards
+    decorrelation, so G* = DAG on a plain VAE's causes is an answer about its code, not an error of the
+    method.  The same renderer of the undecorrelated code (``plain_net``) is aligned with ∅
+    (test_a_plain_renderer_is_aligned_with_the_empty_graph, test_das_recovers_a_rotated_subspace...)."""
+    rotation = np.linalg.qr(np.random.default_rng(5).standard_normal((3, 3)))[0]
+    variance = LINEAR_CHAIN.sample(20_000, seed=99).var(axis=0)
+    spec = ReadoutSpec(NAMES, 0.05 * np.sqrt(variance), variance, np.ones(3, dtype=bool))
+    pairs = [(LINEAR_CHAIN.sample(200, seed=s), LINEAR_CHAIN.sample(200, seed=s + 1)) for s in (11, 13)]
+    train, test = [Interchanger(whitened_net(rotation), b @ M, s @ M, sites=[], readout=READOUT) for b, s in pairs]
+    hl = HighLevelModel(NAMES, LINEAR_CHAIN)
+    trained, held_out = hl.targets(*pairs[0]), hl.targets(*pairs[1])
+    predicted = {}
+    for h in (EMPTY, FULL):  # DAS for the cause a, trained for each hypothesis in turn
+        das = train_das(train, site=LATENT, sizes={"a": 1}, targets={"a": trained[h]["a"]}, variance=variance,
+                        steps=300, lr=0.05, seed=0)
+        predicted[h] = {"a": test.run(das["a"])}
+        if h == FULL:  # it found a's noise direction: z = R u, so u_a lives along column 0 of R
+            assert abs(das["a"].basis[:3, 0] @ rotation[:, 0]) > 0.99
+    table = iia_table(predicted, {h: {"a": held_out[h]["a"]} for h in (EMPTY, FULL)}, n_boot=200,
+                      **spec.kwargs()).set_index(["hypothesis", "factor"])
+    assert table.loc[(FULL, "a"), "strict"] >= 0.95
+    assert table.loc[(EMPTY, "a"), "strict_distinguishing"] < 0.2  # no rotation keeps b fixed while a moves
+    assert table.loc[(EMPTY, "a"), "distinguishing"] > 0.8
