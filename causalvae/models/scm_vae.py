@@ -11,9 +11,9 @@ standard deviation, stored as buffers), one concept per factor in the dataset's 
 - ``label``: ``Σ_j (z_j - u_j)²`` (concepts supervised to the labels; CausalVAE's conditional prior);
 - ``mechanism``: ``½ Σ_j log mean_batch (u_j - g_j(A[:, j] ∘ u))²``, the Gaussian negative
   log-likelihood of the structural equations on the labels with each concept's noise variance profiled
-  out (GOLEM-NV, Ng et al. 2020).  Unlike the least-squares score, which assumes equal noise variances,
-  it is consistent for the equivalence class; on Pendulum's labels least squares made shadow_position
-  a root, because a near-deterministic effect explains its causes' standardised variance;
+  out (GOLEM-NV, Ng et al. 2020).  Least squares assumes equal noise variances, which standardised
+  labels do not have; on Pendulum's labels it made shadow_position a root, because that
+  near-deterministic effect explains most of its causes' variance;
 - ``dag``: the augmented Lagrangian ``α h(A) + ρ/2 h(A)²`` of NOTEARS' ``h(A) = tr(e^{A∘A}) - d``;
   every ``dual_every`` training steps ``α += ρ h`` and, if ``h`` fell by less than a factor 4 since the
   previous update, ``ρ *= rho_mult`` (up to ``rho_max``); ``α``, ``ρ`` live in buffers, so a
@@ -58,6 +58,7 @@ from torch.func import functional_call
 from causalvae.models.architectures import SiteInfo
 from causalvae.models.losses import LossInputs
 from causalvae.models.scm_layer import EDGE_THRESHOLD, SCMLayer, dag_penalty, learned_dag
+from causalvae.models.vae import VAE, GaussianHead, VAEConfig
 
 #: Floor of a concept's residual variance in the ``mechanism`` term (standardised units: a residual sd
 #: of 1e-3), so that an exactly determined concept cannot drive the log-likelihood to -inf.
@@ -65,7 +66,6 @@ MIN_RESIDUAL_VARIANCE = 1e-6
 
 #: The terms of :meth:`SCMVAE.structure_terms` that are weighted into the loss (``dag_h`` is only reported).
 STRUCTURE_TERMS = ("mechanism", "dag", "sparsity")
-from causalvae.models.vae import VAE, GaussianHead, VAEConfig
 
 SCM_DEFAULTS = {"n_concepts": 0.0, "beta": 1.0, "gamma": 100.0, "lambda_l1": 0.01, "mech_hidden": 16.0,
                 "scm_lr": 1e-2, "rho_init": 1.0, "rho_mult": 2.0, "rho_max": 1e4, "h_tol": 1e-8,
