@@ -74,6 +74,29 @@ def learn_dag(frame: pd.DataFrame, *, method: str = "pc", alpha: float = 0.01, c
     return G
 
 
+def skeleton(values: np.ndarray, *, alpha: float = 0.01) -> np.ndarray:
+    """The skeleton PC (Pearson partial correlations) finds on ``values`` (N x d, one column per variable),
+    as a symmetric d x d 0/1 array with a zero diagonal: a candidate set of edges, e.g. for the SCM-layer
+    VAE's ``A`` (:meth:`causalvae.models.scm_vae.SCMVAE.restrict_support`).  A dependence without linear
+    correlation (``c = b²``) is invisible to these tests.
+
+    >>> rng = np.random.default_rng(0)
+    >>> a = rng.standard_normal(2000); b = a + rng.standard_normal(2000); c = rng.standard_normal(2000)
+    >>> skeleton(np.stack([a, b, c], 1)).astype(int).tolist()
+    [[0, 1, 0], [1, 0, 0], [0, 0, 0]]
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 2:
+        raise ValueError(f"values must be N x d (one column per variable), got shape {values.shape}")
+    d = values.shape[1]
+    graph = learn_dag(pd.DataFrame(values, columns=[f"v{j}" for j in range(d)]), method="pc", alpha=alpha)
+    adjacent = np.zeros((d, d))
+    for a, b in graph.edges:
+        i, j = int(a[1:]), int(b[1:])
+        adjacent[i, j] = adjacent[j, i] = 1.0
+    return adjacent
+
+
 def _partial_correlation(data: np.ndarray, i: int, j: int, cond: Sequence[int]) -> float:
     cols = [i, j, *cond]
     precision = np.linalg.pinv(np.corrcoef(data[:, cols], rowvar=False))

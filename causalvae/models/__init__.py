@@ -20,7 +20,7 @@ _EXPORTS = {
     "build_vae": "variants", "get_variant": "variants", "objective": "variants",
     "kl_per_latent": "losses", "reconstruction_nll": "losses", "mws_decomposition": "losses",
     "dip_penalties": "losses", "permute_dims": "losses", "LOSS_TERMS": "losses",
-    "train": "training", "TrainingResult": "training",
+    "train": "training", "TrainingResult": "training", "fit_structure": "training",
     "save_checkpoint": "checkpoint", "load_checkpoint": "checkpoint", "load_model": "checkpoint",
     "Checkpoint": "checkpoint", "CheckpointError": "checkpoint",
     "encode_dataset": "diagnostics", "latent_kl": "diagnostics", "active_latents": "diagnostics",

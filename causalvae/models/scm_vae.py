@@ -25,11 +25,10 @@ standard deviation, stored as buffers), one concept per factor in the dataset's 
 - ``sparsity``: ``Σ|A|`` (each mechanism is 1-Lipschitz in its inputs before ``A`` scales them, so
   ``|A|`` is an edge's strength).
 
-Before training, ``A``'s support is restricted to the skeleton that PC (pgmpy, Pearson partial
-correlations at ``skeleton_alpha``) finds on the labels, as hybrid structure learners do (CAM's
-preliminary neighbourhood selection, MMHC).  The augmented Lagrangian then orients and prunes the
-candidate edges; ``skeleton_alpha = 0`` leaves every edge a candidate.  A linear CI test misses
-dependences without correlation (``c = b²``), so such an edge cannot be learned.
+A's candidate edges can be narrowed before training with :meth:`SCMVAE.restrict_support`, e.g. to the
+skeleton PC finds on the labels (:func:`causalvae.causal.discovery.skeleton`), as hybrid structure
+learners do (CAM's preliminary neighbourhood selection, MMHC); ``causalvae run`` and the examples do
+this.  The augmented Lagrangian then orients and prunes the candidates.
 
 The reconstruction's gradient does not reach ``A`` or the mechanisms (they are fitted on the labels
 alone; the image path uses them as they are), and ``A`` starts at zero — no prior on the causal
@@ -69,7 +68,7 @@ STRUCTURE_TERMS = ("mechanism", "dag", "sparsity")
 
 SCM_DEFAULTS = {"n_concepts": 0.0, "beta": 1.0, "gamma": 100.0, "lambda_l1": 0.01, "mech_hidden": 16.0,
                 "scm_lr": 1e-2, "rho_init": 1.0, "rho_mult": 2.0, "rho_max": 1e4, "h_tol": 1e-8,
-                "dual_every": 50.0, "skeleton_alpha": 0.01}
+                "dual_every": 50.0}
 
 
 class SCMVAE(VAE):
@@ -113,9 +112,7 @@ class SCMVAE(VAE):
         return [{"params": rest}, {"params": list(self.scm.parameters()), "lr": self.config.hyper["scm_lr"]}]
 
     def label_array(self, data: Any) -> np.ndarray:
-        """The dataset's factors, standardised; sets the buffers ``label_mean``/``label_std`` from them and
-        restricts ``A`` to their skeleton (``skeleton_alpha > 0``; idempotent, so a resumed run may call it
-        again)."""
+        """The dataset's factors, standardised; sets the buffers ``label_mean``/``label_std`` from them."""
         factors = getattr(data, "factors", None)
         d = self.scm.n_concepts
         if factors is None or np.ndim(factors) != 2 or np.shape(factors)[1] != d:
@@ -126,11 +123,15 @@ class SCMVAE(VAE):
         if not np.all(np.isfinite(u)) or np.any(std <= 0):
             raise ValueError(f"factor labels must be finite and non-constant, got standard deviations {std.tolist()}")
         self.label_mean.copy_(torch.as_tensor(mean)), self.label_std.copy_(torch.as_tensor(std))
-        standardised = ((u - mean) / std).astype(np.float32)
-        alpha = float(self.config.hyper["skeleton_alpha"])
-        if alpha > 0 and d > 1:
-            self.scm.restrict(torch.as_tensor(label_skeleton(standardised, alpha=alpha)))
-        return standardised
+        return ((u - mean) / std).astype(np.float32)
+
+    def restrict_support(self, allowed: Any) -> None:
+        """Allow ``A`` edges only where ``allowed`` (n_concepts x n_concepts, nonzero = candidate) is, e.g.
+        ``skeleton(model.label_array(data))`` (:func:`causalvae.causal.discovery.skeleton`).  Call it
+        before training; a pruned graph is already fixed."""
+        if self.scm.pruned:
+            raise ValueError("the SCM layer's graph is already pruned and fixed; restrict its support before training")
+        self.scm.restrict(torch.as_tensor(np.asarray(allowed, dtype=np.float32)))
 
     def loss_inputs(self, x: torch.Tensor, *, generator: torch.Generator | None = None,
                     labels: torch.Tensor | None = None) -> LossInputs:
@@ -186,64 +187,3 @@ class SCMVAE(VAE):
         """``A`` as a factor DAG (see :func:`causalvae.models.scm_layer.learned_dag`)."""
         return learned_dag(self.scm, factor_names, factor_kinds, dataset=dataset, threshold=threshold)
 
-
-def fit_structure(model: SCMVAE, data: Any, *, steps: int, batch_size: int = 64, seed: int = 0) -> list[dict[str, float]]:
-    """Train only ``model``'s SCM layer (``A`` and the mechanisms) on ``data``'s factor labels.
-
-    The reconstruction's gradient never reaches the SCM layer, so this is exactly what
-    :func:`~causalvae.models.training.train` does to it with the same ``steps``, ``batch_size`` and
-    ``seed`` (the same label batches, the same Adam update at ``scm_lr``, the same dual updates) —
-    without encoding or rendering an image.  It makes the structure learning measurable in seconds.
-    Returns the history of the weighted terms and ``h(A)`` per step.
-
-    >>> from causalvae.data import synthetic
-    >>> from causalvae.models.variants import make_vae
-    >>> ds = synthetic.load("scm-linear", n=256)
-    >>> model = make_vae("scm-vae", input_shape=tuple(ds.x.shape[1:]), latent_dim=6, hidden=(16,), n_concepts=6)
-    >>> history = fit_structure(model, ds, steps=3, batch_size=64)
-    >>> len(history), sorted(history[-1])
-    (3, ['dag', 'dag_h', 'mechanism', 'sparsity', 'step'])
-    """
-    from causalvae.argtypes import check_int
-    from causalvae.models.batches import BatchSource
-    from causalvae.models.variants import adam, get_variant
-
-    if not isinstance(model, SCMVAE):
-        raise TypeError(f"model must be an SCMVAE (variant 'scm-vae'), got {type(model).__name__}")
-    steps = check_int(steps, name="steps", minimum=0)
-    labels = BatchSource(model.label_array(data), batch_size=check_int(batch_size, name="batch_size", minimum=1),
-                         seed=check_int(seed, name="seed", minimum=0))
-    spec, hyper = get_variant(model.config.variant), model.config.hyper
-    optimizer = adam(model.scm.parameters(), lr=hyper["scm_lr"])
-    history = []
-    model.train()
-    for step in range(steps):
-        model.dual_update()
-        terms = model.structure_terms(labels.batch(step))
-        total = sum(spec.weight(t, hyper) * terms[t] for t in STRUCTURE_TERMS)
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        optimizer.step()
-        history.append({"step": step + 1, **{k: float(v.detach()) for k, v in terms.items()}})
-    return history
-
-
-def label_skeleton(labels: np.ndarray, *, alpha: float) -> np.ndarray:
-    """The skeleton PC finds on ``labels`` (N x d), as a symmetric d x d 0/1 array (zero diagonal).
-
-    >>> rng = np.random.default_rng(0)
-    >>> a = rng.standard_normal(2000); b = a + rng.standard_normal(2000); c = rng.standard_normal(2000)
-    >>> label_skeleton(np.stack([a, b, c], 1), alpha=0.01).astype(int).tolist()
-    [[0, 1, 0], [1, 0, 0], [0, 0, 0]]
-    """
-    import pandas as pd
-
-    from causalvae.causal.discovery import learn_dag
-
-    d = labels.shape[1]
-    graph = learn_dag(pd.DataFrame(labels, columns=[f"c{j}" for j in range(d)]), method="pc", alpha=alpha)
-    skeleton = np.zeros((d, d))
-    for a, b in graph.edges:
-        i, j = int(a[1:]), int(b[1:])
-        skeleton[i, j] = skeleton[j, i] = 1.0
-    return skeleton

@@ -11,7 +11,8 @@ import torch
 from causalvae.data.scm import Additive, StructuralCausalModel
 from causalvae.models import make_vae, train
 from causalvae.models.scm_layer import SCMLayer, dag_penalty
-from causalvae.models.scm_vae import fit_structure
+from causalvae.causal.discovery import skeleton
+from causalvae.models.training import fit_structure
 from tests.models.test_scm_vae import OBS, dataset
 
 #: the tests' schedule: dual updates every 5 steps and a low rho_max, so a short run reaches the stop
@@ -96,16 +97,18 @@ def test_the_skeleton_of_the_labels_bounds_the_support_of_A():
     # a and b independent, c = a + b + noise: PC finds a - c - b, so a -> b and b -> a are never candidates
     labels = StructuralCausalModel({"a": Additive(), "b": Additive(),
                                     "c": Additive(("a", "b"), lambda pa: pa[:, 0] + pa[:, 1], 0.5)}).sample(2000, seed=0)
-    model = scm_vae(skeleton_alpha=0.01)
-    fit_structure(model, dataset(labels), steps=0)  # reading the labels sets the support
+    model = scm_vae()
+    model.restrict_support(skeleton(model.label_array(dataset(labels))))
     keep = model.decoder.scm.keep
     assert keep[0, 1] == 0 and keep[1, 0] == 0
     assert keep[0, 2] == keep[2, 0] == keep[1, 2] == keep[2, 1] == 1  # a - c, b - c stay candidates both ways
     fit_structure(model, dataset(labels), steps=40)
     a = model.decoder.scm.adjacency()
     assert float(a[0, 1]) == float(a[1, 0]) == 0.0
-    free = scm_vae(skeleton_alpha=0.0)
+    with pytest.raises(ValueError, match="already pruned"):  # the stop was reached: the graph is fixed
+        model.restrict_support(np.ones((3, 3)))
+    free = scm_vae()
     fit_structure(free, dataset(labels), steps=0)
-    assert free.decoder.scm.keep.sum() == 6  # no pre-screening: every off-diagonal entry is a candidate
+    assert free.decoder.scm.keep.sum() == 6  # no restriction: every off-diagonal entry is a candidate
     with pytest.raises(ValueError, match="allowed must be 3 x 3"):
-        model.decoder.scm.restrict(torch.ones(2, 2))
+        free.restrict_support(np.ones((2, 2)))

@@ -18,6 +18,7 @@ import torch
 import torch.fx
 
 from causalvae.causal.dags import cpdag, shd
+from causalvae.causal.discovery import skeleton
 from causalvae.data.scm import Additive, StructuralCausalModel
 from causalvae.graph.export import read_graphml, write_graphml
 from causalvae.models import load_model, make_vae, save_checkpoint, train
@@ -39,9 +40,12 @@ def dataset(factors):
 
 
 def fit(factors, *, steps=700, seed=0, skeleton_alpha=0.01):
+    """Train on ``factors``; ``skeleton_alpha > 0`` first restricts A to PC's skeleton of the labels."""
     torch.set_num_threads(1)
     model = make_vae("scm-vae", input_shape=(OBS,), latent_dim=4, hidden=(32,), n_concepts=3, seed=seed,
-                     scm_lr=2e-2, dual_every=25, skeleton_alpha=skeleton_alpha)
+                     scm_lr=2e-2, dual_every=25)
+    if skeleton_alpha > 0:
+        model.restrict_support(skeleton(model.label_array(dataset(factors)), alpha=skeleton_alpha))
     result = train(model, dataset(factors), steps=steps, batch_size=128, lr=1e-3, seed=seed, progress=False)
     return model, result
 
