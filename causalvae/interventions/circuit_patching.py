@@ -247,6 +247,8 @@ class PairRunner:
             linear = None
         n_cols = self.signs.size if read is None else len(read_units)
         total = np.zeros((len(units), n_cols))
+        if target is not node and target not in path:  # the read site does not depend on this one
+            return total
         for (env_x, env_xp), clean in zip(self.envs, self.clean):
             env, src = (env_xp, env_x) if noising else (env_x, env_xp)
             a, alt = env[node], src[node]
@@ -280,6 +282,8 @@ class PairRunner:
         node, target = self.traced.site_nodes[site], self.traced.site_nodes[read]
         path = self.traced.downstream(site, (read,))
         total = np.zeros((len(units), len(read_units)))
+        if target not in path:  # the read site does not depend on this one (e.g. an SCM mechanism run earlier)
+            return total
         for env_x, env_xp in self.envs:
             a = env_x[node].detach().requires_grad_(True)
             with analysis_mode(self.model), torch.enable_grad():

@@ -293,3 +293,23 @@ def test_docstring_examples_run(module):
 
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0
+
+
+class Parallel(nn.Module):
+    """Two sites computed side by side from the input: ``q`` does not depend on ``p`` (as an SCM
+    mechanism run earlier in a learned order does not depend on a later one)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.p, self.q, self.mu = nn.Linear(4, 2), nn.Linear(4, 2), nn.Linear(4, 1)
+
+    def forward(self, x):
+        return self.mu(torch.cat([self.p(x), self.q(x)], dim=1))
+
+
+def test_a_read_site_that_does_not_depend_on_the_patched_site_gets_zero_effects_not_a_crash():
+    runner = PairRunner(Parallel(), pairs(), sites=["p", "q"], behaviour=latent_behaviour([0], site="mu"))
+    assert np.array_equal(runner.attributed("p", [0, 1], read="q", read_units=[0, 1]), np.zeros((2, 2)))
+    assert np.array_equal(runner.patched("p", [0, 1], read="q", read_units=[0, 1]), np.zeros((2, 2)))
+    assert np.abs(runner.patched("p", [0, 1])).max() > 0  # while p does move the behaviour
