@@ -25,7 +25,7 @@ import torch
 
 from causalvae import causal
 from causalvae.causal.discovery import learn_dag, skeleton
-from causalvae.data import causal_sprites, pendulum, synthetic
+from causalvae.data import load
 from causalvae.io import write_text
 from causalvae.models.training import fit_structure
 from causalvae.models.variants import make_vae
@@ -33,14 +33,8 @@ from causalvae.models.variants import make_vae
 DATASETS = ("causal-sprites", "pendulum", "scm-linear", "scm-nonlinear")
 #: The schedule of the trained runs in docs/results.md (run 3 onwards).
 SCHEDULE = {"scm_lr": 0.02, "dual_every": 50.0, "rho_mult": 1.5, "lambda_l1": 0.002}
-#: Configuration -> significance level of the PC skeleton that restricts A (None: no restriction).
-CONFIGS = {"hybrid": 0.01, "continuous": None}
-
-
-def load(name: str, n: int):
-    if name.startswith("scm-"):
-        return synthetic.load(name, n=n, seed=0)
-    return {"causal-sprites": causal_sprites, "pendulum": pendulum}[name].load(n=n, seed=0)
+#: Configuration -> whether A's candidates are restricted to PC's skeleton of the labels.
+CONFIGS = {"hybrid": True, "continuous": False}
 
 
 def scores(learned, truth, *, is_class: bool = False) -> dict:
@@ -51,13 +45,13 @@ def scores(learned, truth, *, is_class: bool = False) -> dict:
 
 
 def run_one(name: str, config: str, seed: int, steps: int, n: int) -> dict:
-    ds = load(name, n)
+    ds = load(name, n=n, seed=0)
     k = len(ds.factor_names)
     mlp = {"hidden": (16,)} if len(ds.x.shape) == 2 else {}
     model = make_vae("scm-vae", input_shape=tuple(ds.x.shape[1:]), latent_dim=k, seed=seed, n_concepts=k,
                      **mlp, **SCHEDULE)
-    if CONFIGS[config] is not None:
-        model.restrict_support(skeleton(model.label_array(ds), alpha=CONFIGS[config]))
+    if CONFIGS[config]:
+        model.restrict_support(skeleton(model.label_array(ds)))
     began = time.perf_counter()
     history = fit_structure(model, ds, steps=steps, seed=seed)
     learned = model.learned_dag(ds.factor_names, ds.factor_kinds, dataset=name)
@@ -68,7 +62,7 @@ def run_one(name: str, config: str, seed: int, steps: int, n: int) -> dict:
 
 
 def pc_reference(name: str, n: int) -> dict:
-    ds = load(name, n)
+    ds = load(name, n=n, seed=0)
     frame = pd.DataFrame(np.asarray(ds.factors), columns=ds.factor_names).sample(min(2000, n), random_state=0)
     learned = learn_dag(frame, method="pc", alpha=0.01)
     return scores(learned, ds.factor_dag, is_class=True)

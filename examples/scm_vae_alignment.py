@@ -26,8 +26,8 @@ import numpy as np
 import torch
 
 from causalvae import causal
-from causalvae.causal.discovery import skeleton
 from causalvae.causal import abstraction as ab
+from causalvae.causal.discovery import skeleton
 from causalvae.causal.readouts import readouts
 from causalvae.data import causal_sprites, pendulum
 from causalvae.graph.dot import write_dot
@@ -46,8 +46,6 @@ VARIANTS = ("scm-vae", "beta-vae")
 FREE_LATENTS = 2
 #: Faster SCM fitting than the variant's defaults for the short budgets here (A from zero either way).
 SCM_HYPER = {"scm_lr": 2e-2, "dual_every": 25}
-#: Significance level of the PC skeleton that restricts the SCM-layer VAE's candidate edges.
-SKELETON_ALPHA = 0.01
 
 
 def _pairs(ds, n: int, seed: int):
@@ -123,7 +121,7 @@ def run_one(dataset: str, variant: str, seed: int, args) -> dict:
     hyper = {"n_concepts": k, **SCM_HYPER, **args.scm_hyper} if variant == "scm-vae" else {"beta": args.beta}
     model = make_vae(variant, input_shape=tuple(ds.x.shape[1:]), latent_dim=k + FREE_LATENTS, seed=seed, **hyper)
     if variant == "scm-vae":  # A's candidates: PC's skeleton on the training labels (hybrid, as causalvae run)
-        model.restrict_support(skeleton(model.label_array(ds), alpha=SKELETON_ALPHA))
+        model.restrict_support(skeleton(model.label_array(ds)))
     began = time.time()
     fit = train(model, ds, steps=args.steps, batch_size=64, lr=5e-4, seed=seed, checkpoint_dir=folder / "train",
                 progress=False)

@@ -88,12 +88,11 @@ def skeleton(values: np.ndarray, *, alpha: float = 0.01) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
     if values.ndim != 2:
         raise ValueError(f"values must be N x d (one column per variable), got shape {values.shape}")
-    d = values.shape[1]
-    graph = learn_dag(pd.DataFrame(values, columns=[f"v{j}" for j in range(d)]), method="pc", alpha=alpha)
-    adjacent = np.zeros((d, d))
+    index = {f"v{j}": j for j in range(values.shape[1])}
+    graph = learn_dag(pd.DataFrame(values, columns=list(index)), method="pc", alpha=alpha)
+    adjacent = np.zeros((len(index),) * 2)
     for a, b in graph.edges:
-        i, j = int(a[1:]), int(b[1:])
-        adjacent[i, j] = adjacent[j, i] = 1.0
+        adjacent[index[a], index[b]] = adjacent[index[b], index[a]] = 1.0
     return adjacent
 
 

@@ -186,4 +186,3 @@ class SCMVAE(VAE):
                     threshold: float = EDGE_THRESHOLD) -> nx.DiGraph:
         """``A`` as a factor DAG (see :func:`causalvae.models.scm_layer.learned_dag`)."""
         return learned_dag(self.scm, factor_names, factor_kinds, dataset=dataset, threshold=threshold)
-

@@ -29,10 +29,6 @@ def load_data(ctx: RunContext) -> None:
                    f"{ctx.dataset.factor_dag.number_of_edges()} DAG edges; {len(rows)} analysis inputs")
 
 
-#: Significance level of the PC skeleton that restricts an SCM-layer VAE's candidate edges before training.
-SKELETON_ALPHA = 0.01
-
-
 def train_or_load(ctx: RunContext) -> None:
     from causalvae import models
     from causalvae.causal.discovery import skeleton
@@ -50,7 +46,7 @@ def train_or_load(ctx: RunContext) -> None:
         model = models.make_vae(cfg.variant, input_shape=ctx.dataset.obs_shape, latent_dim=cfg.latent_dim,
                                 seed=cfg.seed, **cfg.hyper)
         if isinstance(model, SCMVAE):  # A's candidate edges: PC's skeleton on the labels (hybrid learning)
-            model.restrict_support(skeleton(model.label_array(ctx.dataset), alpha=SKELETON_ALPHA))
+            model.restrict_support(skeleton(model.label_array(ctx.dataset)))
         result = models.train(model, ctx.dataset, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
                               seed=cfg.seed, device=cfg.device, checkpoint_dir=ckpt_path.parent,
                               progress=ctx.folder.progress is not None)
