@@ -156,15 +156,21 @@ def interchange_graphs(ic: Interchanger, blocks: Mapping[str, Block], *, readout
     Total: swap factor k's block alone.  Direct ``k -> j``: swap k's block while every other aligned
     block except j's is clamped at the base's clean value (blocks at k's own site are left alone:
     orthogonal ones are untouched by the swap, and clamping a shared one would undo it; blocks at
-    upstream sites hold base values anyway).  An edge needs ``Δ[k, j]`` above the ``1 - alpha``
-    quantile of ``max_j Δ`` over ``n_null`` random subspace swaps of the same sizes at the same sites
-    (Westfall–Young max statistic), above ``min_effect`` and above ``leakage[k, j]``
-    (:func:`causalvae.causal.abstraction.interchange_graph`).  The random subspaces avoid every
-    aligned block at their site when the site has room, else only the swapped block: in a site barely
-    wider than the factors a random piece is a mixture of the other factors' representations, and
-    the threshold is conservative.  At a VQ-VAE's codes the random pieces are whole positions (code
-    swaps); a position that holds an unaligned variable moves read-outs fully, so there too the
-    threshold errs on the conservative side.
+    upstream sites hold base values anyway; a block that shares a direction with j's is left alone too,
+    as clamping it would clamp j).  An edge needs ``Δ[k, j]`` above ``threshold``, above
+    ``min_effect`` and above ``leakage[k, j]`` (:func:`causalvae.causal.abstraction.interchange_graph`).
+
+    ``threshold`` is what the *unaligned remainder* of the network does to the read-outs: the ``1 - alpha``
+    quantile of ``max_j Δ`` (Westfall–Young max statistic over usable read-outs) over ``n_null`` swaps of
+    random latent subspaces of the blocks' sizes, drawn orthogonal to the blocks aligned at the latent,
+    with *every* aligned block clamped at the base.  So a factor's representation moves nothing in the
+    null wherever it is aligned: the exogenous noise of a factor aligned at a mechanism site (an
+    SCM-layer VAE's ``decoder.scm.m<j>``) still lives in the latent, and an unclamped random swap of it
+    moves that factor and its descendants as much as a real edge does (the null this replaces; on the
+    SCM-layer VAEs of Pendulum its threshold was a full standard deviation).  What moves in the null are
+    the latent directions no factor is aligned with (e.g. free latents the decoder renders from).  When
+    the aligned latent blocks leave no room, nothing is unaligned and the threshold is 0 (``min_effect``
+    still applies).  At a VQ-VAE's codes the random pieces are whole positions (code swaps).
     """
     names, scale = readouts.names, np.sqrt(readouts.variance)
     base = ic.base_readout
@@ -174,21 +180,41 @@ def interchange_graphs(ic: Interchanger, blocks: Mapping[str, Block], *, readout
         runs: dict[frozenset, np.ndarray] = {}
         row = np.empty(len(names))
         for j, name in enumerate(names):
-            clamp = frozenset(m for m in blocks if m not in (k, name) and blocks[m].site != block.site)
+            clamp = frozenset(m for m in blocks if m not in (k, name) and blocks[m].site != block.site
+                              and not (name in blocks and _overlap(blocks[m], blocks[name])))
             if clamp not in runs:
                 runs[clamp] = total[k] if not clamp else ic.run(block, clamp=[blocks[m] for m in sorted(clamp)])
             row[j] = np.abs(runs[clamp][:, j] - base[:, j]).mean() / scale[j]
         direct_rows[k] = row
-    null = []
-    for i, (k, block) in enumerate(blocks.items()):
-        aligned = np.concatenate([b.basis for b in blocks.values() if b.site == block.site], axis=1)
-        avoid = aligned if ic.dim(block.site) - aligned.shape[1] >= block.basis.shape[1] else block.basis
-        null += [ic.run(r) for r in random_blocks(block.site, block.basis.shape[1], dim=ic.dim(block.site),
-                                                  n=max(1, n_null // len(blocks)), seed=seed + 7919 * (i + 1),
-                                                  avoid=avoid, width=ic.unit_width(block.site))]
-    threshold = ab.null_threshold(base, null, scale=scale, usable=readouts.usable, alpha=alpha)
+    null = remainder_swaps(ic, blocks, n=n_null, seed=seed)
+    threshold = ab.null_threshold(base, null, scale=scale, usable=readouts.usable, alpha=alpha) if null else 0.0
     delta_total = ab.effect_matrix(base, total, scale=scale, readouts=names)
     delta_direct = pd.DataFrame(np.array([direct_rows[k] for k in blocks]), index=list(blocks), columns=list(names))
     graph = {"threshold": threshold, "usable": readouts.usable, "min_effect": min_effect, "leakage": leakage}
     return InterchangeGraphs(delta_total, delta_direct, threshold, ab.interchange_graph(delta_total, **graph),
                              ab.interchange_graph(delta_direct, **graph))
+
+
+def _overlap(a: Block, b: Block) -> bool:
+    """Whether two blocks share a direction (same site, not orthogonal)."""
+    return a.site == b.site and float(np.abs(a.basis.T @ b.basis).max()) > 1e-6
+
+
+def remainder_swaps(ic: Interchanger, blocks: Mapping[str, Block], *, n: int, seed: int = 0) -> list[np.ndarray]:
+    """Read-outs of ``n`` swaps of the alignment's unaligned remainder (see :func:`interchange_graphs`):
+    random latent subspaces of the blocks' sizes in turn, orthogonal to the blocks aligned at the latent,
+    with every block of ``blocks`` clamped at the base; none when the latent has no room for them."""
+    latent, width = ic.latent, ic.unit_width(ic.latent)
+    at_latent = [b.basis for b in blocks.values() if b.site == latent]
+    avoid = np.concatenate(at_latent, axis=1) if at_latent else None
+    room = ic.dim(latent) - (0 if avoid is None else avoid.shape[1])
+    sizes = [max(width, b.basis.shape[1] // width * width) for b in blocks.values()]  # whole positions of codes
+    clamp = list(blocks.values())
+    swaps = []
+    for i, size in enumerate(sizes):
+        count = n // len(sizes) + (i < n % len(sizes))
+        if size > room or not count:
+            continue
+        swaps += [ic.run(r, clamp=clamp) for r in random_blocks(latent, size, dim=ic.dim(latent), n=count,
+                                                                seed=seed + 7919 * (i + 1), avoid=avoid, width=width)]
+    return swaps
