@@ -1,11 +1,13 @@
-"""Train an SCM-layer VAE and a plain β-VAE per seed on causal-sprites or Pendulum, and align each with the
-dataset's factor SCM by causal abstraction (issue #15, "trained models").
+"""Train an SCM-layer VAE, a plain β-VAE and the SCM-layer VAE with an empty graph (control) per seed on
+causal-sprites or Pendulum, and align each with the dataset's factor SCM by causal abstraction (issue #15,
+"trained models").
 
 Per model: training (resumable), for ``scm-vae`` the learned ``A`` thresholded at 0.3 and pruned to a DAG
 (GraphML + DOT), then the alignment: held-out strict IIA per hypothesis for coordinate alignments (at
 ``latent.mu``, and for ``scm-vae`` also at its mechanism sites ``decoder.scm.m<j>``), DAS at ``latent.mu``
 for ∅ and the DAG, G*, the direct interchange graph of the coordinate alignment under G*, and the same
-coordinate search on a randomly initialised network of the architecture (control).  One JSON per model;
+coordinate search on a randomly initialised network of the architecture (control); SHDs of the direct graph
+against A over all pairs and over the pairs it can test (edges into usable read-outs).  One JSON per model;
 ``--table`` pools them into the markdown table of docs/results.md (means with t-intervals over seeds);
 ``--realign`` measures the alignment of finished models again with the current method.
 
@@ -42,7 +44,9 @@ from causalvae.pipeline.latent_measures import mechanism_sites
 from causalvae.sweep.correlations import seed_interval
 
 DATASETS = {"causal-sprites": causal_sprites, "pendulum": pendulum}
-VARIANTS = ("scm-vae", "beta-vae")
+#: Models trained here: make_vae variants, and ``scm-vae-empty``, the SCM-layer VAE with A's support empty
+#: (label-supervised concepts rendered with no mechanism): the same architecture without the DAG (control).
+VARIANTS = ("scm-vae", "beta-vae", "scm-vae-empty")
 FREE_LATENTS = 2
 #: Faster SCM fitting than the variant's defaults for the short budgets here (A from zero either way).
 SCM_HYPER = {"scm_lr": 2e-2, "dual_every": 25}
@@ -108,26 +112,44 @@ def align(model, ds, r, *, seed: int, n_pairs: int, das_steps: int) -> dict:
     return out, graphs.direct
 
 
+def build_model(variant: str, ds, *, seed: int, beta: float = 1.0, scm_hyper=None):
+    """The untrained model of ``variant`` (:data:`VARIANTS`) for ``ds``, and its hyper-parameters."""
+    k = len(ds.factor_names)
+    scm = variant.startswith("scm-vae")
+    hyper = {"n_concepts": k, **SCM_HYPER, **(scm_hyper or {})} if scm else {"beta": beta}
+    model = make_vae("scm-vae" if scm else variant, input_shape=tuple(ds.x.shape[1:]), latent_dim=k + FREE_LATENTS,
+                     seed=seed, **hyper)
+    if variant == "scm-vae":  # A's candidates: PC's skeleton on the training labels (hybrid, as causalvae run)
+        model.restrict_support(skeleton(model.label_array(ds)))
+    elif variant == "scm-vae-empty":
+        model.restrict_support(np.zeros((k, k)))
+    return model, hyper
+
+
+def into(graph: nx.DiGraph, nodes) -> nx.DiGraph:
+    """``graph``'s edges into ``nodes`` only: the pairs an interchange graph can test (usable read-outs)."""
+    out = nx.create_empty_copy(graph)
+    out.add_edges_from((u, v) for u, v in graph.edges if v in set(nodes))
+    return out
+
+
 def run_one(dataset: str, variant: str, seed: int, args) -> dict:
     torch.set_num_threads(1)
     mod = DATASETS[dataset]
     ds = mod.load(n=args.n, seed=0)
-    k = len(ds.factor_names)
     folder = Path(args.out) / dataset / f"{variant}-seed{seed}"
     result_path = folder / "result.json"
     if result_path.exists():
         done = json.loads(result_path.read_text())
         return realign(done, folder, ds, seed, args) if args.realign else done
-    hyper = {"n_concepts": k, **SCM_HYPER, **args.scm_hyper} if variant == "scm-vae" else {"beta": args.beta}
-    model = make_vae(variant, input_shape=tuple(ds.x.shape[1:]), latent_dim=k + FREE_LATENTS, seed=seed, **hyper)
-    if variant == "scm-vae":  # A's candidates: PC's skeleton on the training labels (hybrid, as causalvae run)
-        model.restrict_support(skeleton(model.label_array(ds)))
+    scm = variant.startswith("scm-vae")
+    model, hyper = build_model(variant, ds, seed=seed, beta=args.beta, scm_hyper=args.scm_hyper)
     began = time.time()
     fit = train(model, ds, steps=args.steps, batch_size=64, lr=5e-4, seed=seed, checkpoint_dir=folder / "train",
                 progress=False)
     out = {"dataset": dataset, "variant": variant, "seed": seed, "steps": args.steps, "n": args.n, "hyper": hyper,
            "recon": float(np.mean([h["recon"] for h in fit.history[-50:]])), "train_seconds": time.time() - began}
-    if variant == "scm-vae":
+    if scm:
         out["A"] = model.scm.adjacency().detach().numpy().round(3).tolist()
         model.scm.prune()
         learned = model.learned_dag(ds.factor_names, ds.factor_kinds, dataset=dataset)
@@ -138,7 +160,7 @@ def run_one(dataset: str, variant: str, seed: int, args) -> dict:
         out["shd_A_dag"] = causal.shd(learned, ds.factor_dag)
         out["shd_A_cpdag"] = causal.shd(causal.cpdag(learned), causal.cpdag(ds.factor_dag))
         out["dag_h_final"] = fit.history[-1]["dag_h"]
-    return _aligned(out, model, learned if variant == "scm-vae" else None, folder, ds, seed, args)
+    return _aligned(out, model, learned if scm else None, folder, ds, seed, args)
 
 
 def realign(done: dict, folder: Path, ds, seed: int, args) -> dict:
@@ -146,7 +168,7 @@ def realign(done: dict, folder: Path, ds, seed: int, args) -> dict:
     from causalvae.graph import read_graphml
     from causalvae.models.checkpoint import load_model
 
-    scm = done["variant"] == "scm-vae"
+    scm = done["variant"].startswith("scm-vae")
     model = load_model(folder / ("pruned.safetensors" if scm else "train/last.safetensors"))
     learned = read_graphml(folder / "learned_dag.graphml") if scm else None
     training = {k: v for k, v in done.items() if k in ("dataset", "variant", "seed", "steps", "n", "hyper", "recon",
@@ -162,6 +184,7 @@ def _aligned(out: dict, model, learned, folder: Path, ds, seed: int, args) -> di
     out = {**out, **aligned, "align_seconds": time.time() - began}
     if learned is not None:
         out["shd_direct_A"] = causal.shd(direct, learned)
+        out["shd_direct_A_testable"] = causal.shd(into(direct, out["readouts_used"]), into(learned, out["readouts_used"]))
     write_text(folder / "result.json", json.dumps(out, indent=1))
     return out
 
@@ -189,7 +212,7 @@ def table(root: Path) -> str:
     results = [json.loads(p.read_text()) for p in sorted(root.glob("*/*/result.json"))]
     cols = ["recon", "n_readouts_used", "distinguishing", "iia_causes.coordinates.empty", "iia_causes.coordinates.dag",
             "iia_causes.das.empty", "iia_causes.das.dag", "iia_causes.random_init.empty", "iia_causes.random_init.dag",
-            "shd_direct_dag", "shd_direct_empty", "shd_A_dag", "shd_A_cpdag", "shd_direct_A"]
+            "shd_direct_dag", "shd_direct_empty", "shd_A_dag", "shd_A_cpdag", "shd_direct_A", "shd_direct_A_testable"]
     lines = ["| dataset | model | seeds | G* coordinates / DAS per seed | " + " | ".join(cols) + " |",
              "|" + "---|" * (4 + len(cols))]
     for (d, v) in sorted({(r["dataset"], r["variant"]) for r in results}):

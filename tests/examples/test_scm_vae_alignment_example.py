@@ -58,3 +58,24 @@ def test_scm_structure_labels_writes_one_result_per_seed_and_pc_reference_and_re
     assert f"| scm-linear | hybrid | 30 | 2 | {rows[0]['shd_dag']}, {rows[1]['shd_dag']} |" in table
     stamp = (tmp_path / "scm-linear-hybrid-steps30-seed0.json").stat().st_mtime_ns
     assert structure.main(argv) == 0 and (tmp_path / "scm-linear-hybrid-steps30-seed0.json").stat().st_mtime_ns == stamp
+
+
+def test_the_empty_graph_control_has_the_scm_vae_architecture_with_no_candidate_edge():
+    import numpy as np
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(500)
+    ds = SimpleNamespace(factor_names=("a", "b", "c"), x=np.zeros((500, 6), np.float32),
+                         factors=np.stack([a, 2 * a + 0.3 * rng.standard_normal(500), rng.standard_normal(500)], 1))
+    control, _ = example.build_model("scm-vae-empty", ds, seed=0)
+    hybrid, hyper = example.build_model("scm-vae", ds, seed=0)
+    assert type(control) is type(hybrid) and hyper["n_concepts"] == 3
+    assert control.scm.keep.sum().item() == 0
+    assert hybrid.scm.keep[0, 1].item() == 1 and hybrid.scm.keep[0, 2].item() == 0  # PC's skeleton: a - b only
+
+
+def test_into_keeps_the_edges_an_interchange_graph_can_test():
+    g = nx.DiGraph([("a", "b"), ("a", "c"), ("c", "b")])
+    assert sorted(example.into(g, ["b"]).edges) == [("a", "b"), ("c", "b")]
+    assert set(example.into(g, []).nodes) == {"a", "b", "c"}
