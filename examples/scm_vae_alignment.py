@@ -1,6 +1,6 @@
-"""Train an SCM-layer VAE, a plain β-VAE and the SCM-layer VAE with an empty graph (control) per seed on
-causal-sprites or Pendulum, and align each with the dataset's factor SCM by causal abstraction (issue #15,
-"trained models").
+"""Train an SCM-layer VAE, a plain β-VAE and two models without the DAG (controls, :data:`MODELS`) per seed
+on causal-sprites or Pendulum, and align each with the dataset's factor SCM by causal abstraction (issue
+#15, "trained models").
 
 Per model: training (resumable), for ``scm-vae`` the learned ``A`` thresholded at 0.3 and pruned to a DAG
 (GraphML + DOT), then the alignment: held-out strict IIA per hypothesis for coordinate alignments (at
@@ -21,6 +21,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import networkx as nx
@@ -30,7 +31,7 @@ import torch
 from causalvae import causal
 from causalvae.causal import abstraction as ab
 from causalvae.causal.discovery import skeleton
-from causalvae.causal.readouts import readouts
+from causalvae.causal.readouts import factorial_sample, readouts
 from causalvae.data import causal_sprites, pendulum
 from causalvae.graph.dot import write_dot
 from causalvae.graph.export import write_graphml
@@ -44,9 +45,14 @@ from causalvae.pipeline.latent_measures import mechanism_sites
 from causalvae.sweep.correlations import seed_interval
 
 DATASETS = {"causal-sprites": causal_sprites, "pendulum": pendulum}
-#: Models trained here: make_vae variants, and ``scm-vae-empty``, the SCM-layer VAE with A's support empty
-#: (label-supervised concepts rendered with no mechanism): the same architecture without the DAG (control).
-VARIANTS = ("scm-vae", "beta-vae", "scm-vae-empty")
+#: The models trained here: name -> (make_vae variant, A's candidate edges, training images).
+#: ``scm-vae-empty`` is the SCM-layer VAE with A's support empty (label-supervised concepts rendered with no
+#: mechanism); ``beta-vae-factorial`` the plain β-VAE trained on renders of independently sampled factors
+#: (do(all factors)), so its decoder has never seen the DAG's dependence: a network without the structure.
+MODELS = {"scm-vae": ("scm-vae", "skeleton", "observational"), "beta-vae": ("beta-vae", None, "observational"),
+          "scm-vae-empty": ("scm-vae", "empty", "observational"),
+          "beta-vae-factorial": ("beta-vae", None, "factorial")}
+VARIANTS = tuple(MODELS)
 FREE_LATENTS = 2
 #: Faster SCM fitting than the variant's defaults for the short budgets here (A from zero either way).
 SCM_HYPER = {"scm_lr": 2e-2, "dual_every": 25}
@@ -112,18 +118,26 @@ def align(model, ds, r, *, seed: int, n_pairs: int, das_steps: int) -> dict:
     return out, graphs.direct
 
 
-def build_model(variant: str, ds, *, seed: int, beta: float = 1.0, scm_hyper=None):
-    """The untrained model of ``variant`` (:data:`VARIANTS`) for ``ds``, and its hyper-parameters."""
+def build_model(name: str, ds, *, seed: int, beta: float = 1.0, scm_hyper=None):
+    """The untrained model ``name`` (:data:`MODELS`) for ``ds`` (its training set), and its hyper-parameters."""
+    variant, support, _ = MODELS[name]
     k = len(ds.factor_names)
-    scm = variant.startswith("scm-vae")
+    scm = variant == "scm-vae"
     hyper = {"n_concepts": k, **SCM_HYPER, **(scm_hyper or {})} if scm else {"beta": beta}
-    model = make_vae("scm-vae" if scm else variant, input_shape=tuple(ds.x.shape[1:]), latent_dim=k + FREE_LATENTS,
-                     seed=seed, **hyper)
-    if variant == "scm-vae":  # A's candidates: PC's skeleton on the training labels (hybrid, as causalvae run)
+    model = make_vae(variant, input_shape=tuple(ds.x.shape[1:]), latent_dim=k + FREE_LATENTS, seed=seed, **hyper)
+    if support == "skeleton":  # A's candidates: PC's skeleton on the training labels (hybrid, as causalvae run)
         model.restrict_support(skeleton(model.label_array(ds)))
-    elif variant == "scm-vae-empty":
+    elif support == "empty":
         model.restrict_support(np.zeros((k, k)))
     return model, hyper
+
+
+def training_set(name: str, ds, *, seed: int):
+    """``ds`` itself, or for a ``factorial`` model as many renders of independently sampled factors."""
+    if MODELS[name][2] == "observational":
+        return ds
+    factors, x = factorial_sample(ds, n=len(ds), seed=seed + 5)
+    return replace(ds, x=x, factors=factors, meta={**ds.meta, "training": "factorial"})
 
 
 def into(graph: nx.DiGraph, nodes) -> nx.DiGraph:
@@ -142,12 +156,14 @@ def run_one(dataset: str, variant: str, seed: int, args) -> dict:
     if result_path.exists():
         done = json.loads(result_path.read_text())
         return realign(done, folder, ds, seed, args) if args.realign else done
-    scm = variant.startswith("scm-vae")
-    model, hyper = build_model(variant, ds, seed=seed, beta=args.beta, scm_hyper=args.scm_hyper)
+    scm = MODELS[variant][0] == "scm-vae"
+    data = training_set(variant, ds, seed=seed)
+    model, hyper = build_model(variant, data, seed=seed, beta=args.beta, scm_hyper=args.scm_hyper)
     began = time.time()
-    fit = train(model, ds, steps=args.steps, batch_size=64, lr=5e-4, seed=seed, checkpoint_dir=folder / "train",
+    fit = train(model, data, steps=args.steps, batch_size=64, lr=5e-4, seed=seed, checkpoint_dir=folder / "train",
                 progress=False)
-    out = {"dataset": dataset, "variant": variant, "seed": seed, "steps": args.steps, "n": args.n, "hyper": hyper,
+    out = {"dataset": dataset, "variant": variant, "training_data": MODELS[variant][2], "seed": seed,
+           "steps": args.steps, "n": args.n, "hyper": hyper,
            "recon": float(np.mean([h["recon"] for h in fit.history[-50:]])), "train_seconds": time.time() - began}
     if scm:
         out["A"] = model.scm.adjacency().detach().numpy().round(3).tolist()
@@ -168,10 +184,11 @@ def realign(done: dict, folder: Path, ds, seed: int, args) -> dict:
     from causalvae.graph import read_graphml
     from causalvae.models.checkpoint import load_model
 
-    scm = done["variant"].startswith("scm-vae")
+    scm = MODELS[done["variant"]][0] == "scm-vae"
     model = load_model(folder / ("pruned.safetensors" if scm else "train/last.safetensors"))
     learned = read_graphml(folder / "learned_dag.graphml") if scm else None
-    training = {k: v for k, v in done.items() if k in ("dataset", "variant", "seed", "steps", "n", "hyper", "recon",
+    training = {k: v for k, v in done.items() if k in ("dataset", "variant", "training_data", "seed", "steps", "n",
+                                                         "hyper", "recon",
                                                          "train_seconds", "A", "learned_edges", "shd_A_dag",
                                                          "shd_A_cpdag", "dag_h_final")}
     return _aligned(training, model, learned, folder, ds, seed, args)

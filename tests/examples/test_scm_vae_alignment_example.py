@@ -79,3 +79,17 @@ def test_into_keeps_the_edges_an_interchange_graph_can_test():
     g = nx.DiGraph([("a", "b"), ("a", "c"), ("c", "b")])
     assert sorted(example.into(g, ["b"]).edges) == [("a", "b"), ("c", "b")]
     assert set(example.into(g, []).nodes) == {"a", "b", "c"}
+
+
+def test_the_factorial_control_trains_on_renders_of_independent_factors():
+    import numpy as np
+
+    from causalvae.data import load
+
+    ds = load("scm-linear", n=2000)
+    assert example.training_set("beta-vae", ds, seed=0) is ds
+    data = example.training_set("beta-vae-factorial", ds, seed=0)
+    observed, factorial = np.corrcoef(ds.factors.T), np.corrcoef(data.factors.T)
+    assert np.abs(observed - np.eye(6)).max() > 0.5 > 0.1 > np.abs(factorial - np.eye(6)).max()
+    np.testing.assert_allclose(np.sort(data.factors, 0), np.sort(ds.factors, 0))  # the same marginals
+    np.testing.assert_allclose(data.x, ds.intervene.observe(data.factors), rtol=1e-6)  # rendered from them
