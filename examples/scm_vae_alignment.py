@@ -201,7 +201,8 @@ def _aligned(out: dict, model, learned, folder: Path, ds, seed: int, args) -> di
     out = {**out, **aligned, "align_seconds": time.time() - began}
     if learned is not None:
         out["shd_direct_A"] = causal.shd(direct, learned)
-        out["shd_direct_A_testable"] = causal.shd(into(direct, out["readouts_used"]), into(learned, out["readouts_used"]))
+        used = out["readouts_used"]
+        out["shd_direct_A_testable"] = causal.shd(into(direct, used), into(learned, used))
     write_text(folder / "result.json", json.dumps(out, indent=1))
     return out
 

@@ -44,7 +44,8 @@ METRIC_INFO: tuple[tuple[str, str, str], ...] = (
     ("alignment.control.random", DOWN, "Control: IIA of swaps along random subspaces of equal size."),
     ("alignment.control.no-swap", DOWN, "Control: IIA of predicting the base's own read-outs (no interchange)."),
     ("alignment.distinguishing", UP, "Share of pairs on which the hypotheses predict different counterfactuals."),
-    ("alignment.threshold", NEUTRAL, "Edge threshold: the largest effect of a random-subspace swap (max-null)."),
+    ("alignment.threshold", NEUTRAL, "Edge threshold: the 95 % max-null of swapping the unaligned remainder "
+                                     "(random latent subspaces, every aligned block clamped)."),
     ("alignment.readouts_usable", UP, "Factors whose read-out is good enough to score interchanges (status ok)."),
     ("alignment.readouts_used", UP, "Usable read-outs the network renders finely enough for strict IIA "
                                     "(match chance <= 0.5)."),
