@@ -216,8 +216,8 @@ def _estimate(per_pair: np.ndarray, weights: np.ndarray, confidence: float) -> t
 
 
 def iia_table(predicted: Predictions, targets: Predictions, *, tolerance: np.ndarray, variance: np.ndarray,
-              usable: np.ndarray | None = None, n_boot: int = 1000, confidence: float = 0.95,
-              seed: int = 0) -> pd.DataFrame:
+              usable: np.ndarray | None = None, pooled: Sequence[str] | None = None, n_boot: int = 1000,
+              confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
     """IIA per hypothesis and factor, and pooled over factors (``factor == "all"``), with bootstrap CIs.
 
     Parameters
@@ -229,6 +229,9 @@ def iia_table(predicted: Predictions, targets: Predictions, *, tolerance: np.nda
     targets : ``{hypothesis: {factor: (N, K)}}`` counterfactuals (:meth:`HighLevelModel.targets`) of
         every hypothesis (the disagreement share is taken over all of them).
     tolerance, variance, usable : per read-out τ_j, Var(V_j) and whether it may be used.
+    pooled : the factors whose swaps the ``all`` row pools (default: every factor).  Pool only factors
+        with a usable read-out: without one, nothing checks that k was swapped at all, and a block that
+        moves nothing scores 1 under ∅.
 
     Returns
     -------
@@ -248,15 +251,18 @@ def iia_table(predicted: Predictions, targets: Predictions, *, tolerance: np.nda
     if unknown or not predicted:
         raise KeyError(f"predictions for hypotheses {unknown or '(none)'} without targets; targets: {sorted(targets)}")
     factors = list(next(iter(targets.values())))
+    pool = factors if pooled is None else list(pooled)
+    if not pool or set(pool) - set(factors):
+        raise ValueError(f"pooled must be a non-empty subset of the factors {factors}, got {pool}")
     n = len(next(iter(targets.values()))[factors[0]])
     weights = bootstrap_weights(n, n_boot=n_boot, seed=seed)
     split = {k: disagreement({h: targets[h][k] for h in targets}, tolerance=tolerance, usable=usable) for k in factors}
-    split["all"] = np.mean([split[k] for k in factors], axis=0)
+    split["all"] = np.mean([split[k] for k in pool], axis=0)
     rows = []
     for h in predicted:
         scores = {k: pair_scores(predicted[h][k], targets[h][k], tolerance=tolerance, variance=variance,
                                  usable=usable) for k in factors}
-        scores["all"] = tuple(np.mean([scores[k][i] for k in factors], axis=0) for i in (0, 1))
+        scores["all"] = tuple(np.mean([scores[k][i] for k in pool], axis=0) for i in (0, 1))
         for k, (strict, graded) in scores.items():
             s, g, d = _estimate(strict, weights, confidence), _estimate(graded, weights, confidence), split[k]
             rows.append({"hypothesis": h, "factor": k, "n": n, "strict": s[0], "strict_low": s[1], "strict_high": s[2],
@@ -342,9 +348,12 @@ def null_threshold(base: np.ndarray, null_swaps: Sequence[np.ndarray], *, scale:
 
 def interchange_graph(delta: pd.DataFrame, *, threshold: float, usable: np.ndarray | None = None,
                       min_effect: float = 0.05, leakage: np.ndarray | None = None) -> nx.DiGraph:
-    """Factor graph with ``k -> j`` (k != j, j usable) when ``Δ[k, j]`` exceeds the null ``threshold``, the
-    minimal effect ``min_effect`` (in sd(V_j); round-off is never an edge) and ``leakage[k, j]`` (the read-out
-    cross-talk C: what read-out j shows when only k changes in a true render); edges carry ``effect``."""
+    """Factor graph with ``k -> j`` (k != j) when ``Δ[k, j]`` exceeds the null ``threshold``, the minimal effect
+    ``min_effect`` (in sd(V_j); round-off is never an edge) and ``leakage[k, j]`` (the read-out cross-talk C:
+    what read-out j shows when only k changes in a true render); edges carry ``effect``.  Both read-outs must
+    be usable: j's to see the effect, k's because k's block was chosen by what it does to the read-outs, and
+    without k's own read-out it was chosen for its effects on the others alone (an edge out of it would
+    only repeat the hypothesis it was chosen under)."""
     k = delta.shape[1]
     use = np.ones(k, dtype=bool) if usable is None else np.asarray(usable, dtype=bool)
     leak = np.zeros((k, k)) if leakage is None else np.asarray(leakage, dtype=np.float64)
@@ -352,14 +361,15 @@ def interchange_graph(delta: pd.DataFrame, *, threshold: float, usable: np.ndarr
     G = nx.DiGraph()
     G.add_nodes_from(delta.columns)
     G.add_edges_from((a, b, {"effect": float(delta.loc[a, b])}) for a in delta.index for b in delta.columns
-                     if a != b and use[col[b]] and delta.loc[a, b] > max(threshold, min_effect, leak[col[a], col[b]]))
+                     if a != b and use[col[a]] and use[col[b]]
+                     and delta.loc[a, b] > max(threshold, min_effect, leak[col[a], col[b]]))
     return G
 
 
 def graph_scores(graph: nx.DiGraph, reference: nx.DiGraph, delta: pd.DataFrame | None = None,
                  usable: np.ndarray | None = None) -> dict[str, float]:
     """SHD, directed precision/recall/F1 against ``reference`` and, given ``Δ``, the ROC-AUC of Δ over the
-    threshold (pairs into unusable read-outs score 0, as the thresholded graph never claims them).
+    threshold (pairs from or into unusable read-outs score 0, as the thresholded graph never claims them).
 
     >>> delta = pd.DataFrame([[1.0, 0.6], [0.1, 1.0]], index=["a", "b"], columns=["a", "b"])
     >>> graph_scores(interchange_graph(delta, threshold=0.3), nx.DiGraph([("a", "b")]), delta)
@@ -370,8 +380,8 @@ def graph_scores(graph: nx.DiGraph, reference: nx.DiGraph, delta: pd.DataFrame |
     out = {k: float(v) for k, v in compare_dags(graph, reference).items() if k in ("shd", "precision", "recall", "f1")}
     if delta is not None:
         use = dict(zip(delta.columns, np.ones(delta.shape[1], bool) if usable is None else np.asarray(usable, bool)))
-        out["roc_auc"] = edge_roc_auc({(k, j): float(delta.loc[k, j]) if use[j] else 0.0 for k in reference
-                                       for j in reference if k != j}, reference)
+        out["roc_auc"] = edge_roc_auc({(k, j): float(delta.loc[k, j]) if use[k] and use[j] else 0.0
+                                       for k in reference for j in reference if k != j}, reference)
     return out
 
 

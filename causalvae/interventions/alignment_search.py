@@ -12,7 +12,10 @@ The torch half of :mod:`causalvae.causal.abstraction`.  For each high-level hypo
   **no-swap** (the base's own output: the IIA of predicting "nothing changes").
 
 Each alignment is then scored under every hypothesis on held-out pairs
-(:func:`causalvae.causal.abstraction.iia_table`); G* is chosen per alignment class.
+(:func:`causalvae.causal.abstraction.iia_table`); G* is chosen per alignment class from the IIA pooled
+over the swaps of factors with a usable read-out.  A swap of a factor without one is unverifiable: no
+read-out checks that the factor moved, so under ∅ a block that moves nothing scores 1, and a hypothesis
+with fewer edges out of that factor would win for nothing (rows of such factors are still reported).
 """
 
 from __future__ import annotations
@@ -126,8 +129,9 @@ def search_alignments(train: Interchanger, test: Interchanger, hl: ab.HighLevelM
     random_swaps = {k: test.run(rand[k]) for k in names}
     predicted["random"] = dict.fromkeys([h.name for h in hyps], random_swaps)
     predicted["no-swap"] = {h.name: dict.fromkeys(names, test.base_readout) for h in hyps}
-    frames = [ab.iia_table(p, goal_test, n_boot=n_boot, seed=seed, **readouts.kwargs()).assign(alignment=cls)
-              for cls, p in predicted.items()]
+    verifiable = [k for k, ok in zip(readouts.names, readouts.usable) if ok]  # swaps their own read-out checks
+    frames = [ab.iia_table(p, goal_test, pooled=verifiable, n_boot=n_boot, seed=seed, **readouts.kwargs())
+              .assign(alignment=cls) for cls, p in predicted.items()]
     table = pd.concat(frames, ignore_index=True)
     controls = table[table["alignment"].isin(["random", "no-swap"]) & (table["factor"] == "all")]
     g_star = {cls: ab.best_hypothesis(table[table["alignment"] == cls], [h for h in hyps if h.name in blocks[cls]],

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from causalvae.causal.abstraction import (EMPTY, FULL, HighLevelModel, Hypothesis, best_hypothesis, graph_scores,
-                                          iia_table, pair_scores)
+                                          iia_table, interchange_graph, pair_scores)
 from causalvae.data.scm import Additive, Linear, StructuralCausalModel
 from causalvae.interventions.alignment_search import ReadoutSpec, interchange_graphs, search_alignments
 from causalvae.interventions.interchange import LATENT, Interchanger, coordinate_block, train_das
@@ -168,6 +168,37 @@ def test_iia_scores_and_g_star_rules():
     undecided = pd_rows({EMPTY: 0.9, "drop:a->b": 0.9, "drop:b->c": 0.9, FULL: 0.9}).assign(distinguishing=0.0)
     assert best_hypothesis(undecided, hyps) is None  # no pair tells them apart: the tie supports no edge
     assert best_hypothesis(undecided.assign(distinguishing=0.1), hyps) == FULL
+
+
+def test_swaps_without_a_read_out_of_their_own_are_reported_but_not_pooled():
+    """b's read-out unusable: nothing checks that b moved, so a block that moves nothing (the base's own
+    read-outs) passes b's swaps under ∅; the pooled row, on which G* is chosen, leaves them out."""
+    hl = HighLevelModel(NAMES, SCM)
+    targets = hl.targets(*TEST)
+    usable = np.array([True, False, True])
+    no_op = {k: targets[EMPTY]["a"] * 0 + TEST[0] for k in NAMES}  # every swap leaves the base as it is
+    kw = dict(tolerance=SPEC.tolerance, variance=SPEC.variance, usable=usable, n_boot=50)
+    everything = iia_table({EMPTY: no_op}, targets, **kw).set_index("factor")
+    verifiable = iia_table({EMPTY: no_op}, targets, pooled=["a", "c"], **kw).set_index("factor")
+    assert everything.loc["b", "strict"] == verifiable.loc["b", "strict"] == 1.0  # the unchecked swap "passes"
+    assert verifiable.loc["all", "strict"] == pytest.approx((verifiable.loc["a", "strict"]
+                                                             + verifiable.loc["c", "strict"]) / 2)
+    assert verifiable.loc["all", "strict"] < everything.loc["all", "strict"]
+    with pytest.raises(ValueError, match="pooled"):
+        iia_table({EMPTY: no_op}, targets, pooled=["d"], **kw)
+    delta = pd_frame([[1.0, 0.0, 0.0], [0.0, 1.0, 0.9], [0.0, 0.0, 1.0]])
+    assert interchange_graph(delta, threshold=0.1, usable=usable).number_of_edges() == 0  # b -> c: b unverified
+    assert set(interchange_graph(delta, threshold=0.1).edges) == {("b", "c")}
+    reference = nx.DiGraph([("b", "c")])
+    reference.add_node("a")
+    assert graph_scores(interchange_graph(delta, threshold=0.1, usable=usable), reference, delta,
+                        usable)["roc_auc"] == 0.5  # the true edge scores 0 like every untestable pair
+
+
+def pd_frame(rows):
+    import pandas as pd
+
+    return pd.DataFrame(rows, index=list(NAMES), columns=list(NAMES))
 
 
 def pd_rows(strict_by_h):
