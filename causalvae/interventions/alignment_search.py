@@ -157,7 +157,11 @@ def interchange_graphs(ic: Interchanger, blocks: Mapping[str, Block], *, readout
                        seed: int = 0) -> InterchangeGraphs:
     """Total- and direct-effect factor graphs of an alignment on ``ic``'s pairs.
 
-    Total: swap factor k's block alone.  Direct ``k -> j``: swap k's block while every other aligned
+    Only the blocks of factors with a usable read-out count as aligned (*verified*): the block of a
+    factor without one was chosen by what it does to the other read-outs alone, so it is swapped for
+    its row of Δ but never clamped, and it belongs to the remainder below.
+
+    Total: swap factor k's block alone.  Direct ``k -> j``: swap k's block while every other verified
     block except j's is clamped at the base's clean value (blocks at k's own site are left alone:
     orthogonal ones are untouched by the swap, and clamping a shared one would undo it; blocks at
     upstream sites hold base values anyway; a block that shares a direction with j's is left alone too,
@@ -166,17 +170,19 @@ def interchange_graphs(ic: Interchanger, blocks: Mapping[str, Block], *, readout
 
     ``threshold`` is what the *unaligned remainder* of the network does to the read-outs: the ``1 - alpha``
     quantile of ``max_j Δ`` (Westfall–Young max statistic over usable read-outs) over ``n_null`` swaps of
-    random latent subspaces of the blocks' sizes, drawn orthogonal to the blocks aligned at the latent,
-    with *every* aligned block clamped at the base.  So a factor's representation moves nothing in the
+    random latent subspaces of the verified blocks' sizes, drawn orthogonal to the verified blocks at the
+    latent, with *every* verified block clamped at the base.  So a factor's representation moves nothing in the
     null wherever it is aligned: the exogenous noise of a factor aligned at a mechanism site (an
     SCM-layer VAE's ``decoder.scm.m<j>``) still lives in the latent, and an unclamped random swap of it
     moves that factor and its descendants as much as a real edge does (the null this replaces; on the
     SCM-layer VAEs of Pendulum its threshold was a full standard deviation).  What moves in the null are
-    the latent directions no factor is aligned with (e.g. free latents the decoder renders from).  When
-    the aligned latent blocks leave no room, nothing is unaligned and the threshold is 0 (``min_effect``
-    still applies).  At a VQ-VAE's codes the random pieces are whole positions (code swaps).
+    the latent directions no verified factor is aligned with (e.g. free latents the decoder renders from).
+    When the verified latent blocks leave no room, nothing is unaligned and the threshold is 0
+    (``min_effect`` still applies).  At a VQ-VAE's codes the random pieces are whole positions (code swaps).
     """
     names, scale = readouts.names, np.sqrt(readouts.variance)
+    checked = dict(zip(names, readouts.usable))
+    verified = {k: b for k, b in blocks.items() if checked.get(k, False)}
     base = ic.base_readout
     total = {k: ic.run(blocks[k]) for k in blocks}
     direct_rows = {}
@@ -184,13 +190,13 @@ def interchange_graphs(ic: Interchanger, blocks: Mapping[str, Block], *, readout
         runs: dict[frozenset, np.ndarray] = {}
         row = np.empty(len(names))
         for j, name in enumerate(names):
-            clamp = frozenset(m for m in blocks if m not in (k, name) and blocks[m].site != block.site
+            clamp = frozenset(m for m in verified if m not in (k, name) and blocks[m].site != block.site
                               and not (name in blocks and _overlap(blocks[m], blocks[name])))
             if clamp not in runs:
                 runs[clamp] = total[k] if not clamp else ic.run(block, clamp=[blocks[m] for m in sorted(clamp)])
             row[j] = np.abs(runs[clamp][:, j] - base[:, j]).mean() / scale[j]
         direct_rows[k] = row
-    null = remainder_swaps(ic, blocks, n=n_null, seed=seed)
+    null = remainder_swaps(ic, verified, n=n_null, seed=seed)
     threshold = ab.null_threshold(base, null, scale=scale, usable=readouts.usable, alpha=alpha) if null else 0.0
     delta_total = ab.effect_matrix(base, total, scale=scale, readouts=names)
     delta_direct = pd.DataFrame(np.array([direct_rows[k] for k in blocks]), index=list(blocks), columns=list(names))

@@ -97,6 +97,18 @@ def test_a_block_shared_with_the_effect_is_not_clamped_in_its_direct_run():
     assert graphs.direct_effects.loc["a", "c"] > 0.5
 
 
+def test_a_block_without_a_usable_read_out_is_not_clamped_and_the_graph_is_over_the_verified_factors():
+    """b's read-out unusable: its block is unverified, so b is not part of the alignment.  The direct run of
+    a -> c leaves it free, so the direct graph is the DAG's projection on the verified factors (a -> c),
+    and no edge leaves or enters b.  The null clamps a and c, so b's noise moves no usable read-out."""
+    spec = ReadoutSpec(NAMES, SPEC.tolerance, SPEC.variance, np.array([True, False, True]))
+    ic = Interchanger(narrow_chain(), TEST[0] @ M, TEST[1] @ M, sites=list(MECHANISMS), readout=READOUT)
+    graphs = interchange_graphs(ic, mechanism_blocks(), readouts=spec, n_null=30)
+    assert graphs.direct_effects.loc["a", "c"] == pytest.approx(graphs.total_effects.loc["a", "c"], rel=1e-6)
+    assert graphs.threshold < 1e-5
+    assert set(graphs.direct.edges) == set(graphs.total.edges) == {("a", "c")}
+
+
 def test_complete_nulls_never_get_an_edge():
     """200 renderers of independent factors (no mechanism) with a nuisance latent of random weight rendered
     into a random factor, round-off-sized cross-talk (1e-7 v_k into every other factor's rendering), random
