@@ -168,17 +168,19 @@ def interchange_graphs(ic: Interchanger, blocks: Mapping[str, Block], *, readout
     as clamping it would clamp j).  An edge needs ``Δ[k, j]`` above ``threshold``, above
     ``min_effect`` and above ``leakage[k, j]`` (:func:`causalvae.causal.abstraction.interchange_graph`).
 
-    ``threshold`` is what the *unaligned remainder* of the network does to the read-outs: the ``1 - alpha``
-    quantile of ``max_j Δ`` (Westfall–Young max statistic over usable read-outs) over ``n_null`` swaps of
-    random latent subspaces of the verified blocks' sizes, drawn orthogonal to the verified blocks at the
-    latent, with *every* verified block clamped at the base.  So a factor's representation moves nothing in the
-    null wherever it is aligned: the exogenous noise of a factor aligned at a mechanism site (an
-    SCM-layer VAE's ``decoder.scm.m<j>``) still lives in the latent, and an unclamped random swap of it
-    moves that factor and its descendants as much as a real edge does (the null this replaces; on the
-    SCM-layer VAEs of Pendulum its threshold was a full standard deviation).  What moves in the null are
-    the latent directions no verified factor is aligned with (e.g. free latents the decoder renders from).
-    When the verified latent blocks leave no room, nothing is unaligned and the threshold is 0
-    (``min_effect`` still applies).  At a VQ-VAE's codes the random pieces are whole positions (code swaps).
+    ``threshold`` is what the *unaligned remainder* of the network does to the read-outs: the
+    ``1 - alpha`` quantile of ``max_j Δ`` (Westfall–Young max statistic over usable read-outs) over
+    ``n_null`` swaps of random latent subspaces of the verified blocks' sizes, drawn orthogonal to the
+    verified blocks at the latent, with *every* verified block clamped at the base
+    (:func:`remainder_swaps`).  So a factor's representation moves nothing in the null wherever it is
+    aligned: the exogenous noise of a factor aligned at a mechanism site (an SCM-layer VAE's
+    ``decoder.scm.m<j>``) still lives in the latent, and an unclamped random swap of it moves that
+    factor and its descendants as much as a real edge does (the null this replaced reached 1.00 sd on
+    a Pendulum SCM-layer VAE, above three of its four real direct effects).  What moves in the null are
+    the latent directions no verified factor is aligned with (e.g. free latents the decoder renders
+    from).  When the verified latent blocks leave no room, nothing is unaligned and the threshold is 0
+    (``min_effect`` still applies).  At a VQ-VAE's codes the random pieces are whole positions (code
+    swaps).
     """
     names, scale = readouts.names, np.sqrt(readouts.variance)
     checked = dict(zip(names, readouts.usable))
