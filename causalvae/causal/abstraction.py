@@ -210,6 +210,31 @@ def disagreement(targets: Mapping[str, np.ndarray], *, tolerance: np.ndarray,
     return np.any(spread[:, use] > tol[use], axis=1)
 
 
+def distinguishable(hypotheses: Sequence[Hypothesis], targets: Predictions, *, pooled: Sequence[str],
+                    tolerance: np.ndarray, usable: np.ndarray | None = None) -> list[Hypothesis]:
+    """The hypotheses the ``pooled`` swaps can tell apart: of hypotheses whose counterfactuals agree within
+    τ on every pair and usable read-out of every pooled swap, only the one with the fewest edges is kept
+    (the others' extra edges change nothing a read-out sees: they are untested, and G*'s preference for
+    more edges must not claim them).  Order is kept.
+
+    >>> a_b, a_c = Hypothesis("a->b", frozenset({("a", "b")})), Hypothesis("a->c", frozenset({("a", "c")}))
+    >>> empty = Hypothesis("empty", frozenset())
+    >>> base = np.zeros((2, 3))
+    >>> moves_b = base + [[0.0, 1.0, 0.0]]
+    >>> targets = {"empty": {"a": base}, "a->b": {"a": moves_b}, "a->c": {"a": base + [[0.0, 0.0, 1.0]]}}
+    >>> [h.name for h in distinguishable([empty, a_b, a_c], targets, pooled=["a"], tolerance=np.full(3, 0.1),
+    ...                                  usable=np.array([True, True, False]))]  # c is not read
+    ['empty', 'a->b']
+    """
+    kept: list[Hypothesis] = []
+    for h in sorted(hypotheses, key=lambda h: len(h.edges)):
+        same = any(not any(disagreement({"h": targets[h.name][k], "o": targets[o.name][k]}, tolerance=tolerance,
+                                        usable=usable).any() for k in pooled) for o in kept)
+        if not same:
+            kept.append(h)
+    return [h for h in hypotheses if h in kept]
+
+
 def _estimate(per_pair: np.ndarray, weights: np.ndarray, confidence: float) -> tuple[float, float, float]:
     low, high = percentile_interval(weights @ per_pair, confidence=confidence)
     return float(per_pair.mean()), float(low), float(high)

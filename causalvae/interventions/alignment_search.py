@@ -16,6 +16,8 @@ Each alignment is then scored under every hypothesis on held-out pairs
 over the swaps of factors with a usable read-out.  A swap of a factor without one is unverifiable: no
 read-out checks that the factor moved, so under ∅ a block that moves nothing scores 1, and a hypothesis
 with fewer edges out of that factor would win for nothing (rows of such factors are still reported).
+G* ranges over the hypotheses those swaps can tell apart
+(:func:`causalvae.causal.abstraction.distinguishable`): an edge no pooled swap tests is never claimed.
 """
 
 from __future__ import annotations
@@ -134,9 +136,14 @@ def search_alignments(train: Interchanger, test: Interchanger, hl: ab.HighLevelM
               .assign(alignment=cls) for cls, p in predicted.items()]
     table = pd.concat(frames, ignore_index=True)
     controls = table[table["alignment"].isin(["random", "no-swap"]) & (table["factor"] == "all")]
-    g_star = {cls: ab.best_hypothesis(table[table["alignment"] == cls], [h for h in hyps if h.name in blocks[cls]],
-                                      slack=slack,
-                                      chance=float(controls["strict"].max())) for cls in CLASSES if blocks[cls]}
+    tested = {h.name for h in ab.distinguishable(hyps, goal_test, pooled=verifiable, tolerance=readouts.tolerance,
+                                                 usable=readouts.usable)}
+    g_star = {}
+    for cls in CLASSES:
+        if blocks[cls]:
+            candidates = [h for h in hyps if h.name in blocks[cls] and h.name in tested]
+            rows = table[(table["alignment"] == cls) & table["hypothesis"].isin([h.name for h in candidates])]
+            g_star[cls] = ab.best_hypothesis(rows, candidates, slack=slack, chance=float(controls["strict"].max()))
     return AbstractionResult(table=table, blocks={c: b for c, b in blocks.items() if b}, g_star=g_star,
                              hypotheses=hyps)
 

@@ -195,6 +195,23 @@ def test_swaps_without_a_read_out_of_their_own_are_reported_but_not_pooled():
                         usable)["roc_auc"] == 0.5  # the true edge scores 0 like every untestable pair
 
 
+@pytest.mark.parametrize("net, sites, expected", [("plain", ["decoder.unmix"], EMPTY), ("chain", list(MECHANISMS), FULL)])
+def test_g_star_claims_no_edge_that_no_verifiable_swap_tests(net, sites, expected):
+    """b's read-out unusable: a -> b and b -> c can only be seen together, through c on a's swaps.  The
+    single-edge deletions predict what ∅ predicts on every read-out left, so on a plain renderer they tie
+    with ∅ at IIA 1, and the preference for more edges would claim an edge no swap tested."""
+    spec = ReadoutSpec(NAMES, SPEC.tolerance, SPEC.variance, np.array([True, False, True]))
+    network = plain_net() if net == "plain" else chain_net()
+    train, test = interchangers(network, sites)
+    result = search_alignments(train, test, HighLevelModel(NAMES, SCM), train_factors=TRAIN, test_factors=TEST,
+                               readouts=spec, coordinate_sites=[LATENT, *sites], n_boot=100)
+    assert result.g_star == {"coordinates": expected}
+    pooled = result.table[(result.table.alignment == "coordinates") & (result.table.factor == "all")]
+    assert set(pooled.hypothesis) == {EMPTY, "drop:a->b", "drop:b->c", FULL}  # every hypothesis is still reported
+    if net == "plain":
+        assert pooled.set_index("hypothesis").loc["drop:b->c", "strict"] == 1.0  # the tie the rule breaks
+
+
 def pd_frame(rows):
     import pandas as pd
 
