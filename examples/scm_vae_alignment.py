@@ -47,11 +47,12 @@ from causalvae.sweep.correlations import seed_interval
 DATASETS = {"causal-sprites": causal_sprites, "pendulum": pendulum}
 #: The models trained here: name -> (make_vae variant, A's candidate edges, training images).
 #: ``scm-vae-empty`` is the SCM-layer VAE with A's support empty (label-supervised concepts rendered with no
-#: mechanism); ``beta-vae-factorial`` the plain β-VAE trained on renders of independently sampled factors
-#: (do(all factors)), so its decoder has never seen the DAG's dependence: a network without the structure.
+#: mechanism); ``-factorial`` models are trained on renders of independently sampled factors (do(all
+#: factors)), so their decoder has never seen the DAG's dependence: networks without the structure.
 MODELS = {"scm-vae": ("scm-vae", "skeleton", "observational"), "beta-vae": ("beta-vae", None, "observational"),
           "scm-vae-empty": ("scm-vae", "empty", "observational"),
-          "beta-vae-factorial": ("beta-vae", None, "factorial")}
+          "beta-vae-factorial": ("beta-vae", None, "factorial"),
+          "scm-vae-empty-factorial": ("scm-vae", "empty", "factorial")}
 VARIANTS = tuple(MODELS)
 FREE_LATENTS = 2
 #: Faster SCM fitting than the variant's defaults for the short budgets here (A from zero either way).
