@@ -108,7 +108,7 @@ def align(model, ds, r, *, seed: int, n_pairs: int, das_steps: int) -> dict:
            "readouts_used": used, "n_readouts_used": len(used), "causes": causes,
            "direct_edges": sorted(map(list, graphs.direct.edges)),
            "shd_direct_dag": causal.shd(graphs.direct, dag),
-           "shd_direct_dag_testable": causal.shd(graphs.direct, testable(dag, used)),
+           "shd_direct_dag_checkable": causal.shd(graphs.direct, checkable(dag, used)),
            "shd_direct_empty": causal.shd(graphs.direct, nx.create_empty_copy(dag)),
            "distinguishing": float(t[(t.factor == "all")]["distinguishing"].iloc[0]),
            "blocks": {k: f"{b.site}[{int(np.argmax(np.abs(b.basis[:, 0])))}]"
@@ -144,7 +144,7 @@ def training_set(name: str, ds, *, seed: int):
     return replace(ds, x=x, factors=factors, meta={**ds.meta, "training": "factorial"})
 
 
-def testable(graph: nx.DiGraph, nodes) -> nx.DiGraph:
+def checkable(graph: nx.DiGraph, nodes) -> nx.DiGraph:
     """``graph``'s edges between ``nodes`` only: the pairs an interchange graph can test (both read-outs
     usable, :func:`causalvae.causal.abstraction.interchange_graph`)."""
     keep = set(nodes)
@@ -208,7 +208,7 @@ def _aligned(out: dict, model, learned, folder: Path, ds, seed: int, args) -> di
     if learned is not None:
         out["shd_direct_A"] = causal.shd(direct, learned)
         used = out["readouts_used"]
-        out["shd_direct_A_testable"] = causal.shd(testable(direct, used), testable(learned, used))
+        out["shd_direct_A_checkable"] = causal.shd(checkable(direct, used), checkable(learned, used))
     write_text(folder / "result.json", json.dumps(out, indent=1))
     return out
 
@@ -236,8 +236,8 @@ def table(root: Path) -> str:
     results = [json.loads(p.read_text()) for p in sorted(root.glob("*/*/result.json"))]
     cols = ["recon", "n_readouts_used", "distinguishing", "iia_causes.coordinates.empty", "iia_causes.coordinates.dag",
             "iia_causes.das.empty", "iia_causes.das.dag", "iia_causes.random_init.empty", "iia_causes.random_init.dag",
-            "shd_direct_dag", "shd_direct_dag_testable", "shd_direct_empty", "shd_A_dag", "shd_A_cpdag", "shd_direct_A",
-            "shd_direct_A_testable"]
+            "shd_direct_dag", "shd_direct_dag_checkable", "shd_direct_empty", "shd_A_dag", "shd_A_cpdag", "shd_direct_A",
+            "shd_direct_A_checkable"]
     lines = ["| dataset | model | seeds | G* coordinates / DAS per seed | " + " | ".join(cols) + " |",
              "|" + "---|" * (4 + len(cols))]
     for (d, v) in sorted({(r["dataset"], r["variant"]) for r in results}):

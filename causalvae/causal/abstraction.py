@@ -33,7 +33,8 @@ interchange realises its propagation.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import copy
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import networkx as nx
@@ -102,6 +103,19 @@ class HighLevelModel:
         if edges:
             out.append(Hypothesis(FULL, frozenset(edges)))
         return tuple(out)
+
+    def restricted(self, edges: Iterable[tuple[str, str]]) -> "HighLevelModel":
+        """The same SCM with hypotheses over ``edges`` (a subset of the DAG's) only: its ``dag`` is that
+        subgraph, so ``"dag"`` names it and ``"drop:..."`` its single-edge deletions."""
+        edges = set(edges)
+        stray = sorted(edges - set(self.dag.edges))
+        if stray:
+            raise ValueError(f"edges {stray} are not in the DAG {sorted(self.dag.edges)}")
+        out = copy.copy(self)
+        out.dag = nx.DiGraph()
+        out.dag.add_nodes_from(self.factor_names)
+        out.dag.add_edges_from(sorted(edges))
+        return out
 
     def counterfactual(self, base: np.ndarray, source: np.ndarray, *, factor: str,
                        hypothesis: Hypothesis) -> np.ndarray:
@@ -208,6 +222,29 @@ def disagreement(targets: Mapping[str, np.ndarray], *, tolerance: np.ndarray,
     tol, _, use = _readout_arrays(arrays.shape[2], tolerance, np.ones(arrays.shape[2]), usable)
     spread = arrays.max(axis=0) - arrays.min(axis=0)
     return np.any(spread[:, use] > tol[use], axis=1)
+
+
+def checkable_edges(hl: HighLevelModel, base: np.ndarray, source: np.ndarray, *, pooled: Sequence[str],
+                   tolerance: np.ndarray, usable: np.ndarray | None = None) -> list[tuple[str, str]]:
+    """The DAG's edges some ``pooled`` swap can see: ``e`` is checkable when the DAG and the DAG without ``e``
+    predict counterfactuals that differ by more than τ on a usable read-out for some (base, source) pair.
+    An edge into a factor without a usable read-out and with no read descendant is not.
+
+    >>> from causalvae.data.scm import Additive, Linear, StructuralCausalModel
+    >>> scm = StructuralCausalModel({"a": Additive(), "b": Additive(("a",), Linear((2.0,)), 1.0),
+    ...                              "c": Additive(("a",), Linear((1.0,)), 1.0)})
+    >>> hl, v = HighLevelModel(("a", "b", "c"), scm), scm.sample(50, seed=0)
+    >>> checkable_edges(hl, v, v[::-1], pooled=["a"], tolerance=np.full(3, 0.1), usable=np.array([1, 1, 0], bool))
+    [('a', 'b')]
+    """
+    full = Hypothesis(FULL, frozenset(hl.dag.edges))
+    out = []
+    for edge in sorted(hl.dag.edges):
+        minus = Hypothesis(f"drop:{edge[0]}->{edge[1]}", full.edges - {edge})
+        if any(disagreement({h.name: hl.counterfactual(base, source, factor=k, hypothesis=h) for h in (full, minus)},
+                            tolerance=tolerance, usable=usable).any() for k in pooled):
+            out.append(edge)
+    return out
 
 
 def distinguishable(hypotheses: Sequence[Hypothesis], targets: Predictions, *, pooled: Sequence[str],

@@ -16,8 +16,10 @@ Each alignment is then scored under every hypothesis on held-out pairs
 over the swaps of factors with a usable read-out.  A swap of a factor without one is unverifiable: no
 read-out checks that the factor moved, so under ∅ a block that moves nothing scores 1, and a hypothesis
 with fewer edges out of that factor would win for nothing (rows of such factors are still reported).
-G* ranges over the hypotheses those swaps can tell apart
-(:func:`causalvae.causal.abstraction.distinguishable`): an edge no pooled swap tests is never claimed.
+The hypotheses are over the DAG's *checkable* edges only
+(:func:`causalvae.causal.abstraction.checkable_edges`, on the training pairs): ``"dag"`` is the DAG
+without the edges no pooled swap can see, and G* ranges over the hypotheses those swaps tell apart
+(:func:`causalvae.causal.abstraction.distinguishable`), so an untested edge is never claimed.
 """
 
 from __future__ import annotations
@@ -98,6 +100,9 @@ def search_alignments(train: Interchanger, test: Interchanger, hl: ab.HighLevelM
     if das_site is not None and train.unit_width(das_site) > 1:
         raise ValueError(f"das_site {das_site!r} holds codes ({train.unit_width(das_site)} coordinates per position): "
                          "a learned rotation would decode vectors outside the codebook; use das_site=None")
+    verifiable = [k for k, ok in zip(readouts.names, readouts.usable) if ok]  # swaps their own read-out checks
+    hl = hl.restricted(ab.checkable_edges(hl, *train_factors, pooled=verifiable, tolerance=readouts.tolerance,
+                                         usable=readouts.usable))
     hyps = hl.hypotheses()
     goal_train, goal_test = hl.targets(*train_factors), hl.targets(*test_factors)
     names = hl.factor_names
@@ -131,7 +136,6 @@ def search_alignments(train: Interchanger, test: Interchanger, hl: ab.HighLevelM
     random_swaps = {k: test.run(rand[k]) for k in names}
     predicted["random"] = dict.fromkeys([h.name for h in hyps], random_swaps)
     predicted["no-swap"] = {h.name: dict.fromkeys(names, test.base_readout) for h in hyps}
-    verifiable = [k for k, ok in zip(readouts.names, readouts.usable) if ok]  # swaps their own read-out checks
     frames = [ab.iia_table(p, goal_test, pooled=verifiable, n_boot=n_boot, seed=seed, **readouts.kwargs())
               .assign(alignment=cls) for cls, p in predicted.items()]
     table = pd.concat(frames, ignore_index=True)

@@ -212,6 +212,21 @@ def test_g_star_claims_no_edge_that_no_verifiable_swap_tests(net, sites, expecte
         assert pooled.set_index("hypothesis").loc["drop:b->c", "strict"] == 1.0  # the tie the rule breaks
 
 
+def test_hypotheses_are_over_the_edges_a_used_read_out_can_see():
+    """c's read-out unusable and c a sink: b -> c changes nothing any read-out sees, so the family is ∅ and
+    {a -> b}, and the chain is aligned with {a -> b}, not with an unchecked DAG."""
+    spec = ReadoutSpec(NAMES, SPEC.tolerance, SPEC.variance, np.array([True, True, False]))
+    train, test = interchangers(chain_net(), list(MECHANISMS))
+    hl = HighLevelModel(NAMES, SCM)
+    result = search_alignments(train, test, hl, train_factors=TRAIN, test_factors=TEST, readouts=spec,
+                               coordinate_sites=[LATENT, *MECHANISMS], n_boot=100)
+    assert [(h.name, set(h.edges)) for h in result.hypotheses] == [(EMPTY, set()), (FULL, {("a", "b")})]
+    assert result.g_star == {"coordinates": FULL}
+    assert sorted(hl.dag.edges) == [("a", "b"), ("b", "c")]  # the caller's model is left as it was
+    with pytest.raises(ValueError, match="not in the DAG"):
+        hl.restricted([("c", "a")])
+
+
 def pd_frame(rows):
     import pandas as pd
 

@@ -75,10 +75,10 @@ def test_the_empty_graph_control_has_the_scm_vae_architecture_with_no_candidate_
     assert hybrid.scm.keep[0, 1].item() == 1 and hybrid.scm.keep[0, 2].item() == 0  # PC's skeleton: a - b only
 
 
-def test_testable_keeps_the_edges_an_interchange_graph_can_test():
+def test_checkable_keeps_the_edges_an_interchange_graph_can_test():
     g = nx.DiGraph([("a", "b"), ("a", "c"), ("c", "b")])
-    assert sorted(example.testable(g, ["a", "b"]).edges) == [("a", "b")]
-    assert set(example.testable(g, []).nodes) == {"a", "b", "c"} and not example.testable(g, ["b"]).edges
+    assert sorted(example.checkable(g, ["a", "b"]).edges) == [("a", "b")]
+    assert set(example.checkable(g, []).nodes) == {"a", "b", "c"} and not example.checkable(g, ["b"]).edges
 
 
 def test_the_factorial_control_trains_on_renders_of_independent_factors():
