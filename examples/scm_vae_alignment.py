@@ -104,7 +104,8 @@ def align(model, ds, r, *, seed: int, n_pairs: int, das_steps: int) -> dict:
     # IIA over the swaps a read-out can check (the factor's own read-out usable), as G* is chosen
     dag, t = hl.dag, result.table
     causes = [k for k in _causes(dag) if k in used]
-    out = {"g_star": result.g_star, "g_star_random_init": control.g_star,
+    checked = next((sorted(map(list, h.edges)) for h in result.hypotheses if h.name == ab.FULL), [])
+    out = {"g_star": result.g_star, "g_star_random_init": control.g_star, "checked_edges": checked,
            "readouts_used": used, "n_readouts_used": len(used), "causes": causes,
            "direct_edges": sorted(map(list, graphs.direct.edges)),
            "shd_direct_dag": causal.shd(graphs.direct, dag),
