@@ -232,13 +232,17 @@ def _ci(values) -> str:
     return f"{ci['mean']:.3g} ± {ci['ci_high'] - ci['mean']:.2g}"
 
 
-def table(root: Path) -> str:
-    """The markdown table over every ``result.json`` under ``root``."""
+#: The columns of :func:`table`: means with t-intervals over seeds.
+COLUMNS = ["recon", "n_readouts_used", "distinguishing", "iia_causes.coordinates.empty", "iia_causes.coordinates.dag",
+           "iia_causes.das.empty", "iia_causes.das.dag", "iia_causes.random_init.empty", "iia_causes.random_init.dag",
+           "shd_direct_dag", "shd_direct_dag_checkable", "shd_direct_empty", "shd_A_dag", "shd_A_cpdag", "shd_direct_A",
+           "shd_direct_A_checkable"]
+
+
+def table(root: Path, columns: list[str] | None = None) -> str:
+    """The markdown table over every ``result.json`` under ``root`` (``columns``: default :data:`COLUMNS`)."""
     results = [json.loads(p.read_text()) for p in sorted(root.glob("*/*/result.json"))]
-    cols = ["recon", "n_readouts_used", "distinguishing", "iia_causes.coordinates.empty", "iia_causes.coordinates.dag",
-            "iia_causes.das.empty", "iia_causes.das.dag", "iia_causes.random_init.empty", "iia_causes.random_init.dag",
-            "shd_direct_dag", "shd_direct_dag_checkable", "shd_direct_empty", "shd_A_dag", "shd_A_cpdag", "shd_direct_A",
-            "shd_direct_A_checkable"]
+    cols = columns or COLUMNS
     lines = ["| dataset | model | seeds | G* coordinates / DAS per seed | " + " | ".join(cols) + " |",
              "|" + "---|" * (4 + len(cols))]
     for (d, v) in sorted({(r["dataset"], r["variant"]) for r in results}):
@@ -264,12 +268,13 @@ def main(argv=None) -> int:
                    help="scm-vae hyper-parameters over SCM_HYPER (e.g. dual_every=50 rho_mult=1.5)")
     p.add_argument("--out", default="runs/scm_align")
     p.add_argument("--table", metavar="ROOT", help="print the table of the results under ROOT and exit")
+    p.add_argument("--columns", nargs="+", help="the table's columns (default: COLUMNS)")
     p.add_argument("--realign", action="store_true",
                    help="measure the alignment of finished models again (after a change of the method)")
     args = p.parse_args(argv)
     args.scm_hyper = {k: float(v) for k, v in (item.split("=", 1) for item in args.scm_hyper)}
     if args.table:
-        print(table(Path(args.table)))
+        print(table(Path(args.table), args.columns))
         return 0
     if args.dataset is None:
         p.error("--dataset is required unless --table is given")

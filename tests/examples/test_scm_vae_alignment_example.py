@@ -36,6 +36,8 @@ def test_table_pools_seeds_per_dataset_and_model(tmp_path):
     cells = dict(zip([c.strip() for c in rows[0].split("|")], [c.strip() for c in rows[2].split("|")]))
     assert cells["shd_A_cpdag"] == "1 ± 2.5" and cells["iia_causes.coordinates.dag"] == "0.6 ± 0.25"
     assert cells["recon"] == "–"  # a column no result carries
+    narrow = example.table(tmp_path, ["shd_A_cpdag"]).splitlines()
+    assert narrow[0].endswith("| shd_A_cpdag |") and narrow[2].endswith("| 1 ± 2.5 |")
 
 
 def test_dataset_is_required_without_table():
