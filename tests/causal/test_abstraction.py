@@ -195,7 +195,8 @@ def test_swaps_without_a_read_out_of_their_own_are_reported_but_not_pooled():
                         usable)["roc_auc"] == 0.5  # the true edge scores 0 like every untestable pair
 
 
-@pytest.mark.parametrize("net, sites, expected", [("plain", ["decoder.unmix"], EMPTY), ("chain", list(MECHANISMS), FULL)])
+@pytest.mark.parametrize("net, sites, expected",
+                         [("plain", ["decoder.unmix"], EMPTY), ("chain", list(MECHANISMS), FULL)])
 def test_g_star_claims_no_edge_that_no_verifiable_swap_tests(net, sites, expected):
     """b's read-out unusable: a -> b and b -> c can only be seen together, through c on a's swaps.  The
     single-edge deletions predict what ∅ predicts on every read-out left, so on a plain renderer they tie
