@@ -151,7 +151,11 @@ def _iia_metrics(ctx: RunContext, result, control) -> None:
     other = control.table[control.table["factor"] == "all"]
     for name in ("coordinates", "das"):
         ctx.metric(f"alignment.control.random_init.{name}", other[other["alignment"] == name]["strict"].max())
+    from causalvae.causal.abstraction import FULL
+
     sizes = {h.name: len(h.edges) for h in result.hypotheses}
+    ctx.metric("alignment.dag_edges", ctx.dataset.factor_dag.number_of_edges())
+    ctx.metric("alignment.checked_edges", sizes.get(FULL, 0))
     for cls, g in result.g_star.items():
         ctx.metric(f"alignment.g_star.{cls}.n_edges", sizes[g] if g is not None else float("nan"))
 

@@ -49,6 +49,9 @@ METRIC_INFO: tuple[tuple[str, str, str], ...] = (
     ("alignment.readouts_usable", UP, "Factors whose read-out is good enough to score interchanges (status ok)."),
     ("alignment.readouts_used", UP, "Usable read-outs the network renders finely enough for strict IIA "
                                     "(match chance <= 0.5)."),
+    ("alignment.dag_edges", NEUTRAL, "Edges of the dataset's factor DAG."),
+    ("alignment.checked_edges", UP, "DAG edges some used read-out of a verifiable swap can see; the hypothesis "
+                                    "'dag' holds these only."),
     ("alignment.g_star.*", NEUTRAL, "Edges of G*, the best-scoring hypothesis (empty when none is significant)."),
     ("discovery.shd_cpdag", DOWN, "SHD of the learned DAG to the true DAG's equivalence class (CPDAG)."),
     ("discovery.*shd", DOWN, "SHD of the factor DAG learned from data (pgmpy PC) to the true DAG."),

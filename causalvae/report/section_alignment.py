@@ -63,8 +63,9 @@ def _overlay(run: RunFolder) -> str:
                      f"<strong>{state[0].upper()} · {state}</strong> ({len(states[state])}): "
                      f"{h.esc(', '.join(f'{a} → {b}' for a, b in states[state]) or 'none')} — {h.esc(meaning)}</li>"
                      for state, (colour, _, meaning) in EDGE_STATES.items())
-    caption = ("The factor graph the network implements (edges whose direct interchange effect exceeds every "
-               "random-subspace swap) drawn over the true DAG in one layout. Hover an edge for its effect.")
+    caption = ("The factor graph the network implements (edges whose direct interchange effect exceeds what "
+               "swapping the unaligned remainder does, between factors with a used read-out) drawn over the true "
+               "DAG in one layout. Hover an edge for its effect.")
     return (f'<div class="overlay"><div class="drawing-box">{inline_svg(svg, prefix="overlay", label="aligned graph over true DAG")}'
             f'</div><div><ul class="legend">{legend}</ul>{h.note(caption)}</div></div>')
 
@@ -78,6 +79,7 @@ def _iia(run: RunFolder) -> str:
     if pooled.empty:
         return h.note("tables/alignment_iia.csv has no pooled ('all') rows.")
     hypotheses = list(dict.fromkeys(pooled["hypothesis"]))
+    metrics = run.metric_values()
     columns = [(key, label) for key, label in IIA_COLUMNS.items()
                if ((pooled["alignment"] == key[0]) & (pooled["network"] == key[1])).any()]
     best = {key: pooled[(pooled["alignment"] == key[0]) & (pooled["network"] == key[1])]["strict"].max()
@@ -90,7 +92,7 @@ def _iia(run: RunFolder) -> str:
             row = pooled[(pooled["hypothesis"] == hypothesis) & (pooled["alignment"] == key[0])
                          & (pooled["network"] == key[1])]
             cells.append(_iia_cell(row.iloc[0] if not row.empty else None, best[key]))
-        body.append(f"<tr><td>{h.esc(_hypothesis_label(hypothesis))}</td>{''.join(cells)}</tr>")
+        body.append(f"<tr><td>{h.esc(_hypothesis_label(hypothesis, metrics))}</td>{''.join(cells)}</tr>")
     distinguishing = pooled["distinguishing"].iloc[0] if "distinguishing" in pooled else math.nan
     caption = (f"Strict interchange-intervention accuracy ↑ (share of held-out pairs whose usable read-outs all match "
                f"the hypothesis' counterfactual) with bootstrap 95 % CIs; n = {int(pooled['n'].iloc[0])} pairs, "
@@ -109,8 +111,12 @@ def _iia_cell(row: pd.Series | None, best: float) -> str:
     return f'<td class="num">{"<strong>" if strong else ""}{h.esc(text)}{"</strong>" if strong else ""}</td>'
 
 
-def _hypothesis_label(name: str) -> str:
-    return {"empty": "G = ∅ (independent factors)", "dag": "G = true DAG"}.get(
+def _hypothesis_label(name: str, metrics: dict) -> str:
+    """``dag`` is the DAG's checkable part (``alignment.checked_edges`` of ``alignment.dag_edges``)."""
+    checked, total = metrics.get("alignment.checked_edges"), metrics.get("alignment.dag_edges")
+    dag = "G = true DAG" if checked is None or checked == total else \
+        f"G = true DAG, its {h.fmt_number(checked)} checkable edges of {h.fmt_number(total)}"
+    return {"empty": "G = ∅ (independent factors)", "dag": dag}.get(
         name, name.replace("drop:", "DAG without ").replace("->", " → "))
 
 

@@ -40,6 +40,7 @@ METRICS = {  # flat dotted keys as the pipeline writes them, plus one nested gro
     "alignment.iia.coordinates.dag": {"value": 0.91, "ci_low": 0.85, "ci_high": 0.95},
     "alignment.iia.coordinates.empty": {"value": 0.62, "ci_low": 0.55, "ci_high": 0.7},
     "alignment.control.no-swap": 0.4, "alignment.g_star.coordinates.n_edges": 3,
+    "alignment.dag_edges": 4, "alignment.checked_edges": 3,
     "ces.paper": {"value": 3.99, "ci_low": 3.5, "ci_high": 4.4}, "ces.active_only": 5.2,
     "discovery.shd": 1, "discovery.precision": 1.0, "discovery.recall": 0.6667,
     "disentanglement": {"dci.random-forest.disentanglement": {"value": 0.042, "ci_low": 0.03, "ci_high": 0.05},

@@ -162,7 +162,7 @@ def test_alignment_section_draws_one_layout_with_a_legend_and_the_controls(compl
         assert expected in text
     assert ("hypothesis coordinates random subspace (control) no swap (control) coordinates, random-init net "
             "(control) G = ∅ (independent factors) 0.62 [0.57, 0.66] 0.3 [0.25, 0.34] 0.4 [0.35, 0.44] "
-            "0.12 [0.07, 0.16] G = true DAG 0.91 [0.86, 0.95]") in text
+            "0.12 [0.07, 0.16] G = true DAG, its 3 checkable edges of 4 0.91 [0.86, 0.95]") in text
     assert "G* (best-scoring hypothesis) — coordinates: 3 edges" in text
     assert "assignments" not in complete_report.read_text()  # the old alignment's table is gone
 
