@@ -7,7 +7,8 @@ Per model: training (resumable), for ``scm-vae`` the learned ``A`` thresholded a
 ``latent.mu``, and for ``scm-vae`` also at its mechanism sites ``decoder.scm.m<j>``), DAS at ``latent.mu``
 for ∅ and the DAG, G*, the direct interchange graph of the coordinate alignment under G*, and the same
 coordinate search on a randomly initialised network of the architecture (control); SHDs of the direct graph
-against the DAG and A over all pairs and over the pairs it can test (both read-outs usable).  One JSON per model;
+against the DAG and A over all pairs and over the pairs it can test (projected on the factors with a
+used read-out).  One JSON per model;
 ``--table`` pools them into the markdown table of docs/results.md (means with t-intervals over seeds);
 ``--realign`` measures the alignment of finished models again with the current method.
 
@@ -146,11 +147,23 @@ def training_set(name: str, ds, *, seed: int):
 
 
 def checkable(graph: nx.DiGraph, nodes) -> nx.DiGraph:
-    """``graph``'s edges between ``nodes`` only: the pairs an interchange graph can test (both read-outs
-    usable, :func:`causalvae.causal.abstraction.interchange_graph`)."""
+    """``graph`` projected on ``nodes`` (the factors with a used read-out): ``u -> v`` when a directed path
+    from u to v has no inner node among them.  That is what a direct interchange graph can show: it
+    claims edges between those factors only and clamps only their blocks
+    (:func:`causalvae.interventions.alignment_search.interchange_graphs`)."""
     keep = set(nodes)
     out = nx.create_empty_copy(graph)
-    out.add_edges_from((u, v) for u, v in graph.edges if u in keep and v in keep)
+    for u in keep:
+        seen, stack = set(), list(graph.successors(u))
+        while stack:
+            w = stack.pop()
+            if w in seen:
+                continue
+            seen.add(w)
+            if w not in keep:
+                stack.extend(graph.successors(w))
+            elif w != u:
+                out.add_edge(u, w)
     return out
 
 

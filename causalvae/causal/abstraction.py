@@ -249,26 +249,37 @@ def checkable_edges(hl: HighLevelModel, base: np.ndarray, source: np.ndarray, *,
 
 def distinguishable(hypotheses: Sequence[Hypothesis], targets: Predictions, *, pooled: Sequence[str],
                     tolerance: np.ndarray, usable: np.ndarray | None = None) -> list[Hypothesis]:
-    """The hypotheses the ``pooled`` swaps can tell apart: of hypotheses whose counterfactuals agree within
-    τ on every pair and usable read-out of every pooled swap, only the one with the fewest edges is kept
-    (the others' extra edges change nothing a read-out sees: they are untested, and G*'s preference for
-    more edges must not claim them).  Order is kept.
+    """The hypotheses the ``pooled`` swaps can tell apart.  Hypotheses whose counterfactuals agree within τ
+    on every pair and usable read-out of every pooled swap form a class; a class is represented by its
+    member with the fewest edges (the others' extra edges change nothing a read-out sees, and G*'s
+    preference for more edges must not claim them), and by none when several members share that fewest
+    count (which of their edges holds cannot be told).  Order is kept.
 
     >>> a_b, a_c = Hypothesis("a->b", frozenset({("a", "b")})), Hypothesis("a->c", frozenset({("a", "c")}))
-    >>> empty = Hypothesis("empty", frozenset())
+    >>> empty, both = Hypothesis("empty", frozenset()), Hypothesis("dag", a_b.edges | a_c.edges)
     >>> base = np.zeros((2, 3))
     >>> moves_b = base + [[0.0, 1.0, 0.0]]
-    >>> targets = {"empty": {"a": base}, "a->b": {"a": moves_b}, "a->c": {"a": base + [[0.0, 0.0, 1.0]]}}
-    >>> [h.name for h in distinguishable([empty, a_b, a_c], targets, pooled=["a"], tolerance=np.full(3, 0.1),
+    >>> targets = {"empty": {"a": base}, "a->b": {"a": moves_b}, "a->c": {"a": base + [[0.0, 0.0, 1.0]]},
+    ...            "dag": {"a": base + [[0.0, 1.0, 1.0]]}}
+    >>> [h.name for h in distinguishable([empty, a_b, a_c, both], targets, pooled=["a"], tolerance=np.full(3, 0.1),
     ...                                  usable=np.array([True, True, False]))]  # c is not read
     ['empty', 'a->b']
+    >>> distinguishable([a_b, a_c, both], targets, pooled=["a"], tolerance=np.full(3, 0.1),
+    ...                 usable=np.array([True, False, False]))  # a->b and a->c tie at one edge: neither is kept
+    []
     """
-    kept: list[Hypothesis] = []
+    def same(h: Hypothesis, o: Hypothesis) -> bool:
+        return not any(disagreement({"h": targets[h.name][k], "o": targets[o.name][k]}, tolerance=tolerance,
+                                    usable=usable).any() for k in pooled)
+
+    classes: list[list[Hypothesis]] = []
     for h in sorted(hypotheses, key=lambda h: len(h.edges)):
-        same = any(not any(disagreement({"h": targets[h.name][k], "o": targets[o.name][k]}, tolerance=tolerance,
-                                        usable=usable).any() for k in pooled) for o in kept)
-        if not same:
-            kept.append(h)
+        members = next((c for c in classes if same(h, c[0])), None)
+        if members is None:
+            classes.append([h])
+        else:
+            members.append(h)
+    kept = {c[0] for c in classes if len(c) == 1 or len(c[1].edges) > len(c[0].edges)}
     return [h for h in hypotheses if h in kept]
 
 

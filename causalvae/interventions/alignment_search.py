@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 import pandas as pd
+import scipy.linalg
 
 from causalvae.causal import abstraction as ab
 from causalvae.interventions.interchange import Block, Interchanger, coordinate_block, random_blocks, train_das
@@ -100,6 +101,9 @@ def search_alignments(train: Interchanger, test: Interchanger, hl: ab.HighLevelM
     if das_site is not None and train.unit_width(das_site) > 1:
         raise ValueError(f"das_site {das_site!r} holds codes ({train.unit_width(das_site)} coordinates per position): "
                          "a learned rotation would decode vectors outside the codebook; use das_site=None")
+    if tuple(readouts.names) != tuple(hl.factor_names):
+        raise ValueError(f"read-outs {list(readouts.names)} must be the high-level model's factors "
+                         f"{list(hl.factor_names)} in the same order")
     verifiable = [k for k, ok in zip(readouts.names, readouts.usable) if ok]  # swaps their own read-out checks
     hl = hl.restricted(ab.checkable_edges(hl, *train_factors, pooled=verifiable, tolerance=readouts.tolerance,
                                          usable=readouts.usable))
@@ -147,7 +151,8 @@ def search_alignments(train: Interchanger, test: Interchanger, hl: ab.HighLevelM
         if blocks[cls]:
             candidates = [h for h in hyps if h.name in blocks[cls] and h.name in tested]
             rows = table[(table["alignment"] == cls) & table["hypothesis"].isin([h.name for h in candidates])]
-            g_star[cls] = ab.best_hypothesis(rows, candidates, slack=slack, chance=float(controls["strict"].max()))
+            g_star[cls] = ab.best_hypothesis(rows, candidates, slack=slack, chance=float(controls["strict"].max())) \
+                if candidates else None
     return AbstractionResult(table=table, blocks={c: b for c, b in blocks.items() if b}, g_star=g_star,
                              hypotheses=hyps)
 
@@ -193,6 +198,8 @@ def interchange_graphs(ic: Interchanger, blocks: Mapping[str, Block], *, readout
     (``min_effect`` still applies).  At a VQ-VAE's codes the random pieces are whole positions (code
     swaps).
     """
+    if int(n_null) < 1:
+        raise ValueError(f"n_null must be >= 1 (null swaps for the edge threshold), got {n_null}")
     names, scale = readouts.names, np.sqrt(readouts.variance)
     checked = dict(zip(names, readouts.usable))
     verified = {k: b for k, b in blocks.items() if checked.get(k, False)}
@@ -229,7 +236,13 @@ def remainder_swaps(ic: Interchanger, blocks: Mapping[str, Block], *, n: int, se
     with every block of ``blocks`` clamped at the base; none when the latent has no room for them."""
     latent, width = ic.latent, ic.unit_width(ic.latent)
     at_latent = [b.basis for b in blocks.values() if b.site == latent]
-    avoid = np.concatenate(at_latent, axis=1) if at_latent else None
+    # each direction once: coordinate selection can give two factors the same block
+    if not at_latent:
+        avoid = None
+    elif width > 1:  # whole positions: their coordinate columns, without repeats
+        avoid = np.unique(np.concatenate(at_latent, axis=1), axis=1)
+    else:  # an orthonormal basis of the blocks' span
+        avoid = scipy.linalg.orth(np.concatenate(at_latent, axis=1))
     room = ic.dim(latent) - (0 if avoid is None else avoid.shape[1])
     sizes = [max(width, b.basis.shape[1] // width * width) for b in blocks.values()]  # whole positions of codes
     clamp = list(blocks.values())

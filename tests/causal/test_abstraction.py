@@ -11,8 +11,9 @@ import pytest
 import torch
 from torch import nn
 
-from causalvae.causal.abstraction import (EMPTY, FULL, HighLevelModel, Hypothesis, best_hypothesis, graph_scores,
-                                          iia_table, interchange_graph, pair_scores)
+from causalvae.causal.abstraction import (EMPTY, FULL, HighLevelModel, Hypothesis, best_hypothesis,
+                                          checkable_edges, distinguishable, graph_scores, iia_table,
+                                          interchange_graph, pair_scores)
 from causalvae.data.scm import Additive, Linear, StructuralCausalModel
 from causalvae.interventions.alignment_search import ReadoutSpec, interchange_graphs, search_alignments
 from causalvae.interventions.interchange import LATENT, Interchanger, coordinate_block, train_das
@@ -213,6 +214,19 @@ def test_g_star_claims_no_edge_that_no_verifiable_swap_tests(net, sites, expecte
         assert pooled.set_index("hypothesis").loc["drop:b->c", "strict"] == 1.0  # the tie the rule breaks
 
 
+def test_g_star_is_none_when_every_hypothesis_of_an_alignment_class_was_untested():
+    spec = ReadoutSpec(NAMES, SPEC.tolerance, SPEC.variance, np.array([True, False, True]))
+    train, test = interchangers(plain_net(), [])
+    result = search_alignments(train, test, HighLevelModel(NAMES, SCM), train_factors=TRAIN, test_factors=TEST,
+                               readouts=spec, coordinate_sites=[LATENT], das_site=LATENT,
+                               das_hypotheses=["drop:a->b"], das_steps=2, n_boot=20)  # it ties with ∅
+    assert result.g_star == {"coordinates": EMPTY, "das": None}
+    with pytest.raises(ValueError, match="same order"):
+        search_alignments(train, test, HighLevelModel(NAMES, SCM), train_factors=TRAIN, test_factors=TEST,
+                          readouts=ReadoutSpec(NAMES[::-1], SPEC.tolerance, SPEC.variance, spec.usable),
+                          coordinate_sites=[LATENT])
+
+
 def test_hypotheses_are_over_the_edges_a_used_read_out_can_see():
     """c's read-out unusable and c a sink: b -> c changes nothing any read-out sees, so the family is ∅ and
     {a -> b}, and the chain is aligned with {a -> b}, not with an unchecked DAG."""
@@ -226,6 +240,22 @@ def test_hypotheses_are_over_the_edges_a_used_read_out_can_see():
     assert sorted(hl.dag.edges) == [("a", "b"), ("b", "c")]  # the caller's model is left as it was
     with pytest.raises(ValueError, match="not in the DAG"):
         hl.restricted([("c", "a")])
+
+
+def test_equivalent_hypotheses_of_equal_size_are_not_claimed():
+    """a -> b -> c and a -> d with b unread: dropping a -> b and dropping b -> c predict the same read-outs
+    (c stays), so neither deletion may stand for the pair; the family keeps ∅, the DAG and drop a -> d."""
+    scm = StructuralCausalModel({"a": Additive(), "b": Additive(("a",), Linear((2.0,)), 1.0),
+                                 "c": Additive(("b",), Linear((1.0,)), 1.0),
+                                 "d": Additive(("a",), Linear((1.0,)), 1.0)})
+    hl, v = HighLevelModel(("a", "b", "c", "d"), scm), scm.sample(200, seed=0)
+    usable, tolerance, pooled = np.array([True, False, True, True]), np.full(4, 0.1), ["a", "c", "d"]
+    edges = checkable_edges(hl, v[:100], v[100:], pooled=pooled, tolerance=tolerance, usable=usable)
+    assert edges == [("a", "b"), ("a", "d"), ("b", "c")]  # a -> b and b -> c are seen through c
+    family = hl.restricted(edges).hypotheses()
+    kept = distinguishable(family, hl.restricted(edges).targets(v[:100], v[100:]), pooled=pooled,
+                           tolerance=tolerance, usable=usable)
+    assert [h.name for h in kept] == [EMPTY, "drop:a->d", FULL]
 
 
 def pd_frame(rows):

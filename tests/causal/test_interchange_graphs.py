@@ -150,3 +150,19 @@ def test_remainder_swaps_need_room_in_the_latent():
     assert len(remainder_swaps(ic, {"a": everything["a"]}, n=10)) == 10
     graphs = interchange_graphs(ic, {k: everything[k] for k in NAMES}, readouts=SPEC, n_null=6)
     assert graphs.threshold > 0.1  # the nuisance is the whole remainder, and it moves c
+
+
+def test_a_block_chosen_for_several_factors_is_avoided_once():
+    """Coordinate selection can give several factors one block: the null's random swaps then have the other
+    3 directions of the 4-wide latent, not 4 - (number of factors) of them."""
+    ic = Interchanger(narrow_chain(w=1.0), TEST[0] @ M, TEST[1] @ M, sites=[], readout=READOUT)
+    shared = {k: coordinate_block(LATENT, [1], dim=4) for k in (*NAMES, "nuisance")}
+    swaps = remainder_swaps(ic, shared, n=8)
+    assert len(swaps) == 8  # counted once per factor, the block left no room at all
+    assert max(np.abs(s - ic.base_readout).max() for s in swaps) > 0.01
+
+
+def test_graphs_refuse_an_empty_null():
+    ic = Interchanger(narrow_chain(), TEST[0] @ M, TEST[1] @ M, sites=list(MECHANISMS), readout=READOUT)
+    with pytest.raises(ValueError, match="n_null"):
+        interchange_graphs(ic, mechanism_blocks(), readouts=SPEC, n_null=0)

@@ -77,10 +77,11 @@ def test_the_empty_graph_control_has_the_scm_vae_architecture_with_no_candidate_
     assert hybrid.scm.keep[0, 1].item() == 1 and hybrid.scm.keep[0, 2].item() == 0  # PC's skeleton: a - b only
 
 
-def test_checkable_keeps_the_edges_an_interchange_graph_can_test():
-    g = nx.DiGraph([("a", "b"), ("a", "c"), ("c", "b")])
-    assert sorted(example.checkable(g, ["a", "b"]).edges) == [("a", "b")]
-    assert set(example.checkable(g, []).nodes) == {"a", "b", "c"} and not example.checkable(g, ["b"]).edges
+def test_checkable_projects_the_graph_on_the_factors_with_a_read_out():
+    g = nx.DiGraph([("a", "b"), ("b", "c"), ("a", "d")])
+    assert sorted(example.checkable(g, ["a", "c", "d"]).edges) == [("a", "c"), ("a", "d")]  # a -> c through b
+    assert sorted(example.checkable(g, ["a", "b", "c"]).edges) == [("a", "b"), ("b", "c")]  # no a -> c: b is read
+    assert set(example.checkable(g, []).nodes) == {"a", "b", "c", "d"} and not example.checkable(g, ["c"]).edges
 
 
 def test_the_factorial_control_trains_on_renders_of_independent_factors():
