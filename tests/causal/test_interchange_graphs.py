@@ -166,3 +166,38 @@ def test_graphs_refuse_an_empty_null():
     ic = Interchanger(narrow_chain(), TEST[0] @ M, TEST[1] @ M, sites=list(MECHANISMS), readout=READOUT)
     with pytest.raises(ValueError, match="n_null"):
         interchange_graphs(ic, mechanism_blocks(), readouts=SPEC, n_null=0)
+
+
+def test_complete_nulls_with_an_impure_block_get_no_edge_and_need_the_null_for_it(monkeypatch):
+    """200 renderers of independent factors whose nuisance latent n is rendered into c; a's block leans
+    5-15 degrees into n (a mis-aligned block), so swapping it moves c by more than ``min_effect``.  The
+    remainder (the one latent direction orthogonal to the blocks, mostly n) moves c by more, so no edge is
+    claimed; with the null switched off the same cases do claim a -> c."""
+    import causalvae.interventions.alignment_search as search
+
+    rng = np.random.default_rng(7)
+    cases = []
+    for _ in range(200):
+        theta, sd_a, w = np.radians(rng.uniform(5, 15)), rng.uniform(1, 3), rng.uniform(0.5, 2)
+        sd = torch.tensor([sd_a, 1.0, 1.0])
+
+        def abduct(x, sd=sd):
+            v = _factors(x)
+            return torch.cat([v / sd, torch.cos(3 * v[:, :1]) + torch.sin(2 * v[:, 1:2] * v[:, 2:3])], 1)
+
+        decoder = nn.Sequential()
+        decoder.add_module("render", Fn(lambda h, sd=sd, w=w: (h[:, :3] * sd + w * h[:, 3:4] * torch.tensor(
+            [0.0, 0.0, 1.0])) @ RENDER))
+        v = rng.standard_normal((2, 256, 3)) * sd.numpy()
+        spec = ReadoutSpec(NAMES, 0.05 * sd.numpy(), sd.numpy() ** 2, np.ones(3, dtype=bool))
+        ic = Interchanger(Net(Fn(abduct), decoder), v[0] @ M, v[1] @ M, sites=[], readout=READOUT)
+        lean = np.zeros((4, 1))
+        lean[0, 0], lean[3, 0] = np.cos(theta), np.sin(theta)
+        blocks = {"a": search.Block(LATENT, lean), "b": coordinate_block(LATENT, [1], dim=4),
+                  "c": coordinate_block(LATENT, [2], dim=4)}
+        cases.append((ic, blocks, spec))
+    edges = [interchange_graphs(ic, b, readouts=s, n_null=6).direct.number_of_edges() for ic, b, s in cases]
+    assert sum(edges) == 0
+    monkeypatch.setattr(search, "remainder_swaps", lambda *a, **k: [])
+    without_null = [interchange_graphs(ic, b, readouts=s, n_null=6).direct for ic, b, s in cases]
+    assert sum(("a", "c") in g.edges for g in without_null) > 100
