@@ -33,6 +33,7 @@ import pandas as pd
 import scipy.linalg
 
 from causalvae.causal import abstraction as ab
+from causalvae.causal import factor_graphs as fg
 from causalvae.interventions.interchange import Block, Interchanger, coordinate_block, random_blocks, train_das
 
 CLASSES = ("coordinates", "das")
@@ -182,7 +183,7 @@ def interchange_graphs(ic: Interchanger, blocks: Mapping[str, Block], *, readout
     orthogonal ones are untouched by the swap, and clamping a shared one would undo it; blocks at
     upstream sites hold base values anyway; a block that shares a direction with j's is left alone too,
     as clamping it would clamp j).  An edge needs ``Δ[k, j]`` above ``threshold``, above
-    ``min_effect`` and above ``leakage[k, j]`` (:func:`causalvae.causal.abstraction.interchange_graph`).
+    ``min_effect`` and above ``leakage[k, j]`` (:func:`causalvae.causal.factor_graphs.interchange_graph`).
 
     ``threshold`` is what the *unaligned remainder* of the network does to the read-outs: the
     ``1 - alpha`` quantile of ``max_j Δ`` (Westfall–Young max statistic over usable read-outs) over
@@ -217,12 +218,12 @@ def interchange_graphs(ic: Interchanger, blocks: Mapping[str, Block], *, readout
             row[j] = np.abs(runs[clamp][:, j] - base[:, j]).mean() / scale[j]
         direct_rows[k] = row
     null = remainder_swaps(ic, verified, n=n_null, seed=seed)
-    threshold = ab.null_threshold(base, null, scale=scale, usable=readouts.usable, alpha=alpha) if null else 0.0
-    delta_total = ab.effect_matrix(base, total, scale=scale, readouts=names)
+    threshold = fg.null_threshold(base, null, scale=scale, usable=readouts.usable, alpha=alpha) if null else 0.0
+    delta_total = fg.effect_matrix(base, total, scale=scale, readouts=names)
     delta_direct = pd.DataFrame(np.array([direct_rows[k] for k in blocks]), index=list(blocks), columns=list(names))
     graph = {"threshold": threshold, "usable": readouts.usable, "min_effect": min_effect, "leakage": leakage}
-    return InterchangeGraphs(delta_total, delta_direct, threshold, ab.interchange_graph(delta_total, **graph),
-                             ab.interchange_graph(delta_direct, **graph))
+    return InterchangeGraphs(delta_total, delta_direct, threshold, fg.interchange_graph(delta_total, **graph),
+                             fg.interchange_graph(delta_direct, **graph))
 
 
 def _overlap(a: Block, b: Block) -> bool:

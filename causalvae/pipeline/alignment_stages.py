@@ -93,6 +93,7 @@ ALIGNMENT_ARTIFACTS = (
 def alignment(ctx: RunContext) -> None:
     """Factorial read-outs + causal abstraction: IIA per hypothesis, G*, interchange graphs, controls."""
     from causalvae.causal import abstraction as ab
+    from causalvae.causal import factor_graphs as fg
     from causalvae.interventions.alignment_search import interchange_graphs, network_readouts
     from causalvae.interventions.interchange import torch_readout
 
@@ -129,17 +130,19 @@ def alignment(ctx: RunContext) -> None:
     ctx.metric("alignment.threshold", graphs.threshold)
     for name, graph, delta, reference in (("total", graphs.total, graphs.total_effects, nx.transitive_closure_dag(dag)),
                                           ("direct", graphs.direct, graphs.direct_effects, dag)):
-        for key, value in ab.graph_scores(graph, reference, delta, spec.usable).items():
+        for key, value in fg.graph_scores(graph, reference, delta, spec.usable).items():
             ctx.metric(f"alignment.{name}.{key}", value)
         ctx.tables[f"alignment_{name}_effects"] = delta.reset_index(names="swapped")
     for key in ("shd", "precision", "recall", "f1"):
         ctx.metric(f"alignment.{key}", ctx.metrics[f"alignment.direct.{key}"])
-    ctx.graphs["aligned"] = ab.aligned_graph(graphs.direct, dag)
+    ctx.graphs["aligned"] = fg.aligned_graph(graphs.direct, dag)
     ctx.folder.log(f"  alignment: G* {result.g_star} (random-init {control.g_star}); headline {cls} under "
                    f"{chosen}: direct graph {sorted(graphs.direct.edges)}, SHD {ctx.metrics['alignment.shd']:.0f}")
 
 
 def _iia_metrics(ctx: RunContext, result, control) -> None:
+    from causalvae.causal.abstraction import FULL
+
     pooled = result.table[result.table["factor"] == "all"]
     ctx.metric("alignment.distinguishing", pooled["distinguishing"].iloc[0])
     for row in pooled[pooled["alignment"].isin(["coordinates", "das"])].itertuples():
@@ -151,8 +154,6 @@ def _iia_metrics(ctx: RunContext, result, control) -> None:
     other = control.table[control.table["factor"] == "all"]
     for name in ("coordinates", "das"):
         ctx.metric(f"alignment.control.random_init.{name}", other[other["alignment"] == name]["strict"].max())
-    from causalvae.causal.abstraction import FULL
-
     sizes = {h.name: len(h.edges) for h in result.hypotheses}
     ctx.metric("alignment.dag_edges", ctx.dataset.factor_dag.number_of_edges())
     ctx.metric("alignment.checked_edges", sizes.get(FULL, 0))

@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from causalvae.causal.abstraction import (EMPTY, FULL, HighLevelModel, Hypothesis, best_hypothesis,
-                                          checkable_edges, distinguishable, graph_scores, iia_table,
-                                          interchange_graph, pair_scores)
+                                          checkable_edges, distinguishable, iia_table, pair_scores)
+from causalvae.causal.factor_graphs import graph_scores, interchange_graph
 from causalvae.data.scm import Additive, Linear, StructuralCausalModel
 from causalvae.interventions.alignment_search import ReadoutSpec, interchange_graphs, search_alignments
 from causalvae.interventions.interchange import LATENT, Interchanger, coordinate_block, train_das

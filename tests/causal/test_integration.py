@@ -8,7 +8,7 @@ import pytest
 
 import planted
 from causalvae.causal import causal_unit_graph, compare_dags, cpdag, learn_dag, orient_by_order, shd
-from causalvae.causal.abstraction import aligned_graph
+from causalvae.causal.factor_graphs import aligned_graph
 
 
 def test_importing_the_causal_layer_loads_no_heavy_library():

@@ -15,7 +15,7 @@ from torch import nn
 
 from causalvae.causal.abstraction import HighLevelModel
 from causalvae.interventions.alignment_search import ReadoutSpec, interchange_graphs, remainder_swaps
-from causalvae.interventions.interchange import LATENT, Interchanger, coordinate_block, random_blocks
+from causalvae.interventions.interchange import LATENT, Block, Interchanger, coordinate_block, random_blocks
 from tests.causal.test_abstraction import MECHANISMS, NAMES, READOUT, SCM, SPEC, TEST, M, Fn, Net, _factors, _set
 
 DAG = HighLevelModel(NAMES, SCM).dag
@@ -193,7 +193,7 @@ def test_complete_nulls_with_an_impure_block_get_no_edge_and_need_the_null_for_i
         ic = Interchanger(Net(Fn(abduct), decoder), v[0] @ M, v[1] @ M, sites=[], readout=READOUT)
         lean = np.zeros((4, 1))
         lean[0, 0], lean[3, 0] = np.cos(theta), np.sin(theta)
-        blocks = {"a": search.Block(LATENT, lean), "b": coordinate_block(LATENT, [1], dim=4),
+        blocks = {"a": Block(LATENT, lean), "b": coordinate_block(LATENT, [1], dim=4),
                   "c": coordinate_block(LATENT, [2], dim=4)}
         cases.append((ic, blocks, spec))
     edges = [interchange_graphs(ic, b, readouts=s, n_null=6).direct.number_of_edges() for ic, b, s in cases]
