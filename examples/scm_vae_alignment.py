@@ -91,7 +91,7 @@ def align(model, ds, r, *, seed: int, n_pairs: int, das_steps: int) -> dict:
 
     ics = interchangers(model)
     spec, _ = network_readouts(r, ics[0].base_readout, train_half[2], np.concatenate([train_half[2], train_half[3]]))
-    used = [name for name, ok in zip(ds.factor_names, spec.usable) if ok]
+    used = list(spec.verified)
     if not used:  # the network renders no factor finely enough: strict IIA is refused (as `causalvae run` does)
         return {"readouts_used": used, "n_readouts_used": 0, "g_star": {}}, nx.create_empty_copy(hl.dag)
     kw = dict(train_factors=train_half[2:], test_factors=test_half[2:], readouts=spec,

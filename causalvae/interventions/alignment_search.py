@@ -52,6 +52,11 @@ class ReadoutSpec:
     def kwargs(self) -> dict[str, np.ndarray]:
         return {"tolerance": self.tolerance, "variance": self.variance, "usable": self.usable}
 
+    @property
+    def verified(self) -> tuple[str, ...]:
+        """The factors whose own read-out is usable: the swaps (and blocks) a read-out can check."""
+        return tuple(k for k, ok in zip(self.names, self.usable) if ok)
+
 
 def network_readouts(readouts, base_readout: np.ndarray, base_factors: np.ndarray,
                      factor_values: np.ndarray) -> tuple[ReadoutSpec, pd.DataFrame]:
@@ -105,8 +110,7 @@ def search_alignments(train: Interchanger, test: Interchanger, hl: ab.HighLevelM
     if tuple(readouts.names) != tuple(hl.factor_names):
         raise ValueError(f"read-outs {list(readouts.names)} must be the high-level model's factors "
                          f"{list(hl.factor_names)} in the same order")
-    verifiable = [k for k, ok in zip(readouts.names, readouts.usable) if ok]  # swaps their own read-out checks
-    hl = hl.restricted(ab.checkable_edges(hl, *train_factors, pooled=verifiable, tolerance=readouts.tolerance,
+    hl = hl.restricted(ab.checkable_edges(hl, *train_factors, pooled=readouts.verified, tolerance=readouts.tolerance,
                                          usable=readouts.usable))
     hyps = hl.hypotheses()
     goal_train, goal_test = hl.targets(*train_factors), hl.targets(*test_factors)
@@ -141,11 +145,11 @@ def search_alignments(train: Interchanger, test: Interchanger, hl: ab.HighLevelM
     random_swaps = {k: test.run(rand[k]) for k in names}
     predicted["random"] = dict.fromkeys([h.name for h in hyps], random_swaps)
     predicted["no-swap"] = {h.name: dict.fromkeys(names, test.base_readout) for h in hyps}
-    frames = [ab.iia_table(p, goal_test, pooled=verifiable, n_boot=n_boot, seed=seed, **readouts.kwargs())
+    frames = [ab.iia_table(p, goal_test, pooled=readouts.verified, n_boot=n_boot, seed=seed, **readouts.kwargs())
               .assign(alignment=cls) for cls, p in predicted.items()]
     table = pd.concat(frames, ignore_index=True)
     controls = table[table["alignment"].isin(["random", "no-swap"]) & (table["factor"] == "all")]
-    tested = {h.name for h in ab.distinguishable(hyps, goal_test, pooled=verifiable, tolerance=readouts.tolerance,
+    tested = {h.name for h in ab.distinguishable(hyps, goal_test, pooled=readouts.verified, tolerance=readouts.tolerance,
                                                  usable=readouts.usable)}
     g_star = {}
     for cls in CLASSES:
@@ -202,8 +206,7 @@ def interchange_graphs(ic: Interchanger, blocks: Mapping[str, Block], *, readout
     if int(n_null) < 1:
         raise ValueError(f"n_null must be >= 1 (null swaps for the edge threshold), got {n_null}")
     names, scale = readouts.names, np.sqrt(readouts.variance)
-    checked = dict(zip(names, readouts.usable))
-    verified = {k: b for k, b in blocks.items() if checked.get(k, False)}
+    verified = {k: b for k, b in blocks.items() if k in readouts.verified}
     base = ic.base_readout
     total = {k: ic.run(blocks[k]) for k in blocks}
     direct_rows = {}
