@@ -110,8 +110,8 @@ def search_alignments(train: Interchanger, test: Interchanger, hl: ab.HighLevelM
     if tuple(readouts.names) != tuple(hl.factor_names):
         raise ValueError(f"read-outs {list(readouts.names)} must be the high-level model's factors "
                          f"{list(hl.factor_names)} in the same order")
-    hl = hl.restricted(ab.checkable_edges(hl, *train_factors, pooled=readouts.verified, tolerance=readouts.tolerance,
-                                         usable=readouts.usable))
+    seen_by = {"pooled": readouts.verified, "tolerance": readouts.tolerance, "usable": readouts.usable}
+    hl = hl.restricted(ab.checkable_edges(hl, *train_factors, **seen_by))
     hyps = hl.hypotheses()
     goal_train, goal_test = hl.targets(*train_factors), hl.targets(*test_factors)
     names = hl.factor_names
@@ -149,8 +149,7 @@ def search_alignments(train: Interchanger, test: Interchanger, hl: ab.HighLevelM
               .assign(alignment=cls) for cls, p in predicted.items()]
     table = pd.concat(frames, ignore_index=True)
     controls = table[table["alignment"].isin(["random", "no-swap"]) & (table["factor"] == "all")]
-    tested = {h.name for h in ab.distinguishable(hyps, goal_test, pooled=readouts.verified, tolerance=readouts.tolerance,
-                                                 usable=readouts.usable)}
+    tested = {h.name for h in ab.distinguishable(hyps, goal_test, **seen_by)}
     g_star = {}
     for cls in CLASSES:
         if blocks[cls]:
